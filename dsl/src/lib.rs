@@ -1,0 +1,37 @@
+//! texpr's core: the IR, the builder API, type checking, schedules, lowering,
+//! the reference interpreter and `Tensor`.
+//!
+//! The data flow, one module per step:
+//!
+//! ```text
+//! te::FuncBuilder ──typeck──▶ Func ──Schedule──▶ lower::lower ──▶ LoweredFunc ──▶ interp / backends
+//!  (untyped, names)          (typed IR)  (per target)   (ordered passes)   (loop nest)
+//! ```
+//!
+//! - [`te`]: the builder API (what `tensor_expr!` expands to).
+//! - [`typeck`](crate::Func): names, types, literal inference → [`Func`].
+//! - [`schedule`]: the schedule primitives and per-target defaults.
+//! - [`lower`]: bounds inference, loop construction, tail handling,
+//!   simplification, the bounds proof, flattening; IR verified between passes.
+//! - [`interp`]: the reference interpreter over the lowered IR.
+//! - [`runtime`]: shape binding and calls, shared by every backend.
+#![deny(missing_docs)]
+
+pub mod arith;
+pub mod bounds;
+pub mod dtype;
+pub mod error;
+pub mod expr;
+pub mod func;
+pub mod simplify;
+pub mod target;
+pub mod te;
+mod typeck;
+pub mod value;
+
+pub use dtype::{DType, Data, DataMut, Element, bf16, f16};
+pub use error::{BoundsError, DefinitionError, Error, InternalError, Origin, Result, ScheduleError, ShapeError};
+pub use expr::{BinOp, Builtin, BufId, CmpOp, Expr, ReduceOp, UnOp, Var, VarId, VarTable};
+pub use func::{Arg, Body, Func, StageId};
+pub use target::{Target, TargetClass};
+pub use value::Scalar;

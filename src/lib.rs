@@ -1,0 +1,2 @@
+//! texpr: a tensor compiler embedded in Rust.
+pub use texpr_dsl::*;
