@@ -1,2 +1,50 @@
 //! texpr: a tensor compiler embedded in Rust.
-pub use texpr_dsl::*;
+//!
+//! A `tensor_expr!` block captures an operator's *definition* (what to
+//! compute) and its *schedules* (how to loop over it), checks both at
+//! compile time, and lowers them to a loop nest that runs through a
+//! Cranelift JIT on CPUs or is emitted as OpenCL C or CUDA C for GPUs.
+//!
+//! ```
+//! use texpr::prelude::*;
+//! use texpr::te::{self, FuncBuilder};
+//!
+//! // The builder API: the same IR the macro builds, for kernels whose
+//! // structure is only known at run time.
+//! let mut f = FuncBuilder::new("axpb_relu");
+//! let x = f.input("x", DType::F32, ["N"]);
+//! let a = f.scalar("a", DType::F32);
+//! let b = f.scalar("b", DType::F32);
+//! f.output(DType::F32, ["N"]);
+//! let y = f.compute("y", ["i"], |[i]| te::max(a * x.at([i]) + b, 0.0));
+//! f.ret([y]);
+//! let k = Kernel::from_func(f.build()?);
+//!
+//! let x = Tensor::from_vec([4], vec![-2.0f32, -1.0, 0.5, 3.0])?;
+//! let y: Tensor<f32> = k.run1(Target::Interp, &[(&x).into()], &[2.0f32.into(), 1.0f32.into()])?;
+//! assert_eq!(y.as_slice(), &[0.0, 0.0, 2.0, 7.0]);
+//! println!("{}", k.lower(Target::Interp)?);
+//! # Ok::<(), texpr::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+extern crate self as texpr;
+
+mod kernel;
+
+pub use kernel::{Input, Kernel, Output};
+pub use texpr_dsl::{
+    Arg, Body, BufId, DType, Data, DataMut, Element, Error, Expr, Func, Lowered, LoweredFunc, Origin, Program, Result,
+    Scalar, Schedule, Scope, Stmt, Target, TargetClass, Tensor, ThreadAxis, bf16, f16,
+};
+pub use texpr_dsl::{error, lower, runtime, te};
+
+/// Everything a user of `tensor_expr!` needs.
+pub mod prelude {
+    pub use crate::{DType, Error, Kernel, Scalar, Target, Tensor, bf16, f16, te};
+}
+
+/// The target `NAME(...)` of a `tensor_expr!` function runs on.
+///
+/// The reference interpreter until the Cranelift JIT lands.
+pub const DEFAULT_TARGET: Target = Target::Interp;

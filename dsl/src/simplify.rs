@@ -99,10 +99,30 @@ fn fold(e: &Expr) -> Option<Scalar> {
 }
 
 fn canonical(e: &Expr) -> Expr {
-    match Affine::of(e) {
-        Some(a) => a.to_expr(),
-        None => e.clone(),
+    let Some(a) = Affine::of(e) else { return e.clone() };
+    // `k * min(x, y) + rest` with k = ±1 distributes into the min/max, so
+    // that region extents read `min(16, M - bi * 16)`.
+    let minmax: Vec<&(crate::arith::Atom, i64)> = a
+        .terms
+        .iter()
+        .filter(|(t, _)| matches!(t, crate::arith::Atom::Other(Expr::Binary(BinOp::Min | BinOp::Max, ..))))
+        .collect();
+    if let [(crate::arith::Atom::Other(Expr::Binary(op, x, y)), k)] = minmax.as_slice()
+        && (*k == 1 || *k == -1)
+        && (a.terms.len() > 1 || a.c != 0)
+    {
+        let mut rest = a.clone();
+        rest.take(&crate::arith::Atom::Other(Expr::binary(*op, (**x).clone(), (**y).clone())));
+        let r = rest.to_expr();
+        let side = |v: &Expr| {
+            let t = if *k == 1 { Expr::binary(BinOp::Add, v.clone(), r.clone()) } else { Expr::binary(BinOp::Sub, r.clone(), v.clone()) };
+            canonical(&t)
+        };
+        let op = if *k == 1 { *op } else if *op == BinOp::Min { BinOp::Max } else { BinOp::Min };
+        let (sx, sy) = (side(x), side(y));
+        return step(Expr::binary(op, sx, sy), None);
     }
+    a.to_expr()
 }
 
 /// `x * 1`, `x + 0` and friends, where they are exact.
@@ -198,7 +218,7 @@ fn min_max(op: BinOp, a: &Expr, b: &Expr, p: Option<&Prover>) -> Option<Expr> {
         let p = p?;
         if p.le(x, y) {
             Some(true)
-        } else if p.lt(y, x) {
+        } else if p.le(y, x) {
             Some(false)
         } else {
             None

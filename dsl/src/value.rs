@@ -631,3 +631,9 @@ mod tests {
         assert_eq!(Scalar::F32(f32::NEG_INFINITY).to_string(), "-inff32");
     }
 }
+
+impl<T: crate::dtype::Element> From<T> for Scalar {
+    fn from(v: T) -> Scalar {
+        v.to_scalar()
+    }
+}

@@ -1,0 +1,122 @@
+//! Lowering: a scheduled definition → a verified, bounds-proven loop nest.
+//!
+//! The pipeline is the explicit list [`PASSES`]; the IR is verified after
+//! every pass (a failure is an [`InternalError`](crate::InternalError)).
+//! With `TEXPR_DUMP=passes` the IR is printed to stderr after each pass that
+//! changed it, with the pass's time.
+//!
+//! | pass | does |
+//! |---|---|
+//! | `build` | schedule → loop nest: inlining, bounds inference, loops, tail guards (see [`build`]) |
+//! | `simplify` | constant folding, affine canonicalization, context-aware removal of decided guards |
+//! | `partition_tails` | constant-extent main loop + scalar tail for vectorized/unrolled loops |
+//! | `simplify` | again, on the partitioned nest |
+//! | `prove_bounds` | every access in bounds (symbolic dims; the rest per call) |
+//! | `flatten` | one row-major index per access |
+//! | `simplify` | again, on the flat indices |
+
+mod build;
+mod passes;
+pub mod safety;
+mod verify;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::schedule::Schedule;
+use crate::stmt::LoweredFunc;
+use crate::target::Target;
+
+pub use safety::Unproven;
+
+/// The passes after `build`, in order.
+pub const PASSES: [&str; 6] = ["simplify", "partition_tails", "simplify", "prove_bounds", "flatten", "simplify"];
+
+/// The result of lowering.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    /// The readable loop nest, before flattening (what `Display` prints).
+    pub nest: LoweredFunc,
+    /// The flat loop nest that backends compile and the interpreter runs.
+    pub flat: LoweredFunc,
+    /// Accesses the symbolic proof could not establish; proven per call.
+    pub unproven: Vec<Unproven>,
+    /// Name, time and whether it changed the IR, per pass.
+    pub passes: Vec<(String, Duration, bool)>,
+}
+
+impl Lowered {
+    /// Proves every access in bounds for concrete dims (in [`Func::dims`]
+    /// order). Cheap when the symbolic proof covered everything.
+    ///
+    /// [`Func::dims`]: crate::Func::dims
+    pub fn check_dims(&self, dims: &[i64]) -> Result<()> {
+        if self.unproven.is_empty() {
+            return Ok(());
+        }
+        let bound = passes::bind_dims(&self.nest, dims);
+        match safety::prove(&bound).first() {
+            None => Ok(()),
+            Some(u) => Err(u.to_error(&self.nest.name, Some(dims))),
+        }
+    }
+}
+
+impl fmt::Display for Lowered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.nest)
+    }
+}
+
+fn dump_enabled(what: &str) -> bool {
+    std::env::var("TEXPR_DUMP").is_ok_and(|v| v.split(',').any(|x| x.trim() == what || x.trim() == "all"))
+}
+
+/// Lowers a schedule for a target.
+pub fn lower(sched: &Schedule, target: Target) -> Result<Lowered> {
+    let dump = dump_enabled("passes");
+    let mut report = vec![];
+    let t = Instant::now();
+    let mut f = build::build(sched, target)?;
+    verify::verify(&f, "build", false)?;
+    let took = t.elapsed();
+    if dump {
+        eprintln!("// ---- {}: after `build` ({:.3} ms)\n{f}", f.name, took.as_secs_f64() * 1e3);
+    }
+    report.push(("build".to_string(), took, true));
+    let mut nest = None;
+    let mut unproven = vec![];
+    for (i, pass) in PASSES.iter().enumerate() {
+        let before = f.clone();
+        let t = Instant::now();
+        match *pass {
+            "simplify" => passes::simplify(&mut f),
+            "partition_tails" => passes::partition_tails(&mut f),
+            "prove_bounds" => {
+                unproven = safety::prove(&f);
+                nest = Some(f.clone());
+            }
+            "flatten" => passes::flatten(&mut f),
+            other => {
+                return Err(crate::error::InternalError::new("lower", format!("unknown pass `{other}`")).into());
+            }
+        }
+        let took = t.elapsed();
+        let after_partition = i >= 1;
+        verify::verify(&f, pass, after_partition)?;
+        let changed = f != before;
+        if dump && changed {
+            eprintln!("// ---- {}: after `{pass}` ({:.3} ms)\n{f}", f.name, took.as_secs_f64() * 1e3);
+        }
+        if dump && *pass == "prove_bounds" {
+            eprintln!("// ---- {}: `prove_bounds` ({:.3} ms): {} access(es) left to prove per shape", f.name, took.as_secs_f64() * 1e3, unproven.len());
+        }
+        report.push((pass.to_string(), took, changed));
+    }
+    let nest = nest.unwrap_or_else(|| f.clone());
+    Ok(Lowered { nest, flat: f, unproven, passes: report })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+//! `Tensor<T>`: an owned, row-major, n-dimensional array.
+
+use std::fmt;
+
+use crate::dtype::{Data, DataMut, Element};
+use crate::error::{Error, Result, ShapeError};
+
+/// An owned row-major tensor of element type `T`.
+#[derive(Clone, PartialEq)]
+pub struct Tensor<T: Element> {
+    shape: Vec<usize>,
+    data: Vec<T>,
+}
+
+fn numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, d| a.checked_mul(*d))
+}
+
+impl<T: Element> Tensor<T> {
+    /// A tensor from its shape and row-major data; `Err` if the lengths
+    /// disagree.
+    pub fn from_vec(shape: impl AsRef<[usize]>, data: Vec<T>) -> Result<Tensor<T>> {
+        let shape = shape.as_ref().to_vec();
+        match numel(&shape) {
+            Some(n) if n == data.len() => Ok(Tensor { shape, data }),
+            Some(n) => Err(Error::Shape(ShapeError {
+                func: "Tensor::from_vec".into(),
+                message: format!("shape {} has {n} elements but {} values were given", shape_str(&shape), data.len()),
+            })),
+            None => Err(Error::Shape(ShapeError {
+                func: "Tensor::from_vec".into(),
+                message: format!("shape {} has more elements than fit in memory", shape_str(&shape)),
+            })),
+        }
+    }
+
+    /// A tensor of zeros (`false`, `0`, `0.0`).
+    ///
+    /// # Panics
+    /// Like `vec!`, if the number of elements overflows `usize` or the
+    /// memory cannot be allocated.
+    pub fn zeros(shape: impl AsRef<[usize]>) -> Tensor<T> {
+        let shape = shape.as_ref().to_vec();
+        let n = numel(&shape).expect("Tensor::zeros: the number of elements overflows usize");
+        Tensor { data: vec![T::default(); n], shape }
+    }
+
+    /// A tensor whose element at each multi-index is `f(index)`.
+    pub fn from_fn(shape: impl AsRef<[usize]>, mut f: impl FnMut(&[usize]) -> T) -> Tensor<T> {
+        let shape = shape.as_ref().to_vec();
+        let n = numel(&shape).expect("Tensor::from_fn: the number of elements overflows usize");
+        let mut data = Vec::with_capacity(n);
+        let mut idx = vec![0usize; shape.len()];
+        for _ in 0..n {
+            data.push(f(&idx));
+            for d in (0..shape.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        Tensor { shape, data }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of dims.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// `true` if there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The elements, row-major.
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The elements, row-major, mutably.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// A copy of the elements.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.data.clone()
+    }
+
+    /// The elements, consuming the tensor.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+
+    /// The element at a multi-index, `None` if out of range.
+    pub fn get(&self, idx: &[usize]) -> Option<&T> {
+        if idx.len() != self.shape.len() {
+            return None;
+        }
+        let mut off = 0usize;
+        for (i, d) in idx.iter().zip(&self.shape) {
+            if i >= d {
+                return None;
+            }
+            off = off * d + i;
+        }
+        self.data.get(off)
+    }
+
+    /// Type-erased view of the elements.
+    pub fn data(&self) -> Data<'_> {
+        T::data(&self.data)
+    }
+
+    /// Type-erased mutable view of the elements.
+    pub fn data_mut(&mut self) -> DataMut<'_> {
+        T::data_mut(&mut self.data)
+    }
+}
+
+pub(crate) fn shape_str(s: &[usize]) -> String {
+    if s.is_empty() {
+        return "a scalar (shape [])".into();
+    }
+    s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+}
+
+impl<T: Element> fmt::Debug for Tensor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 16;
+        write!(f, "Tensor<{}>[{}] ", T::DTYPE, shape_str(&self.shape))?;
+        let list = f.debug_list().entries(self.data.iter().take(SHOWN)).finish();
+        if self.data.len() > SHOWN {
+            write!(f, " … ({} more)", self.data.len() - SHOWN)?;
+        }
+        list
+    }
+}
+
+#[cfg(feature = "ndarray")]
+mod nd {
+    use super::*;
+
+    impl<T: Element> From<ndarray::ArrayD<T>> for Tensor<T> {
+        fn from(a: ndarray::ArrayD<T>) -> Tensor<T> {
+            let shape = a.shape().to_vec();
+            let data = a.as_standard_layout().iter().copied().collect();
+            Tensor { shape, data }
+        }
+    }
+
+    impl<T: Element> From<Tensor<T>> for ndarray::ArrayD<T> {
+        fn from(t: Tensor<T>) -> ndarray::ArrayD<T> {
+            // The lengths agree by construction.
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&t.shape), t.data)
+                .unwrap_or_else(|_| ndarray::ArrayD::from_elem(ndarray::IxDyn(&[0]), T::default()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors() {
+        let t = Tensor::from_fn([2, 3], |i| (i[0] * 10 + i[1]) as i32);
+        assert_eq!(t.as_slice(), &[0, 1, 2, 10, 11, 12]);
+        assert_eq!(t.get(&[1, 2]), Some(&12));
+        assert_eq!(t.get(&[2, 0]), None);
+        assert!(Tensor::<f32>::from_vec([2, 2], vec![1.0; 3]).is_err());
+        let z: Tensor<f32> = Tensor::zeros(&[0, 5]);
+        assert!(z.is_empty());
+        assert!(Tensor::<u8>::from_vec(&[usize::MAX, 3], vec![]).is_err());
+    }
+}

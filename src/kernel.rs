@@ -1,0 +1,167 @@
+//! `Kernel`: a definition with its schedules, compiled per target on first
+//! use and cached.
+
+use std::sync::{Arc, OnceLock};
+
+use texpr_dsl::interp::Interpreter;
+use texpr_dsl::runtime::Compiled;
+use texpr_dsl::{Data, DataMut, Element, Error, Func, Lowered, Program, Result, Scalar, Target, Tensor};
+
+/// A compiled-on-demand operator: definition, schedules, and per-target code.
+///
+/// Cloning is cheap (shared). `Send + Sync`: a kernel may be called from
+/// many threads at once.
+#[derive(Clone)]
+pub struct Kernel(Arc<Inner>);
+
+struct Inner {
+    program: Result<Program>,
+    compiled: [OnceLock<Result<Arc<Compiled>>>; 4],
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.program {
+            Ok(p) => write!(f, "Kernel({})", p.func().name),
+            Err(e) => write!(f, "Kernel(<invalid: {e}>)"),
+        }
+    }
+}
+
+/// A tensor argument, type-erased.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    data: Data<'a>,
+    shape: &'a [usize],
+}
+
+impl<'a, T: Element> From<&'a Tensor<T>> for Input<'a> {
+    fn from(t: &'a Tensor<T>) -> Input<'a> {
+        Input { data: t.data(), shape: t.shape() }
+    }
+}
+
+/// An output tensor, type-erased.
+#[derive(Debug)]
+pub struct Output<'a> {
+    data: DataMut<'a>,
+    shape: Vec<usize>,
+}
+
+impl<'a, T: Element> From<&'a mut Tensor<T>> for Output<'a> {
+    fn from(t: &'a mut Tensor<T>) -> Output<'a> {
+        let shape = t.shape().to_vec();
+        Output { data: t.data_mut(), shape }
+    }
+}
+
+impl Kernel {
+    /// A kernel from a program (definition and schedules).
+    pub fn new(program: Program) -> Kernel {
+        Kernel(Arc::new(Inner { program: Ok(program), compiled: Default::default() }))
+    }
+
+    /// A kernel from a definition, with default schedules.
+    pub fn from_func(func: Func) -> Kernel {
+        Kernel::new(Program::new(func))
+    }
+
+    /// A kernel whose construction failed: every use returns the error.
+    /// (Generated code uses it so that `kernel()` never panics.)
+    pub fn failed(err: Error) -> Kernel {
+        Kernel(Arc::new(Inner { program: Err(err), compiled: Default::default() }))
+    }
+
+    /// The program: definition and schedules.
+    pub fn program(&self) -> Result<&Program> {
+        self.0.program.as_ref().map_err(Clone::clone)
+    }
+
+    /// The definition.
+    pub fn func(&self) -> Result<&Func> {
+        Ok(self.program()?.func())
+    }
+
+    /// The loop nest after scheduling for `target` (its `Display` reads like
+    /// a program).
+    pub fn lower(&self, target: Target) -> Result<Lowered> {
+        self.program()?.lower(target)
+    }
+
+    /// The code generated for `target`: the loop nest for the interpreter,
+    /// and the backends' output for the others.
+    pub fn source(&self, target: Target) -> Result<String> {
+        let lowered = self.lower(target)?;
+        match target {
+            Target::Interp => Ok(lowered.to_string()),
+            other => Err(not_built(&lowered.nest.name, other)),
+        }
+    }
+
+    /// Compiles for `target` (once; later calls return the cached result).
+    pub fn compile(&self, target: Target) -> Result<Arc<Compiled>> {
+        self.0.compiled[target.index()]
+            .get_or_init(|| {
+                let program = self.program()?;
+                let lowered = Arc::new(program.lower(target)?);
+                let exe: Box<dyn texpr_dsl::Executable> = match target {
+                    Target::Interp => Box::new(Interpreter::new(lowered.flat.clone())),
+                    other => return Err(not_built(&program.func().name, other)),
+                };
+                Ok(Arc::new(Compiled::new(Arc::new(program.func().clone()), lowered, exe)))
+            })
+            .clone()
+    }
+
+    /// Runs with erased arguments into preallocated outputs.
+    pub fn run_into(&self, target: Target, inputs: &[Input<'_>], params: &[Scalar], outputs: &mut [Output<'_>]) -> Result<()> {
+        let c = self.compile(target)?;
+        let data: Vec<Data<'_>> = inputs.iter().map(|i| i.data).collect();
+        let shapes: Vec<&[usize]> = inputs.iter().map(|i| i.shape).collect();
+        let out_shapes: Vec<Vec<usize>> = outputs.iter().map(|o| o.shape.clone()).collect();
+        let out_refs: Vec<&[usize]> = out_shapes.iter().map(|s| s.as_slice()).collect();
+        let mut outs: Vec<DataMut<'_>> = outputs.iter_mut().map(|o| reborrow(&mut o.data)).collect();
+        c.run(&data, &shapes, params, &mut outs, &out_refs)
+    }
+
+    /// Runs a single-output kernel, allocating the output.
+    pub fn run1<O: Element>(&self, target: Target, inputs: &[Input<'_>], params: &[Scalar]) -> Result<Tensor<O>> {
+        let c = self.compile(target)?;
+        let data: Vec<Data<'_>> = inputs.iter().map(|i| i.data).collect();
+        let shapes: Vec<&[usize]> = inputs.iter().map(|i| i.shape).collect();
+        let (_, outs) = c.shapes(&data, &shapes)?;
+        if outs.len() != 1 {
+            return Err(Error::Shape(texpr_dsl::ShapeError {
+                func: c.func().name.clone(),
+                message: format!("run1 needs a single-output kernel; this one has {} outputs", outs.len()),
+            }));
+        }
+        let mut out = Tensor::<O>::zeros(&outs[0]);
+        self.run_into(target, inputs, params, &mut [(&mut out).into()])?;
+        Ok(out)
+    }
+}
+
+fn reborrow<'a>(d: &'a mut DataMut<'_>) -> DataMut<'a> {
+    macro_rules! re {
+        ($($v:ident),*) => {
+            match d { $(DataMut::$v(s) => DataMut::$v(&mut s[..]),)* }
+        };
+    }
+    re!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, BF16, F32, F64)
+}
+
+fn not_built(func: &str, target: Target) -> Error {
+    Error::Unavailable { target, what: format!("the {target} backend is not built yet (needed by `{func}`)") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_is_send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Kernel>();
+    }
+}
