@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use texpr_dsl::interp::Interpreter;
 use texpr_dsl::runtime::Compiled;
 use texpr_dsl::{Data, DataMut, Element, Error, Func, Lowered, Program, Result, Scalar, Target, Tensor};
 
@@ -92,10 +91,7 @@ impl Kernel {
     /// and the backends' output for the others.
     pub fn source(&self, target: Target) -> Result<String> {
         let lowered = self.lower(target)?;
-        match target {
-            Target::Interp => Ok(lowered.to_string()),
-            other => Err(not_built(&lowered.nest.name, other)),
-        }
+        crate::backend::source(target, &lowered)
     }
 
     /// Compiles for `target` (once; later calls return the cached result).
@@ -104,10 +100,7 @@ impl Kernel {
             .get_or_init(|| {
                 let program = self.program()?;
                 let lowered = Arc::new(program.lower(target)?);
-                let exe: Box<dyn texpr_dsl::Executable> = match target {
-                    Target::Interp => Box::new(Interpreter::new(lowered.flat.clone())),
-                    other => return Err(not_built(&program.func().name, other)),
-                };
+                let exe = crate::backend::compile(target, &lowered)?;
                 Ok(Arc::new(Compiled::new(Arc::new(program.func().clone()), lowered, exe)))
             })
             .clone()
@@ -151,9 +144,6 @@ fn reborrow<'a>(d: &'a mut DataMut<'_>) -> DataMut<'a> {
     re!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, BF16, F32, F64)
 }
 
-fn not_built(func: &str, target: Target) -> Error {
-    Error::Unavailable { target, what: format!("the {target} backend is not built yet (needed by `{func}`)") }
-}
 
 #[cfg(test)]
 mod tests {

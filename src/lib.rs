@@ -30,6 +30,7 @@
 
 extern crate self as texpr;
 
+mod backend;
 mod kernel;
 
 pub use kernel::{Input, Kernel, Output};

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine: installs what the
+# tests need (PoCL for OpenCL, NVRTC for CUDA compile checks; see
+# scripts/gpu-deps.sh) and runs `cargo test --workspace`.
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -f scripts/gpu-deps.sh ]; then
+    # Installs what is missing and exports LD_LIBRARY_PATH for the tests.
+    # shellcheck source=/dev/null
+    source scripts/gpu-deps.sh
+fi
+
+cargo test --workspace "$@"

@@ -1,0 +1,12 @@
+//! `Target::OpenCl` and `Target::Cuda`: the C-family writers and device
+//! runtimes (`texpr-backends`).
+
+use texpr_dsl::{Executable, Lowered, Result, Target};
+
+pub(crate) fn compile(target: Target, lowered: &Lowered) -> Result<Box<dyn Executable>> {
+    Err(super::not_built(&lowered.flat.name, target))
+}
+
+pub(crate) fn source(target: Target, lowered: &Lowered) -> Result<String> {
+    Err(super::not_built(&lowered.flat.name, target))
+}
