@@ -39,13 +39,27 @@ pub use texpr_dsl::{
     Scalar, Schedule, Scope, Stmt, Target, TargetClass, Tensor, ThreadAxis, bf16, f16,
 };
 pub use texpr_dsl::{error, lower, runtime, te};
+pub use texpr_macros::tensor_expr;
 
 /// Everything a user of `tensor_expr!` needs.
 pub mod prelude {
-    pub use crate::{DType, Error, Kernel, Scalar, Target, Tensor, bf16, f16, te};
+    pub use crate::{DType, Error, Kernel, Scalar, Target, Tensor, bf16, f16, te, tensor_expr};
 }
 
 /// The target `NAME(...)` of a `tensor_expr!` function runs on.
 ///
 /// The reference interpreter until the Cranelift JIT lands.
 pub const DEFAULT_TARGET: Target = Target::Interp;
+
+/// What `tensor_expr!` expansions use; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::{DEFAULT_TARGET, Kernel};
+    pub use std::sync::{Arc, OnceLock};
+    pub use texpr_dsl::error::{DefinitionError, ShapeError};
+    pub use texpr_dsl::runtime::Compiled;
+    pub use texpr_dsl::{
+        BinOp, CmpOp, DType, Data, DataMut, Element, Error, Program, ReduceOp, Scalar, Schedule, Scope, TargetClass,
+        Tensor, ThreadAxis, UnOp, te,
+    };
+}

@@ -1,0 +1,10 @@
+use texpr::prelude::*;
+
+tensor_expr! {
+    fn copy(x: f32[N]) -> f32[N] {
+        let y = |i, j| x[i];
+        y
+    }
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use texpr::prelude::*;
+
+tensor_expr! {
+    fn mask(x: i32[N]) -> i32[N] {
+        let y = |i| x[i] & 255;
+        y
+    }
+}
+
+fn main() {}

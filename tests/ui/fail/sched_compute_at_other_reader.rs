@@ -1,0 +1,16 @@
+use texpr::prelude::*;
+
+tensor_expr! {
+    fn softmax(x: f32[N, C]) -> f32[N, C] {
+        let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
+        let e: f32[N, C] = |n, c| exp(x[n, c] - mx[n]);
+        let s: f32[N] = |n| sum(c in 0..C => e[n, c]);
+        let y = |n, c| e[n, c] / s[n];
+        y
+    }
+    schedule for cpu {
+        e.compute_at(s, n);
+    }
+}
+
+fn main() {}
