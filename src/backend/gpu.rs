@@ -4,9 +4,9 @@
 use texpr_dsl::{Executable, Lowered, Result, Target};
 
 pub(crate) fn compile(target: Target, lowered: &Lowered) -> Result<Box<dyn Executable>> {
-    Err(super::not_built(&lowered.flat.name, target))
+    texpr_backends::compile(target, lowered)
 }
 
 pub(crate) fn source(target: Target, lowered: &Lowered) -> Result<String> {
-    Err(super::not_built(&lowered.flat.name, target))
+    texpr_backends::source(target, lowered)
 }

@@ -1,0 +1,1184 @@
+//! GPU lowering: the flat loop nest of a function → a launch sequence of
+//! kernels, in a small kernel IR ([`KStmt`]) that the C-family writer
+//! prints and the runtimes launch.
+//!
+//! # The execution model
+//!
+//! Each root stage of the lowered function (an item of the root `Seq`,
+//! inside the `alloc`s of the root temporaries) becomes one kernel; kernels
+//! run in order on one in-order queue, root temporaries are device buffers.
+//! Inside a kernel every thread of every block runs the kernel body, and:
+//!
+//! - a loop bound to `block.*` becomes a *grid-stride* loop over the block
+//!   index (correct for any grid size, uniform within a block);
+//! - a loop bound to `thread.*` becomes the thread index with a guard
+//!   (`ti = thread_y; if (ti < 16)`) when every thread loop of the kernel has
+//!   a constant extent that fits a block ("simple" mode, the launch size is
+//!   that constant), and a block-stride loop otherwise ("strided" mode: any
+//!   block size is correct);
+//! - a bound loop nested in a loop bound to the same axis, or inside the
+//!   computation of an attached stage, runs serially in its thread;
+//! - a kernel with no bound loop at all has its outermost loop mapped over
+//!   the whole grid when that loop is spatial (every store of the stage
+//!   indexes by it), and else runs in a single thread.
+//!
+//! # Attached temporaries
+//!
+//! A stage computed at a loop (`compute_at`) is an `alloc` followed by the
+//! statements that fill it, in the body of that loop. Serially, each
+//! iteration of the loop (each *thread*, for loops inside thread loops)
+//! fills its own copy. On the GPU:
+//!
+//! - **private** (`local` and `global` scopes, and any shared buffer that
+//!   cannot be made cooperative): each thread fills its own copy, a private
+//!   array when the size is a small constant, else a per-thread slice of a
+//!   scratch buffer sized at launch;
+//! - **cooperative** (`shared` scope): the buffer is declared once per block
+//!   (`__local` / `__shared__`); its fill is distributed over the block's
+//!   threads (flat thread id striding over the tile's spatial loops) between
+//!   two barriers. This needs every thread of the block to reach the
+//!   barriers: thread-dependent guards that enclose the fill (tail guards
+//!   such as `if bi * 16 + ti < M`, and thread loops themselves) are pushed
+//!   down to the statements that are not fills, so that they predicate only
+//!   each thread's own work. A shared buffer is cooperative only when that is
+//!   possible: constant size within the shared-memory budget, not inside
+//!   another fill, every loop around it uniform across the block, and a fill
+//!   that does not depend on the thread.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use texpr_dsl::expr::{BinOp, CmpOp, UnOp};
+use texpr_dsl::simplify::simplify;
+use texpr_dsl::{BufId, BufKind, DType, Expr, For, ForKind, LoweredFunc, Scalar, Scope, Stmt, Var, VarId};
+
+use crate::names::{self, Lang};
+
+/// Shared memory a kernel may use for cooperative tiles, in bytes (the
+/// static limit of CUDA; OpenCL devices have at least 32 KiB, PoCL more).
+pub const SHARED_BUDGET: i64 = 48 * 1024;
+
+/// A private array longer than this many elements lives in scratch memory.
+pub const PRIVATE_MAX: i64 = 1024;
+
+/// Most threads a block has in simple mode.
+pub const MAX_BLOCK: i64 = 1024;
+
+/// Threads per block of a kernel whose outermost loop is mapped over the grid.
+pub const AUTO_BLOCK: i64 = 64;
+
+/// A hardware index, read through a synthetic `i64` variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hw {
+    /// The thread's index in its block along an axis (0 = x).
+    Thread(usize),
+    /// The block's index along an axis.
+    Block(usize),
+    /// Threads per block along an axis.
+    BlockDim(usize),
+    /// Blocks along an axis.
+    GridDim(usize),
+    /// The thread's flat index in its block.
+    FlatThread,
+    /// Threads per block.
+    BlockSize,
+    /// The thread's flat index in the grid (for per-thread scratch).
+    GlobalThread,
+    /// `block.x * block_dim.x + thread.x`.
+    GlobalX,
+    /// `grid_dim.x * block_dim.x`.
+    GlobalSizeX,
+}
+
+impl Hw {
+    /// The name of the variable that holds it.
+    pub fn var_name(self) -> &'static str {
+        match self {
+            Hw::Thread(a) => ["thread_x", "thread_y", "thread_z"][a.min(2)],
+            Hw::Block(a) => ["block_x", "block_y", "block_z"][a.min(2)],
+            Hw::BlockDim(a) => ["nthreads_x", "nthreads_y", "nthreads_z"][a.min(2)],
+            Hw::GridDim(a) => ["nblocks_x", "nblocks_y", "nblocks_z"][a.min(2)],
+            Hw::FlatThread => "thread_id",
+            Hw::BlockSize => "block_size",
+            Hw::GlobalThread => "global_thread",
+            Hw::GlobalX => "global_x",
+            Hw::GlobalSizeX => "global_size_x",
+        }
+    }
+}
+
+/// A statement of a kernel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KStmt {
+    /// Statements in order.
+    Seq(Vec<KStmt>),
+    /// `for (var = start; var < end; var += step)`; `step` 1 when `None`.
+    For {
+        /// The loop variable.
+        var: Var,
+        /// First value.
+        start: Expr,
+        /// Bound (exclusive).
+        end: Expr,
+        /// Increment (`None`: 1).
+        step: Option<Expr>,
+        /// Asks the compiler to unroll.
+        unroll: bool,
+        /// The body.
+        body: Box<KStmt>,
+    },
+    /// `const T var = value;`, live to the end of the enclosing block.
+    Let {
+        /// The variable.
+        var: Var,
+        /// Its value.
+        value: Expr,
+    },
+    /// A conditional.
+    If {
+        /// The condition.
+        cond: Expr,
+        /// Runs when true.
+        then: Box<KStmt>,
+        /// Runs when false.
+        els: Option<Box<KStmt>>,
+    },
+    /// `buf[idx] = value`.
+    Store {
+        /// The buffer.
+        buf: BufId,
+        /// The flat index.
+        idx: Expr,
+        /// The value.
+        value: Expr,
+    },
+    /// Every thread of the block waits here; shared memory is then consistent.
+    Barrier,
+    /// Declares a per-thread array of a constant length.
+    Private {
+        /// The buffer.
+        buf: BufId,
+        /// Its length (at least 1).
+        len: i64,
+    },
+    /// Points a per-thread buffer at this thread's slice of scratch memory
+    /// (kernel arguments `<buf>_scratch` and `<buf>_len`).
+    Scratch {
+        /// The buffer.
+        buf: BufId,
+    },
+    /// Nothing.
+    Nop,
+}
+
+impl KStmt {
+    fn seq(items: Vec<KStmt>) -> KStmt {
+        let mut out = vec![];
+        for s in items {
+            match s {
+                KStmt::Seq(v) => out.extend(v),
+                KStmt::Nop => {}
+                s => out.push(s),
+            }
+        }
+        match out.len() {
+            0 => KStmt::Nop,
+            1 => out.pop().unwrap_or(KStmt::Nop),
+            _ => KStmt::Seq(out),
+        }
+    }
+
+    /// Calls `f` on every statement, parents first.
+    pub fn visit(&self, f: &mut impl FnMut(&KStmt)) {
+        f(self);
+        match self {
+            KStmt::Seq(v) => v.iter().for_each(|s| s.visit(f)),
+            KStmt::For { body, .. } => body.visit(f),
+            KStmt::If { then, els, .. } => {
+                then.visit(f);
+                if let Some(e) = els {
+                    e.visit(f);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Calls `f` on every expression the statement holds.
+    pub fn visit_exprs(&self, f: &mut impl FnMut(&Expr)) {
+        self.visit(&mut |s| match s {
+            KStmt::For { start, end, step, .. } => {
+                f(start);
+                f(end);
+                if let Some(s) = step {
+                    f(s);
+                }
+            }
+            KStmt::Let { value, .. } => f(value),
+            KStmt::If { cond, .. } => f(cond),
+            KStmt::Store { idx, value, .. } => {
+                f(idx);
+                f(value);
+            }
+            _ => {}
+        });
+    }
+}
+
+/// What a value of a kernel's launch size depends on: the loops and lets
+/// around the loop whose extent it is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ctx {
+    /// `for var in min..min + extent`.
+    Loop(VarId, Expr, Expr),
+    /// `let var = value`.
+    Let(VarId, Expr),
+}
+
+/// An `i64` expression evaluated (as an upper bound) at launch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    /// The loops and lets around it, outermost first.
+    pub chain: Vec<Ctx>,
+    /// The value.
+    pub value: Expr,
+    /// The launch size is `ceil(value / per)`.
+    pub per: i64,
+}
+
+/// The size of one launch dimension.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Launch {
+    /// Exactly this many.
+    Fixed(i64),
+    /// The largest upper bound of these (at least 1; any size is correct,
+    /// this one leaves no thread idle).
+    Fit(Vec<Bound>),
+}
+
+/// A scratch allocation of a kernel: per-thread slices of one buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScratchBuf {
+    /// The temporary.
+    pub buf: BufId,
+    /// Elements per thread: the largest upper bound of these, taken at
+    /// launch (one per `alloc` of the buffer in the kernel).
+    pub len: Vec<Bound>,
+}
+
+/// An argument of a kernel, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KArg {
+    /// A tensor input, output or root temporary.
+    Buf(BufId),
+    /// The scratch memory of a private buffer, then its per-thread length.
+    Scratch(BufId),
+    /// A symbolic dim (`i64`).
+    Dim(u32),
+    /// A scalar parameter.
+    Param(u32),
+}
+
+/// One kernel of the launch sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpuKernel {
+    /// Its name (a C identifier, unique in the program).
+    pub name: String,
+    /// The body.
+    pub body: KStmt,
+    /// Cooperative buffers, declared once per block.
+    pub shared: Vec<BufId>,
+    /// Private buffers in scratch memory.
+    pub scratch: Vec<ScratchBuf>,
+    /// Blocks per grid, per axis.
+    pub grid: [Launch; 3],
+    /// Threads per block, per axis.
+    pub block: [Launch; 3],
+    /// The synthetic variables standing for hardware indices.
+    pub hw: BTreeMap<VarId, Hw>,
+    /// The arguments, in order.
+    pub args: Vec<KArg>,
+}
+
+/// A function lowered for the GPU.
+#[derive(Clone, Debug)]
+pub struct GpuFunc {
+    /// The flat function (its variable table extended with the kernels'
+    /// synthetic variables).
+    pub func: LoweredFunc,
+    /// The kernels, in launch order.
+    pub kernels: Vec<GpuKernel>,
+    /// Root temporaries: device buffers shared by the kernels.
+    pub temps: Vec<BufId>,
+}
+
+/// Lowers a flat function to kernels.
+pub fn lower(f: &LoweredFunc) -> GpuFunc {
+    let mut func = f.clone();
+    let mut temps = vec![];
+    let mut body = &f.body;
+    while let Stmt::Alloc(b, inner) = body {
+        temps.push(*b);
+        body = inner;
+    }
+    let stages: Vec<&Stmt> = match body {
+        Stmt::Seq(v) => v.iter().collect(),
+        Stmt::Nop => vec![],
+        s => vec![s],
+    };
+    let mut kernel_names = BTreeSet::new();
+    let mut kernels = vec![];
+    for s in stages {
+        let name = kernel_name(f, s, &mut kernel_names);
+        let k = Kl::new(f, &mut func.vars).run(s, name);
+        kernels.push(k);
+    }
+    GpuFunc { func, kernels, temps }
+}
+
+fn kernel_name(f: &LoweredFunc, s: &Stmt, taken: &mut BTreeSet<String>) -> String {
+    let mut stage = None;
+    s.visit(&mut |x| {
+        if let Stmt::Store(st) = x
+            && stage.is_none()
+            && f.buffer(st.buf).kind != BufKind::Temp
+        {
+            stage = Some(f.buffer(st.buf).name.clone());
+        }
+        if let Stmt::Store(st) = x
+            && stage.is_none()
+            && f.buffer(st.buf).kind == BufKind::Temp
+            && f.buffer(st.buf).scope == Scope::Global
+        {
+            stage = Some(f.buffer(st.buf).name.clone());
+        }
+    });
+    let base = names::sanitize(&format!("{}_{}", f.name, stage.unwrap_or_else(|| "kernel".into())));
+    let base = if names::is_reserved(Lang::OpenCl, &base) || names::is_reserved(Lang::Cuda, &base) {
+        format!("k_{base}")
+    } else {
+        base
+    };
+    let mut name = base.clone();
+    let mut n = 1;
+    while taken.contains(&name) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    taken.insert(name.clone());
+    name
+}
+
+/// How a loop runs in a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Map {
+    /// In its thread, in order.
+    Serial,
+    /// Grid-stride over the blocks of an axis.
+    Block(usize),
+    /// Over the threads of a block along an axis.
+    Thread(usize),
+    /// Over every thread of the grid (x).
+    Auto,
+}
+
+/// How thread loops map to threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// One iteration per thread; the block is this many threads.
+    Simple([i64; 3]),
+    /// Block-stride loops; any block size.
+    Strided,
+}
+
+/// The context of a statement during lowering.
+#[derive(Clone, Debug, Default)]
+struct Cx {
+    /// Axes mapped by an enclosing loop: block x/y/z, thread x/y/z.
+    active: [bool; 6],
+    /// Inside the fill of an attached buffer: bound loops run serially.
+    in_fill: bool,
+    /// Enclosing loops and lets, for launch-time bounds.
+    chain: Vec<Ctx>,
+    /// Variables whose value differs between the threads of a block.
+    varying: HashSet<VarId>,
+    /// Every enclosing loop runs the same iterations in every thread of the
+    /// block (barriers are legal here).
+    uniform: bool,
+    /// Thread-dependent guards not yet applied (pushed down to the work).
+    preds: Vec<Expr>,
+}
+
+impl Cx {
+    fn root() -> Cx {
+        Cx { uniform: true, ..Default::default() }
+    }
+
+    fn is_varying(&self, e: &Expr) -> bool {
+        !self.varying.is_empty() && e.any(&mut |x| matches!(x, Expr::Var(v) if self.varying.contains(&v.id)))
+    }
+
+    fn without_preds(&self) -> Cx {
+        Cx { preds: vec![], ..self.clone() }
+    }
+
+    fn with_pred(&self, p: Expr) -> Cx {
+        let mut c = self.clone();
+        c.preds.push(p);
+        c
+    }
+
+    fn fill(&self) -> Cx {
+        Cx { in_fill: true, ..self.clone() }
+    }
+}
+
+/// An `alloc` chain: `alloc b1 { alloc b2 { items... } }`.
+struct Chain<'s> {
+    /// Each `alloc` node with its buffer, outermost first.
+    allocs: Vec<(&'s Stmt, BufId)>,
+    /// The statements inside.
+    items: Vec<&'s Stmt>,
+}
+
+fn chain_of(s: &Stmt) -> Chain<'_> {
+    let mut allocs = vec![];
+    let mut cur = s;
+    while let Stmt::Alloc(b, inner) = cur {
+        allocs.push((cur, *b));
+        cur = inner;
+    }
+    let items = match cur {
+        Stmt::Seq(v) => v.iter().collect(),
+        Stmt::Nop => vec![],
+        s => vec![s],
+    };
+    Chain { allocs, items }
+}
+
+/// Buffers a statement stores into.
+fn stored(s: &Stmt) -> BTreeSet<BufId> {
+    let mut out = BTreeSet::new();
+    s.visit(&mut |x| {
+        if let Stmt::Store(st) = x {
+            out.insert(st.buf);
+        }
+    });
+    out
+}
+
+/// Buffers a statement reads.
+fn loaded(s: &Stmt) -> BTreeSet<BufId> {
+    let mut out = BTreeSet::new();
+    s.visit_exprs(&mut |e| {
+        e.visit(&mut |x| {
+            if let Expr::Load(l) = x {
+                out.insert(l.buf);
+            }
+        })
+    });
+    out
+}
+
+/// The chain buffer an item fills, if it stores into one of them.
+fn fill_of(item: &Stmt, chain: &[(&Stmt, BufId)]) -> Option<BufId> {
+    let st = stored(item);
+    chain.iter().map(|(_, b)| *b).find(|b| st.contains(b))
+}
+
+/// `true` if the statement mentions a variable of `set` anywhere.
+fn mentions(s: &Stmt, set: &HashSet<VarId>) -> bool {
+    if set.is_empty() {
+        return false;
+    }
+    let mut found = false;
+    s.visit_exprs(&mut |e| {
+        if !found && e.any(&mut |x| matches!(x, Expr::Var(v) if set.contains(&v.id))) {
+            found = true;
+        }
+    });
+    found
+}
+
+fn and_all(preds: &[Expr]) -> Option<Expr> {
+    preds.iter().cloned().reduce(Expr::and)
+}
+
+fn guard(preds: &[Expr], s: KStmt) -> KStmt {
+    if s == KStmt::Nop {
+        return s;
+    }
+    match and_all(preds) {
+        Some(c) => KStmt::If { cond: c, then: Box::new(s), els: None },
+        None => s,
+    }
+}
+
+fn axis_slot(m: Map) -> Option<usize> {
+    match m {
+        Map::Block(a) => Some(a),
+        Map::Thread(a) => Some(3 + a),
+        Map::Auto => Some(0),
+        Map::Serial => None,
+    }
+}
+
+/// Lowers one root stage to a kernel.
+struct Kl<'a> {
+    f: &'a LoweredFunc,
+    vars: &'a mut texpr_dsl::expr::VarTable,
+    hw: BTreeMap<Hw, Var>,
+    mode: Mode,
+    /// The loop mapped over the whole grid, when there is one.
+    auto: Option<*const Stmt>,
+    /// `alloc` nodes of cooperative buffers.
+    coop: HashSet<*const Stmt>,
+    shared: Vec<BufId>,
+    shared_bytes: i64,
+    scratch: Vec<ScratchBuf>,
+    grid: [Vec<Bound>; 3],
+    block: [Vec<Bound>; 3],
+}
+
+impl<'a> Kl<'a> {
+    fn new(f: &'a LoweredFunc, vars: &'a mut texpr_dsl::expr::VarTable) -> Kl<'a> {
+        Kl {
+            f,
+            vars,
+            hw: BTreeMap::new(),
+            mode: Mode::Strided,
+            auto: None,
+            coop: HashSet::new(),
+            shared: vec![],
+            shared_bytes: 0,
+            scratch: vec![],
+            grid: Default::default(),
+            block: Default::default(),
+        }
+    }
+
+    fn run(mut self, s: &Stmt, name: String) -> GpuKernel {
+        // 1. Which loops map to the grid; how thread loops map.
+        let mut mapped = vec![];
+        self.scan(s, &Cx::root(), &mut mapped);
+        if mapped.is_empty()
+            && let Stmt::For(l) = s
+            && is_spatial(l)
+        {
+            self.auto = Some(s as *const Stmt);
+        }
+        self.mode = self.choose_mode(&mapped);
+        // 2. Which shared buffers are cooperative.
+        self.decide(s, &Cx::root());
+        // 3. The kernel.
+        let body = self.stmt(s, &Cx::root());
+        let mode = self.mode;
+        let grid: [Launch; 3] = std::array::from_fn(|a| Launch::Fit(std::mem::take(&mut self.grid[a])));
+        let mut block: [Launch; 3] = std::array::from_fn(|a| match mode {
+            Mode::Simple(d) => Launch::Fixed(d[a]),
+            Mode::Strided => Launch::Fit(std::mem::take(&mut self.block[a])),
+        });
+        if self.auto.is_some() {
+            block[0] = Launch::Fixed(AUTO_BLOCK);
+        }
+        let hw = self.hw.iter().map(|(h, v)| (v.id, *h)).collect();
+        let args = self.args(&body);
+        GpuKernel { name, body, shared: self.shared, scratch: self.scratch, grid, block, hw, args }
+    }
+
+    fn args(&self, body: &KStmt) -> Vec<KArg> {
+        let mut bufs = BTreeSet::new();
+        let mut dims = BTreeSet::new();
+        let mut params = BTreeSet::new();
+        let local: BTreeSet<BufId> = {
+            let mut l: BTreeSet<BufId> = self.shared.iter().copied().collect();
+            body.visit(&mut |s| match s {
+                KStmt::Private { buf, .. } | KStmt::Scratch { buf } => {
+                    l.insert(*buf);
+                }
+                _ => {}
+            });
+            l
+        };
+        let mut see = |e: &Expr| {
+            e.visit(&mut |x| match x {
+                Expr::Load(l) if !local.contains(&l.buf) => {
+                    bufs.insert(l.buf);
+                }
+                Expr::Dim(d) => {
+                    dims.insert(*d);
+                }
+                Expr::Param(p, _) => {
+                    params.insert(*p);
+                }
+                _ => {}
+            })
+        };
+        body.visit_exprs(&mut see);
+        body.visit(&mut |s| {
+            if let KStmt::Store { buf, .. } = s
+                && !local.contains(buf)
+            {
+                bufs.insert(*buf);
+            }
+        });
+        let rank = |b: &BufId| match self.f.buffer(*b).kind {
+            BufKind::Input(n) => (0, n, b.0),
+            BufKind::Output(n) => (1, n, b.0),
+            BufKind::Temp => (2, 0, b.0),
+        };
+        let mut bufs: Vec<BufId> = bufs.into_iter().collect();
+        bufs.sort_by_key(rank);
+        let mut args: Vec<KArg> = bufs.into_iter().map(KArg::Buf).collect();
+        args.extend(self.scratch.iter().map(|s| KArg::Scratch(s.buf)));
+        args.extend(dims.into_iter().map(KArg::Dim));
+        args.extend(params.into_iter().map(KArg::Param));
+        args
+    }
+
+    // ---- shared helpers of the three passes --------------------------------
+
+    fn map_of(&self, s: &Stmt, l: &For, cx: &Cx) -> Map {
+        if self.auto == Some(s as *const Stmt) {
+            return Map::Auto;
+        }
+        match l.kind {
+            ForKind::Bound(t) if !cx.in_fill => {
+                let m = if t.is_thread() { Map::Thread(t.dim()) } else { Map::Block(t.dim()) };
+                match axis_slot(m) {
+                    Some(slot) if !cx.active[slot] => m,
+                    _ => Map::Serial,
+                }
+            }
+            _ => Map::Serial,
+        }
+    }
+
+    /// The context inside a loop.
+    fn enter_for(&self, l: &For, m: Map, cx: &Cx) -> Cx {
+        let mut c = cx.clone();
+        c.chain.push(Ctx::Loop(l.var.id, l.min.clone(), l.extent.clone()));
+        let range_varies = cx.is_varying(&l.min) || cx.is_varying(&l.extent);
+        match m {
+            Map::Serial | Map::Block(_) => {
+                if range_varies {
+                    c.varying.insert(l.var.id);
+                    c.uniform = false;
+                }
+            }
+            Map::Thread(_) | Map::Auto => {
+                c.varying.insert(l.var.id);
+                let simple = matches!(self.mode, Mode::Simple(_)) && m != Map::Auto;
+                if range_varies && !simple {
+                    c.uniform = false;
+                }
+            }
+        }
+        if let Some(slot) = axis_slot(m) {
+            c.active[slot] = true;
+        }
+        c
+    }
+
+    fn enter_let(&self, v: Var, e: &Expr, cx: &Cx) -> Cx {
+        let mut c = cx.clone();
+        c.chain.push(Ctx::Let(v.id, e.clone()));
+        // Under a thread loop a let may be computed under a pushed-down
+        // guard (`p ? value : 0`): count it as varying there.
+        let in_threads = cx.active[3..].iter().any(|a| *a) || self.auto.is_some();
+        if cx.is_varying(e) || in_threads || !cx.preds.is_empty() {
+            c.varying.insert(v.id);
+        }
+        c
+    }
+
+    // ---- pass 1: mapped loops ---------------------------------------------
+
+    fn scan(&self, s: &Stmt, cx: &Cx, out: &mut Vec<(Map, Expr)>) {
+        match s {
+            Stmt::For(l) => {
+                let m = self.map_of(s, l, cx);
+                if m != Map::Serial {
+                    out.push((m, l.extent.clone()));
+                }
+                let c = self.enter_for(l, m, cx);
+                self.scan(&l.body, &c, out);
+            }
+            Stmt::Seq(v) => v.iter().for_each(|x| self.scan(x, cx, out)),
+            Stmt::Let(b) => self.scan(&b.2, cx, out),
+            Stmt::If(i) => {
+                self.scan(&i.then, cx, out);
+                if let Some(e) = &i.els {
+                    self.scan(e, cx, out);
+                }
+            }
+            Stmt::Alloc(..) => {
+                let ch = chain_of(s);
+                for item in &ch.items {
+                    let c = if fill_of(item, &ch.allocs).is_some() { cx.fill() } else { cx.clone() };
+                    self.scan(item, &c, out);
+                }
+            }
+            Stmt::Store(_) | Stmt::Nop => {}
+        }
+    }
+
+    fn choose_mode(&self, mapped: &[(Map, Expr)]) -> Mode {
+        let mut dims = [1i64; 3];
+        for (m, ext) in mapped {
+            if let Map::Thread(a) = m {
+                match ext.as_int() {
+                    Some(n) => dims[*a] = dims[*a].max(n),
+                    None => return Mode::Strided,
+                }
+            }
+        }
+        let total = dims.iter().try_fold(1i64, |acc, d| acc.checked_mul(*d));
+        if dims[0] <= MAX_BLOCK && dims[1] <= MAX_BLOCK && dims[2] <= 64 && total.is_some_and(|t| t <= MAX_BLOCK) {
+            Mode::Simple(dims)
+        } else {
+            Mode::Strided
+        }
+    }
+
+    // ---- pass 2: cooperative buffers --------------------------------------
+
+    fn decide(&mut self, s: &Stmt, cx: &Cx) {
+        match s {
+            Stmt::For(l) => {
+                let m = self.map_of(s, l, cx);
+                let c = self.enter_for(l, m, cx);
+                self.decide(&l.body, &c);
+            }
+            Stmt::Seq(v) => v.iter().for_each(|x| self.decide(x, cx)),
+            Stmt::Let(b) => {
+                let c = self.enter_let(b.0, &b.1, cx);
+                self.decide(&b.2, &c);
+            }
+            Stmt::If(i) => {
+                self.decide(&i.then, cx);
+                if let Some(e) = &i.els {
+                    self.decide(e, cx);
+                }
+            }
+            Stmt::Alloc(..) => {
+                let ch = chain_of(s);
+                for (node, b) in &ch.allocs {
+                    if self.can_cooperate(*b, &ch, cx) {
+                        let bytes = self.shared_size(*b);
+                        if !self.shared.contains(b) {
+                            self.shared.push(*b);
+                            self.shared_bytes += bytes;
+                        }
+                        self.coop.insert(*node as *const Stmt);
+                    }
+                }
+                for item in &ch.items {
+                    if fill_of(item, &ch.allocs).is_none() {
+                        self.decide(item, cx);
+                    }
+                }
+            }
+            Stmt::Store(_) | Stmt::Nop => {}
+        }
+    }
+
+    fn shared_size(&self, b: BufId) -> i64 {
+        let buf = self.f.buffer(b);
+        // f16/bf16 tiles may be held as f32 (OpenCL without cl_khr_fp16).
+        let bytes = (buf.dtype.bytes() as i64).max(if matches!(buf.dtype, DType::F16 | DType::BF16) { 4 } else { 1 });
+        buf.const_len().unwrap_or(i64::MAX / 8).max(1).saturating_mul(bytes)
+    }
+
+    fn can_cooperate(&self, b: BufId, ch: &Chain<'_>, cx: &Cx) -> bool {
+        let buf = self.f.buffer(b);
+        if buf.scope != Scope::Shared || cx.in_fill || !cx.uniform {
+            return false;
+        }
+        let Some(n) = buf.const_len() else { return false };
+        if n <= 0 {
+            return false;
+        }
+        let extra = if self.shared.contains(&b) { 0 } else { self.shared_size(b) };
+        if self.shared_bytes + extra > SHARED_BUDGET {
+            return false;
+        }
+        let chain_bufs: BTreeSet<BufId> = ch.allocs.iter().map(|(_, b)| *b).collect();
+        let fills: Vec<&&Stmt> = ch.items.iter().filter(|i| fill_of(i, &ch.allocs) == Some(b)).collect();
+        fills.iter().all(|item| {
+            let st = stored(item);
+            // Only this buffer (and buffers allocated inside the fill).
+            let others_ok = st.iter().all(|x| *x == b || !chain_bufs.contains(x) && self.f.buffer(*x).kind == BufKind::Temp && allocated_in(item, *x));
+            others_ok && !mentions(item, &cx.varying)
+        })
+    }
+
+    // ---- pass 3: the kernel -----------------------------------------------
+
+    fn hw(&mut self, h: Hw) -> Expr {
+        if let Some(v) = self.hw.get(&h) {
+            return Expr::Var(*v);
+        }
+        let v = self.vars.add_index(h.var_name());
+        self.hw.insert(h, v);
+        Expr::Var(v)
+    }
+
+    fn fresh(&mut self, name: &str) -> Var {
+        self.vars.add_index(name)
+    }
+
+    fn has_sync(&self, s: &Stmt) -> bool {
+        if self.coop.is_empty() {
+            return false;
+        }
+        let mut found = false;
+        s.visit(&mut |x| {
+            if !found && matches!(x, Stmt::Alloc(..)) && self.coop.contains(&(x as *const Stmt)) {
+                found = true;
+            }
+        });
+        found
+    }
+
+    fn stmt(&mut self, s: &Stmt, cx: &Cx) -> KStmt {
+        if self.has_sync(s) {
+            self.sync(s, cx)
+        } else {
+            let inner = self.plain(s, &cx.without_preds());
+            guard(&cx.preds, inner)
+        }
+    }
+
+    /// A statement with no barrier inside.
+    fn plain(&mut self, s: &Stmt, cx: &Cx) -> KStmt {
+        match s {
+            Stmt::Nop => KStmt::Nop,
+            Stmt::Seq(v) => KStmt::seq(v.iter().map(|x| self.plain(x, cx)).collect()),
+            Stmt::Store(st) => KStmt::Store { buf: st.buf, idx: st.idx[0].clone(), value: st.value.clone() },
+            Stmt::Let(b) => {
+                let c = self.enter_let(b.0, &b.1, cx);
+                let body = self.plain(&b.2, &c);
+                KStmt::seq(vec![KStmt::Let { var: b.0, value: b.1.clone() }, body])
+            }
+            Stmt::If(i) => KStmt::If {
+                cond: i.cond.clone(),
+                then: Box::new(self.plain(&i.then, cx)),
+                els: i.els.as_ref().map(|e| Box::new(self.plain(e, cx))),
+            },
+            Stmt::For(l) => self.for_(s, l, cx),
+            Stmt::Alloc(..) => self.alloc(s, cx),
+        }
+    }
+
+    /// A statement with a barrier inside: thread-dependent guards are
+    /// pushed down to the statements without one.
+    fn sync(&mut self, s: &Stmt, cx: &Cx) -> KStmt {
+        match s {
+            Stmt::Seq(v) => KStmt::seq(v.iter().map(|x| self.stmt(x, cx)).collect()),
+            Stmt::Let(b) => {
+                let value = match and_all(&cx.preds) {
+                    Some(p) if b.1.has_load() => Expr::if_(p, b.1.clone(), Expr::Const(Scalar::zero(b.0.dtype))),
+                    _ => b.1.clone(),
+                };
+                let c = self.enter_let(b.0, &b.1, cx);
+                let body = self.stmt(&b.2, &c);
+                KStmt::seq(vec![KStmt::Let { var: b.0, value }, body])
+            }
+            Stmt::If(i) if cx.is_varying(&i.cond) => {
+                let then = self.stmt(&i.then, &cx.with_pred(i.cond.clone()));
+                let els = match &i.els {
+                    Some(e) => self.stmt(e, &cx.with_pred(Expr::Unary(UnOp::Not, i.cond.clone().into()))),
+                    None => KStmt::Nop,
+                };
+                KStmt::seq(vec![then, els])
+            }
+            Stmt::If(i) => KStmt::If {
+                cond: i.cond.clone(),
+                then: Box::new(self.stmt(&i.then, cx)),
+                els: i.els.as_ref().map(|e| Box::new(self.stmt(e, cx))),
+            },
+            Stmt::For(l) => self.for_(s, l, cx),
+            Stmt::Alloc(..) => self.alloc(s, cx),
+            Stmt::Store(_) | Stmt::Nop => {
+                let inner = self.plain(s, &cx.without_preds());
+                guard(&cx.preds, inner)
+            }
+        }
+    }
+
+    fn record(&mut self, m: Map, cx: &Cx, extent: &Expr) {
+        let b = Bound { chain: cx.chain.clone(), value: extent.clone(), per: 1 };
+        match m {
+            Map::Block(a) => self.grid[a].push(b),
+            Map::Thread(a) => self.block[a].push(b),
+            Map::Auto => self.grid[0].push(Bound { per: AUTO_BLOCK, ..b }),
+            Map::Serial => {}
+        }
+    }
+
+    fn for_(&mut self, s: &Stmt, l: &For, cx: &Cx) -> KStmt {
+        let m = self.map_of(s, l, cx);
+        self.record(m, cx, &l.extent);
+        let inner = self.enter_for(l, m, cx);
+        let sync = self.has_sync(&l.body);
+        let min = l.min.clone();
+        let end = simplify(&(l.min.clone() + l.extent.clone()));
+        let at = |e: Expr| simplify(&(min.clone() + e));
+        match m {
+            Map::Serial => {
+                let body = self.stmt(&l.body, &inner);
+                KStmt::For {
+                    var: l.var,
+                    start: min.clone(),
+                    end,
+                    step: None,
+                    unroll: l.kind == ForKind::Unrolled,
+                    body: Box::new(body),
+                }
+            }
+            Map::Block(a) => {
+                let (bx, gx) = (self.hw(Hw::Block(a)), self.hw(Hw::GridDim(a)));
+                let body = self.stmt(&l.body, &inner);
+                KStmt::For { var: l.var, start: at(bx), end, step: Some(gx), unroll: false, body: Box::new(body) }
+            }
+            Map::Thread(a) => match self.mode {
+                Mode::Simple(d) => {
+                    let tx = self.hw(Hw::Thread(a));
+                    let bind = KStmt::Let { var: l.var, value: at(tx.clone()) };
+                    let cond = if l.extent.as_int() == Some(d[a]) {
+                        None
+                    } else {
+                        Some(Expr::cmp(CmpOp::Lt, tx, l.extent.clone()))
+                    };
+                    if sync {
+                        let c = match cond {
+                            Some(p) => inner.with_pred(p),
+                            None => inner,
+                        };
+                        let body = self.stmt(&l.body, &c);
+                        KStmt::seq(vec![bind, body])
+                    } else {
+                        let body = self.stmt(&l.body, &inner);
+                        let body = match cond {
+                            Some(p) => guard(&[p], body),
+                            None => body,
+                        };
+                        KStmt::seq(vec![bind, body])
+                    }
+                }
+                Mode::Strided => {
+                    let (tx, nx) = (self.hw(Hw::Thread(a)), self.hw(Hw::BlockDim(a)));
+                    self.strided(l, inner, sync, Expr::int(0), tx, nx)
+                }
+            },
+            Map::Auto => {
+                let tx = self.hw(Hw::Thread(0));
+                let first = Expr::binary(BinOp::Mul, self.hw(Hw::Block(0)), self.hw(Hw::BlockDim(0)));
+                let step = self.hw(Hw::GlobalSizeX);
+                if sync {
+                    self.strided(l, inner, true, first, tx, step)
+                } else {
+                    let gx = self.hw(Hw::GlobalX);
+                    let body = self.stmt(&l.body, &inner);
+                    KStmt::For { var: l.var, start: at(gx), end, step: Some(step), unroll: false, body: Box::new(body) }
+                }
+            }
+        }
+    }
+
+    /// A loop over `lane + first, lane + first + step, ...`: with a barrier
+    /// inside, every thread runs the same number of iterations and the work
+    /// is predicated.
+    fn strided(&mut self, l: &For, inner: Cx, sync: bool, first: Expr, lane: Expr, step: Expr) -> KStmt {
+        if !sync {
+            let body = self.stmt(&l.body, &inner);
+            let start = simplify(&(l.min.clone() + first + lane));
+            let end = simplify(&(l.min.clone() + l.extent.clone()));
+            return KStmt::For { var: l.var, start, end, step: Some(step), unroll: false, body: Box::new(body) };
+        }
+        let o = self.fresh(&format!("{}_base", self.vars.name(l.var.id)));
+        let off = Expr::binary(BinOp::Add, Expr::Var(o), lane);
+        let bind = KStmt::Let { var: l.var, value: simplify(&(l.min.clone() + off.clone())) };
+        let mut c = inner.with_pred(Expr::cmp(CmpOp::Lt, off, l.extent.clone()));
+        c.varying.insert(l.var.id);
+        let body = self.stmt(&l.body, &c);
+        KStmt::For {
+            var: o,
+            start: first,
+            end: l.extent.clone(),
+            step: Some(step),
+            unroll: false,
+            body: Box::new(KStmt::seq(vec![bind, body])),
+        }
+    }
+
+    fn alloc(&mut self, s: &Stmt, cx: &Cx) -> KStmt {
+        let ch = chain_of(s);
+        let mut out = vec![];
+        let mut coop_bufs = BTreeSet::new();
+        for (node, b) in &ch.allocs {
+            if self.coop.contains(&(*node as *const Stmt)) {
+                coop_bufs.insert(*b);
+            } else {
+                out.push(self.private(*b, cx));
+            }
+        }
+        let mut i = 0;
+        while i < ch.items.len() {
+            let item = ch.items[i];
+            match fill_of(item, &ch.allocs) {
+                Some(b) if coop_bufs.contains(&b) => {
+                    // A group of cooperative fills between two barriers; a
+                    // fill that touches what an earlier one wrote waits too.
+                    out.push(KStmt::Barrier);
+                    let mut written = BTreeSet::new();
+                    while i < ch.items.len() {
+                        let item = ch.items[i];
+                        let Some(b) = fill_of(item, &ch.allocs).filter(|b| coop_bufs.contains(b)) else { break };
+                        let touched: BTreeSet<BufId> = stored(item).union(&loaded(item)).copied().collect();
+                        if touched.iter().any(|x| written.contains(x)) {
+                            out.push(KStmt::Barrier);
+                            written.clear();
+                        }
+                        out.push(self.coop_fill(item, b, &cx.without_preds().fill()));
+                        written.insert(b);
+                        i += 1;
+                    }
+                    out.push(KStmt::Barrier);
+                    continue;
+                }
+                Some(_) => out.push(self.stmt(item, &cx.fill())),
+                None => out.push(self.stmt(item, cx)),
+            }
+            i += 1;
+        }
+        KStmt::seq(out)
+    }
+
+    fn private(&mut self, b: BufId, cx: &Cx) -> KStmt {
+        let buf = self.f.buffer(b);
+        match buf.const_len() {
+            Some(n) if n <= PRIVATE_MAX => KStmt::Private { buf: b, len: n.max(1) },
+            _ => {
+                let len = buf.shape.iter().fold(Expr::int(1), |acc, d| simplify(&(acc * nonneg(d))));
+                let bound = Bound { chain: cx.chain.clone(), value: len, per: 1 };
+                self.hw(Hw::GlobalThread);
+                match self.scratch.iter_mut().find(|s| s.buf == b) {
+                    // The same buffer allocated again (a duplicated tail).
+                    Some(s) => s.len.push(bound),
+                    None => self.scratch.push(ScratchBuf { buf: b, len: vec![bound] }),
+                }
+                KStmt::Scratch { buf: b }
+            }
+        }
+    }
+
+    /// A fill distributed over the threads of the block: the flat thread id
+    /// strides over the product of its outer spatial loops.
+    fn coop_fill(&mut self, item: &Stmt, b: BufId, cx: &Cx) -> KStmt {
+        if let Stmt::If(i) = item {
+            return KStmt::If {
+                cond: i.cond.clone(),
+                then: Box::new(self.coop_fill(&i.then, b, cx)),
+                els: i.els.as_ref().map(|e| Box::new(self.coop_fill(e, b, cx))),
+            };
+        }
+        let mut loops: Vec<&For> = vec![];
+        let mut cur = item;
+        while let Stmt::For(l) = cur {
+            let outer: HashSet<VarId> = loops.iter().map(|x| x.var.id).collect();
+            let uses_outer = |e: &Expr| e.any(&mut |x| matches!(x, Expr::Var(v) if outer.contains(&v.id)));
+            let depends = uses_outer(&l.min) || uses_outer(&l.extent);
+            if depends || !indexes_every_store(&l.body, b, l.var.id) {
+                break;
+            }
+            loops.push(l);
+            cur = &l.body;
+        }
+        let tid = self.hw(Hw::FlatThread);
+        if loops.is_empty() {
+            let body = self.plain(item, cx);
+            return guard(&[Expr::cmp(CmpOp::Eq, tid, Expr::int(0))], body);
+        }
+        let nthreads = self.hw(Hw::BlockSize);
+        let name = loops.iter().map(|l| self.vars.name(l.var.id).to_string()).collect::<Vec<_>>().join("_");
+        let f = self.fresh(&format!("{name}_f"));
+        let exts: Vec<Expr> = loops.iter().map(|l| l.extent.clone()).collect();
+        let total = exts.iter().fold(Expr::int(1), |acc, e| simplify(&(acc * nonneg(e))));
+        let mut c = cx.clone();
+        let mut binds = vec![];
+        for (k, l) in loops.iter().enumerate() {
+            let stride = exts[k + 1..].iter().fold(Expr::int(1), |acc, e| simplify(&(acc * e.clone())));
+            let mut v = Expr::Var(f);
+            if stride.as_int() != Some(1) {
+                v = Expr::binary(BinOp::Div, v, stride);
+            }
+            if k > 0 {
+                v = Expr::binary(BinOp::Rem, v, exts[k].clone());
+            }
+            binds.push(KStmt::Let { var: l.var, value: simplify(&(l.min.clone() + v)) });
+            c.chain.push(Ctx::Loop(l.var.id, l.min.clone(), l.extent.clone()));
+        }
+        let body = self.plain(cur, &c);
+        binds.push(body);
+        KStmt::For { var: f, start: tid, end: total, step: Some(nthreads), unroll: false, body: Box::new(KStmt::seq(binds)) }
+    }
+}
+
+/// `max(e, 0)` unless `e` is a non-negative constant.
+fn nonneg(e: &Expr) -> Expr {
+    match e.as_int() {
+        Some(n) => Expr::int(n.max(0)),
+        None => Expr::max(e.clone(), Expr::int(0)),
+    }
+}
+
+/// `true` if `s` stores into `b` and every such store's index uses `v`.
+fn indexes_every_store(s: &Stmt, b: BufId, v: VarId) -> bool {
+    let mut any = false;
+    let mut all = true;
+    s.visit(&mut |x| {
+        if let Stmt::Store(st) = x
+            && st.buf == b
+        {
+            any = true;
+            all &= st.idx.iter().any(|i| i.uses_var(v));
+        }
+    });
+    any && all
+}
+
+fn allocated_in(s: &Stmt, b: BufId) -> bool {
+    let mut found = false;
+    s.visit(&mut |x| {
+        if let Stmt::Alloc(a, _) = x
+            && *a == b
+        {
+            found = true;
+        }
+    });
+    found
+}
+
+/// `true` if the iterations of `l` write disjoint elements of every
+/// non-attached buffer: each store outside attached temporaries indexes by
+/// the loop variable (the loop is a spatial loop of its stage).
+fn is_spatial(l: &For) -> bool {
+    let mut local = BTreeSet::new();
+    l.body.visit(&mut |x| {
+        if let Stmt::Alloc(b, _) = x {
+            local.insert(*b);
+        }
+    });
+    let mut any = false;
+    let mut all = true;
+    l.body.visit(&mut |x| {
+        if let Stmt::Store(st) = x
+            && !local.contains(&st.buf)
+        {
+            any = true;
+            all &= st.idx.iter().any(|i| i.uses_var(l.var.id));
+        }
+    });
+    any && all
+}
