@@ -1104,25 +1104,60 @@ impl<'a> Kl<'a> {
         let name = loops.iter().map(|l| self.vars.name(l.var.id).to_string()).collect::<Vec<_>>().join("_");
         let f = self.fresh(&format!("{name}_f"));
         let exts: Vec<Expr> = loops.iter().map(|l| l.extent.clone()).collect();
-        let total = exts.iter().fold(Expr::int(1), |acc, e| simplify(&(acc * nonneg(e))));
         let mut c = cx.clone();
-        let mut binds = vec![];
-        for (k, l) in loops.iter().enumerate() {
-            let stride = exts[k + 1..].iter().fold(Expr::int(1), |acc, e| simplify(&(acc * e.clone())));
-            let mut v = Expr::Var(f);
-            if stride.as_int() != Some(1) {
-                v = Expr::binary(BinOp::Div, v, stride);
-            }
-            if k > 0 {
-                v = Expr::binary(BinOp::Rem, v, exts[k].clone());
-            }
-            binds.push(KStmt::Let { var: l.var, value: simplify(&(l.min.clone() + v)) });
+        for l in &loops {
             c.chain.push(Ctx::Loop(l.var.id, l.min.clone(), l.extent.clone()));
         }
+        // With constant bounds on the extents (a tile's size), the flat loop
+        // has a constant trip count and constant strides; the tile's edge
+        // is a guard.
+        let caps: Option<Vec<i64>> = exts.iter().map(const_upper).collect();
+        let caps = caps.filter(|cs| cs.iter().try_fold(1i64, |a, c| a.checked_mul(*c)).is_some_and(|t| t <= 1 << 24));
+        let (total, strides, moduli): (Expr, Vec<Expr>, Vec<Expr>) = match &caps {
+            Some(cs) => {
+                let total = Expr::int(cs.iter().product());
+                let strides = (0..cs.len()).map(|k| Expr::int(cs[k + 1..].iter().product())).collect();
+                (total, strides, cs.iter().map(|c| Expr::int(*c)).collect())
+            }
+            None => {
+                // Extents are at least 1 inside the loop: max(e, 1) tells
+                // the writer the division is by a positive number.
+                let pos: Vec<Expr> = exts.iter().map(|e| simplify(&Expr::max(e.clone(), Expr::int(1)))).collect();
+                let total = exts.iter().fold(Expr::int(1), |acc, e| simplify(&(acc * nonneg(e))));
+                let strides = (0..pos.len()).map(|k| pos[k + 1..].iter().fold(Expr::int(1), |a, e| simplify(&(a * e.clone())))).collect();
+                (total, strides, pos)
+            }
+        };
+        let mut binds = vec![];
+        let mut edge = vec![];
+        for (k, l) in loops.iter().enumerate() {
+            let mut v = Expr::Var(f);
+            if strides[k].as_int() != Some(1) {
+                v = Expr::binary(BinOp::Div, v, strides[k].clone());
+            }
+            if k > 0 {
+                v = Expr::binary(BinOp::Rem, v, moduli[k].clone());
+            }
+            binds.push(KStmt::Let { var: l.var, value: simplify(&(l.min.clone() + v)) });
+            if let Some(cs) = &caps
+                && exts[k].as_int() != Some(cs[k])
+            {
+                edge.push(Expr::cmp(CmpOp::Lt, Expr::Var(l.var), simplify(&(l.min.clone() + exts[k].clone()))));
+            }
+        }
         let body = self.plain(cur, &c);
-        binds.push(body);
+        binds.push(guard(&edge, body));
         KStmt::For { var: f, start: tid, end: total, step: Some(nthreads), unroll: false, body: Box::new(KStmt::seq(binds)) }
     }
+}
+
+/// A constant upper bound of an extent (`min(M - bi * 16, 16)` → 16).
+fn const_upper(e: &Expr) -> Option<i64> {
+    if let Some(n) = e.as_int() {
+        return Some(n.max(0));
+    }
+    let forms = texpr_dsl::bounds::min_forms(e)?;
+    forms.iter().filter_map(|f| f.as_const()).min().map(|n| n.max(0))
 }
 
 /// `max(e, 0)` unless `e` is a non-negative constant.

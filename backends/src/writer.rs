@@ -400,9 +400,22 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             Expr::Dim(_) => true,
             Expr::Var(v) => self.nonneg.contains(&v.id),
             Expr::Binary(BinOp::Add | BinOp::Mul | BinOp::Min, a, b) => self.nonneg(a) && self.nonneg(b),
-            Expr::Binary(BinOp::Div, a, b) => self.nonneg(a) && b.as_int().is_some_and(|k| k > 0),
+            Expr::Binary(BinOp::Div, a, b) => self.nonneg(a) && self.positive(b),
             Expr::Binary(BinOp::Max, a, b) => self.nonneg(a) || self.nonneg(b),
-            Expr::Binary(BinOp::Rem, _, b) => b.as_int().is_some_and(|k| k > 0),
+            Expr::Binary(BinOp::Rem, _, b) => self.positive(b),
+            _ => false,
+        }
+    }
+
+    /// `true` if `e` is at least 1 whatever the variables' values.
+    fn positive(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Const(s) => s.dtype().is_int() && s.as_i64().is_some_and(|v| v > 0),
+            Expr::Binary(BinOp::Max, a, b) => self.positive(a) || self.positive(b),
+            Expr::Binary(BinOp::Min | BinOp::Mul, a, b) => self.positive(a) && self.positive(b),
+            Expr::Binary(BinOp::Add, a, b) => {
+                (self.positive(a) && self.nonneg(b)) || (self.nonneg(a) && self.positive(b))
+            }
             _ => false,
         }
     }
@@ -650,7 +663,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
                 C::new(format!("{} * {}", x.at(13), y.at(14)), 13)
             }
             BinOp::Div | BinOp::Rem => {
-                if b.as_int().is_some_and(|k| k > 0) && self.nonneg(a) {
+                if self.positive(b) && self.nonneg(a) {
                     let (x, y) = (self.expr(a), self.expr(b));
                     let sym = if op == BinOp::Div { "/" } else { "%" };
                     C::new(format!("{} {sym} {}", x.at(13), y.at(14)), 13)

@@ -1,0 +1,368 @@
+//! Shared by the GPU tests: the SPEC definitions and schedules, host
+//! buffers of any element type, running on a target, comparing results, and
+//! the CI policy (under `CI=true` a missing OpenCL platform or NVRTC fails
+//! the test instead of skipping it).
+
+use std::sync::Arc;
+
+use texpr_dsl::te::{self, FuncBuilder};
+use texpr_dsl::value::Scalar;
+use texpr_dsl::{
+    Compiled, DType, Data, DataMut, Func, Lowered, Program, Result, Schedule, Scope, Target, TargetClass, ThreadAxis, bf16, f16,
+};
+
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// `true` if OpenCL runs here; under CI a missing platform fails.
+pub fn opencl() -> bool {
+    match texpr_backends::opencl::device() {
+        Ok(_) => true,
+        Err(e) if ci() => panic!("CI=true: the OpenCL tests need a platform (scripts/gpu-deps.sh installs PoCL): {e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            false
+        }
+    }
+}
+
+/// `true` if NVRTC loads here; under CI a missing NVRTC fails.
+pub fn nvrtc() -> bool {
+    match texpr_backends::cuda::nvrtc_available() {
+        Ok(()) => true,
+        Err(e) if ci() => panic!("CI=true: the CUDA compile tests need NVRTC (scripts/gpu-deps.sh installs it): {e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            false
+        }
+    }
+}
+
+// ---- the SPEC §2 definitions ------------------------------------------------
+
+pub fn matmul() -> Func {
+    let mut f = FuncBuilder::new("matmul");
+    let a = f.input("a", DType::F32, ["M", "K"]);
+    let b = f.input("b", DType::F32, ["K", "N"]);
+    f.output(DType::F32, ["M", "N"]);
+    let c = f.compute("c", ["i", "j"], |[i, j]| te::sum([("k", 0, "K")], |[k]| a.at([&i, &k]) * b.at([&k, &j])));
+    f.ret([c]);
+    f.build().unwrap()
+}
+
+pub fn softmax() -> Func {
+    let mut f = FuncBuilder::new("softmax");
+    let x = f.input("x", DType::F32, ["N", "C"]);
+    f.output(DType::F32, ["N", "C"]);
+    let mx = f.compute_typed("mx", DType::F32, ["N"], ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| x.at([&n, &c])));
+    let e = f.compute_typed("e", DType::F32, ["N", "C"], ["n", "c"], |[n, c]| te::exp(x.at([&n, &c]) - mx.at([&n])));
+    let s = f.compute_typed("s", DType::F32, ["N"], ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| e.at([&n, &c])));
+    let y = f.compute("y", ["n", "c"], |[n, c]| e.at([&n, &c]) / s.at([&n]));
+    f.ret([y]);
+    f.build().unwrap()
+}
+
+pub fn axpb_relu() -> Func {
+    let mut f = FuncBuilder::new("axpb_relu");
+    let x = f.input("x", DType::F32, ["N"]);
+    let a = f.scalar("a", DType::F32);
+    let b = f.scalar("b", DType::F32);
+    f.output(DType::F32, ["N"]);
+    let y = f.compute("y", ["i"], |[i]| te::max(a * x.at([i]) + b, 0.0));
+    f.ret([y]);
+    f.build().unwrap()
+}
+
+pub fn conv3x3() -> Func {
+    let mut f = FuncBuilder::new("conv3x3");
+    let x = f.input("x", DType::F32, ["B", "C", "H", "W"]);
+    let w = f.input("w", DType::F32, [te::Expr::from("F"), te::Expr::from("C"), 3.into(), 3.into()]);
+    f.output(DType::F32, ["B", "F", "H", "W"]);
+    let y = f.compute("y", ["n", "f", "h", "ww"], |[n, ff, h, ww]| {
+        te::sum([te::rvar("c", 0, "C"), te::rvar("r", 0, 3), te::rvar("s", 0, 3)], |[c, r, s]| {
+            let inside = (&h + &r).ge(1).and((&h + &r).le("H")).and((&ww + &s).ge(1)).and((&ww + &s).le("W"));
+            te::if_(inside, x.at([&n, &c, &(&h + &r - 1), &(&ww + &s - 1)]) * w.at([&ff, &c, &r, &s]), 0.0)
+        })
+    });
+    f.ret([y]);
+    f.build().unwrap()
+}
+
+/// A row reduction: `s[i] = sum(j => x[i, j])`.
+pub fn rowsum() -> Func {
+    let mut f = FuncBuilder::new("rowsum");
+    let x = f.input("x", DType::F32, ["M", "N"]);
+    f.output(DType::F32, ["M"]);
+    let s = f.compute("s", ["i"], |[i]| te::sum([("j", 0, "N")], |[j]| x.at([&i, &j])));
+    f.ret([s]);
+    f.build().unwrap()
+}
+
+/// Integer floor division and remainder, with negative and zero divisors.
+pub fn intdiv() -> Func {
+    let mut f = FuncBuilder::new("intdiv");
+    let a = f.input("a", DType::I32, ["N"]);
+    let b = f.input("b", DType::I32, ["N"]);
+    f.output(DType::I32, ["N"]);
+    f.output(DType::I32, ["N"]);
+    let q = f.compute("q", ["i"], |[i]| a.at([&i]) / b.at([&i]));
+    let r = f.compute("r", ["i"], |[i]| a.at([&i]) % b.at([&i]));
+    f.ret([q, r]);
+    f.build().unwrap()
+}
+
+/// `f16` arithmetic, a math function and conversions.
+pub fn half() -> Func {
+    let mut f = FuncBuilder::new("half");
+    let x = f.input("x", DType::F16, ["N"]);
+    let y = f.input("y", DType::F16, ["N"]);
+    f.output(DType::F16, ["N"]);
+    let z = f.compute("z", ["i"], |[i]| {
+        let p = x.at([&i]) * y.at([&i]) + x.at([&i]);
+        te::exp(p.clone() / (te::abs(y.at([&i])) + 1.0)) - (p.cast(DType::F32) * 0.5).cast(DType::F16)
+    });
+    f.ret([z]);
+    f.build().unwrap()
+}
+
+/// SPEC §3's GPU schedule of `matmul`.
+pub fn matmul_gpu(func: &Func) -> Schedule {
+    let mut s = Schedule::new(func, Some(TargetClass::Gpu));
+    let c = s.stage("c").unwrap();
+    let (i, j) = (s.axis(c, "i").unwrap(), s.axis(c, "j").unwrap());
+    let [bi, bj, ti, tj] = s.tile_named(i, j, 16, 16, ["bi", "bj", "ti", "tj"]).unwrap();
+    s.bind(bi, ThreadAxis::BlockY).unwrap();
+    s.bind(bj, ThreadAxis::BlockX).unwrap();
+    s.bind(ti, ThreadAxis::ThreadY).unwrap();
+    s.bind(tj, ThreadAxis::ThreadX).unwrap();
+    let k = s.axis(c, "k").unwrap();
+    let (ko, _ki) = s.split_named(k, 16, "ko", "ki").unwrap();
+    let a_s = s.cache_read_named(c, "a", Scope::Shared, "a_s").unwrap();
+    let b_s = s.cache_read_named(c, "b", Scope::Shared, "b_s").unwrap();
+    s.compute_at(a_s, ko).unwrap();
+    s.compute_at(b_s, ko).unwrap();
+    s
+}
+
+/// The default GPU schedule.
+pub fn default_gpu(func: &Func) -> Schedule {
+    Schedule::default_for(func, TargetClass::Gpu)
+}
+
+pub fn lower(s: &Schedule, target: Target) -> Lowered {
+    texpr_dsl::lower(s, target).unwrap_or_else(|e| panic!("lowering failed: {e}"))
+}
+
+// ---- host data ----------------------------------------------------------------
+
+/// A host tensor of any element type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Host {
+    Bool(Vec<bool>),
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    F16(Vec<f16>),
+    BF16(Vec<bf16>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+macro_rules! host_match {
+    ($self:expr, $v:ident => $e:expr) => {
+        match $self {
+            Host::Bool($v) => $e,
+            Host::I8($v) => $e,
+            Host::I16($v) => $e,
+            Host::I32($v) => $e,
+            Host::I64($v) => $e,
+            Host::U8($v) => $e,
+            Host::U16($v) => $e,
+            Host::U32($v) => $e,
+            Host::U64($v) => $e,
+            Host::F16($v) => $e,
+            Host::BF16($v) => $e,
+            Host::F32($v) => $e,
+            Host::F64($v) => $e,
+        }
+    };
+}
+
+impl Host {
+    /// Values of `t` from scalars (converted with `as` semantics).
+    pub fn from_scalars(t: DType, vals: &[Scalar]) -> Host {
+        let c = |s: &Scalar| s.cast(t);
+        macro_rules! mk {
+            ($var:ident, $ty:ty) => {
+                Host::$var(vals.iter().map(|s| <$ty as texpr_dsl::Element>::from_scalar(c(s)).unwrap_or_default()).collect())
+            };
+        }
+        match t {
+            DType::Bool => mk!(Bool, bool),
+            DType::I8 => mk!(I8, i8),
+            DType::I16 => mk!(I16, i16),
+            DType::I32 => mk!(I32, i32),
+            DType::I64 => mk!(I64, i64),
+            DType::U8 => mk!(U8, u8),
+            DType::U16 => mk!(U16, u16),
+            DType::U32 => mk!(U32, u32),
+            DType::U64 => mk!(U64, u64),
+            DType::F16 => mk!(F16, f16),
+            DType::BF16 => mk!(BF16, bf16),
+            DType::F32 => mk!(F32, f32),
+            DType::F64 => mk!(F64, f64),
+        }
+    }
+    pub fn zeros(t: DType, n: usize) -> Host {
+        Host::from_scalars(t, &vec![Scalar::I64(0); n])
+    }
+    pub fn data(&self) -> Data<'_> {
+        host_match!(self, v => texpr_dsl::Element::data(v.as_slice()))
+    }
+    pub fn data_mut(&mut self) -> DataMut<'_> {
+        host_match!(self, v => texpr_dsl::Element::data_mut(v.as_mut_slice()))
+    }
+    pub fn len(&self) -> usize {
+        host_match!(self, v => v.len())
+    }
+    pub fn get(&self, i: usize) -> Scalar {
+        self.data().get(i).unwrap_or(Scalar::I64(0))
+    }
+}
+
+/// A small deterministic generator (SplitMix64).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+
+    /// A value of `t`: small, with zeros, negatives and some extremes.
+    pub fn scalar(&mut self, t: DType) -> Scalar {
+        if t.is_float() {
+            let v = match self.below(20) {
+                0 => 0.0,
+                1 => -0.5,
+                2 => 1.0,
+                _ => (self.range(-4000, 4000) as f64) / 1000.0,
+            };
+            return Scalar::F64(v).cast(t);
+        }
+        if t == DType::Bool {
+            return Scalar::Bool(self.chance(0.5));
+        }
+        let v: i128 = match self.below(24) {
+            0 => 0,
+            1 => texpr_dsl::value::int_range(t).0,
+            2 => texpr_dsl::value::int_range(t).1,
+            3 => -1,
+            _ => self.range(-9, 9) as i128,
+        };
+        Scalar::from_i128(t, v)
+    }
+
+    pub fn host(&mut self, t: DType, n: usize) -> Host {
+        let vals: Vec<Scalar> = (0..n).map(|_| self.scalar(t)).collect();
+        Host::from_scalars(t, &vals)
+    }
+}
+
+// ---- running -------------------------------------------------------------------
+
+/// Runs a lowered program on `target` (compiled by `compile`) and returns
+/// the outputs.
+pub fn run_with(
+    func: &Func,
+    lowered: &Lowered,
+    exe: Box<dyn texpr_dsl::Executable>,
+    inputs: &[(&Host, Vec<usize>)],
+    params: &[Scalar],
+) -> Result<Vec<Host>> {
+    let c = Compiled::new(Arc::new(func.clone()), Arc::new(lowered.clone()), exe);
+    let data: Vec<Data<'_>> = inputs.iter().map(|(h, _)| h.data()).collect();
+    let shapes: Vec<&[usize]> = inputs.iter().map(|(_, s)| s.as_slice()).collect();
+    let (_, outs) = c.shapes(&data, &shapes)?;
+    let types = func.output_types();
+    let mut hosts: Vec<Host> = outs.iter().zip(&types).map(|(s, (t, _))| Host::zeros(*t, s.iter().product())).collect();
+    {
+        let mut dm: Vec<DataMut<'_>> = hosts.iter_mut().map(|h| h.data_mut()).collect();
+        let out_refs: Vec<&[usize]> = outs.iter().map(|s| s.as_slice()).collect();
+        c.run(&data, &shapes, params, &mut dm, &out_refs)?;
+    }
+    Ok(hosts)
+}
+
+/// Runs on OpenCL and on the interpreter (the same lowered nest) and
+/// returns both.
+pub fn opencl_and_interp(func: &Func, sched: &Schedule, inputs: &[(&Host, Vec<usize>)], params: &[Scalar]) -> (Vec<Host>, Vec<Host>) {
+    let l = lower(sched, Target::OpenCl);
+    let exe = texpr_backends::compile(Target::OpenCl, &l).unwrap_or_else(|e| panic!("{e}"));
+    let got = run_with(func, &l, exe, inputs, params).unwrap_or_else(|e| panic!("{e}"));
+    let interp = Box::new(texpr_dsl::interp::Interpreter::new(l.flat.clone()));
+    let want = run_with(func, &l, interp, inputs, params).unwrap_or_else(|e| panic!("{e}"));
+    (got, want)
+}
+
+/// `true` if two values agree: integers exactly, floats exactly (NaN
+/// equals NaN) or, with `tol`, within a few units of their precision.
+pub fn agree(got: Scalar, want: Scalar, tol: bool) -> bool {
+    let t = want.dtype();
+    if !t.is_float() {
+        return got == want;
+    }
+    let (g, w) = (got.as_f64(), want.as_f64());
+    if g.is_nan() && w.is_nan() || g == w {
+        return true;
+    }
+    if !tol || g.is_nan() || w.is_nan() || g.is_infinite() || w.is_infinite() {
+        return false;
+    }
+    let (rtol, atol) = match t {
+        DType::F16 => (4e-3, 1e-3),
+        DType::BF16 => (3e-2, 1e-2),
+        DType::F32 => (2e-5, 1e-6),
+        _ => (1e-12, 1e-14),
+    };
+    (g - w).abs() <= atol + rtol * w.abs()
+}
+
+/// Panics with the first disagreement.
+pub fn assert_agree(what: &str, got: &[Host], want: &[Host], tol: bool) {
+    assert_eq!(got.len(), want.len(), "{what}: number of outputs");
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.len(), w.len(), "{what}: output {k} length");
+        for i in 0..w.len() {
+            let (a, b) = (g.get(i), w.get(i));
+            assert!(agree(a, b, tol), "{what}: output {k}[{i}]: got {a}, want {b}");
+        }
+    }
+}
+
+/// The program of a definition (for the interpreter reference of an
+/// unscheduled definition).
+pub fn program(func: &Func) -> Program {
+    Program::new(func.clone())
+}
