@@ -48,8 +48,8 @@ pub mod prelude {
 
 /// The target `NAME(...)` of a `tensor_expr!` function runs on.
 ///
-/// The reference interpreter until the Cranelift JIT lands.
-pub const DEFAULT_TARGET: Target = Target::Interp;
+/// The Cranelift JIT (`texpr-jit`).
+pub const DEFAULT_TARGET: Target = Target::Cpu;
 
 /// What `tensor_expr!` expansions use; not part of the public API.
 #[doc(hidden)]

@@ -1,11 +1,11 @@
 //! `Target::Cpu`: the Cranelift JIT (`texpr-jit`).
 
-use texpr_dsl::{Executable, Lowered, Result, Target};
+use texpr_dsl::{Executable, Lowered, Result};
 
 pub(crate) fn compile(lowered: &Lowered) -> Result<Box<dyn Executable>> {
-    Err(super::not_built(&lowered.flat.name, Target::Cpu))
+    Ok(Box::new(texpr_jit::compile(lowered)?))
 }
 
 pub(crate) fn source(lowered: &Lowered) -> Result<String> {
-    Err(super::not_built(&lowered.flat.name, Target::Cpu))
+    texpr_jit::clif(lowered)
 }

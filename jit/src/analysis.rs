@@ -1,0 +1,208 @@
+//! Analyses of the lowered IR that code generation consults.
+//!
+//! - [`promotable`]: which temporaries live in registers (scalar
+//!   replacement). A temporary qualifies when its size is a small constant
+//!   and every access to it has an index known at compile time once
+//!   unrolled and vectorized loops are expanded — the register-blocked
+//!   accumulators of `cache_write(local)` are the case this is for.
+//!   Cranelift does not promote stack slots itself.
+//! - [`affine`]: the coefficient of a variable in an index expression,
+//!   which decides contiguous, broadcast or gathered vector accesses.
+
+use std::collections::{HashMap, HashSet};
+
+use texpr_dsl::{BinOp, BufId, BufKind, Expr, ForKind, LoweredFunc, Stmt, UnOp, VarId};
+
+/// Unrolled loops longer than this are emitted as ordinary loops.
+pub(crate) const MAX_UNROLL: i64 = 512;
+/// Vectorized loops longer than this are emitted as ordinary loops.
+pub(crate) const MAX_VECTOR: i64 = 64;
+/// Largest temporary (in elements) kept in registers.
+pub(crate) const MAX_PROMOTE: i64 = 256;
+
+/// A temporary kept in registers.
+#[derive(Clone, Debug)]
+pub(crate) struct Promoted {
+    /// Number of elements.
+    pub len: i64,
+    /// Whether some access is a contiguous vector access (so the elements
+    /// are grouped into vector registers).
+    pub vector: bool,
+}
+
+/// The temporaries of `f` that can live in registers.
+pub(crate) fn promotable(f: &LoweredFunc) -> HashMap<BufId, Promoted> {
+    let mut cands: HashMap<BufId, Promoted> = HashMap::new();
+    for (i, b) in f.buffers.iter().enumerate() {
+        if b.kind == BufKind::Temp
+            && let Some(n) = b.const_len()
+            && (1..=MAX_PROMOTE).contains(&n)
+        {
+            cands.insert(BufId(i as u32), Promoted { len: n, vector: false });
+        }
+    }
+    if cands.is_empty() {
+        return cands;
+    }
+    let mut w = Walk { statics: HashSet::new(), vec_var: None, par_depth: 0, alloc_depth: HashMap::new(), bad: HashSet::new(), cands: &mut cands };
+    w.stmt(&f.body);
+    let bad = std::mem::take(&mut w.bad);
+    cands.retain(|b, _| !bad.contains(b));
+    cands
+}
+
+struct Walk<'a> {
+    /// Variables whose value is a compile-time constant where used.
+    statics: HashSet<VarId>,
+    /// The innermost vectorized loop variable (static).
+    vec_var: Option<VarId>,
+    par_depth: u32,
+    alloc_depth: HashMap<BufId, u32>,
+    bad: HashSet<BufId>,
+    cands: &'a mut HashMap<BufId, Promoted>,
+}
+
+impl Walk<'_> {
+    fn is_static(&self, e: &Expr) -> bool {
+        !e.any(&mut |x| match x {
+            Expr::Var(v) => !self.statics.contains(&v.id),
+            Expr::Load(_) | Expr::Dim(_) | Expr::Param(..) | Expr::Call(..) => true,
+            _ => false,
+        })
+    }
+
+    fn access(&mut self, b: BufId, idx: &Expr) {
+        if !self.cands.contains_key(&b) {
+            return;
+        }
+        let ok = self.is_static(idx) && self.alloc_depth.get(&b).is_some_and(|d| *d == self.par_depth);
+        if !ok {
+            self.bad.insert(b);
+            return;
+        }
+        if let Some(v) = self.vec_var
+            && affine(idx, v, &HashSet::new()) == Some(1)
+            && let Some(p) = self.cands.get_mut(&b)
+        {
+            p.vector = true;
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        e.visit(&mut |x| {
+            if let Expr::Load(l) = x {
+                self.access(l.buf, &l.idx[0]);
+            }
+        });
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        match s {
+            Stmt::For(l) => {
+                self.expr(&l.min);
+                self.expr(&l.extent);
+                let ext = l.extent.as_int().unwrap_or(-1);
+                let static_min = self.is_static(&l.min);
+                let (is_static, is_vec) = match l.kind {
+                    ForKind::Unrolled => (static_min && ext <= MAX_UNROLL, false),
+                    ForKind::Vectorized => (static_min && ext <= MAX_VECTOR, static_min && ext <= MAX_VECTOR),
+                    _ => (false, false),
+                };
+                let saved_vec = self.vec_var;
+                if is_static {
+                    self.statics.insert(l.var.id);
+                }
+                if is_vec {
+                    self.vec_var = Some(l.var.id);
+                }
+                let par = l.kind == ForKind::Parallel;
+                if par {
+                    self.par_depth += 1;
+                }
+                self.stmt(&l.body);
+                if par {
+                    self.par_depth -= 1;
+                }
+                self.statics.remove(&l.var.id);
+                self.vec_var = saved_vec;
+            }
+            Stmt::Seq(v) => v.iter().for_each(|s| self.stmt(s)),
+            Stmt::Let(b) => {
+                self.expr(&b.1);
+                let st = self.is_static(&b.1);
+                if st {
+                    self.statics.insert(b.0.id);
+                }
+                self.stmt(&b.2);
+                self.statics.remove(&b.0.id);
+            }
+            Stmt::If(i) => {
+                self.expr(&i.cond);
+                self.stmt(&i.then);
+                if let Some(e) = &i.els {
+                    self.stmt(e);
+                }
+            }
+            Stmt::Store(st) => {
+                self.access(st.buf, &st.idx[0]);
+                self.expr(&st.idx[0]);
+                self.expr(&st.value);
+            }
+            Stmt::Alloc(b, body) => {
+                self.alloc_depth.insert(*b, self.par_depth);
+                self.stmt(body);
+                self.alloc_depth.remove(b);
+            }
+            Stmt::Nop => {}
+        }
+    }
+}
+
+/// The coefficient of `v` in `e` if `e` is affine in `v` with a constant
+/// coefficient (0 when `e` does not use `v`); `None` otherwise.
+/// `varying` holds `let` variables whose value depends on `v`: an
+/// expression using one of them is not affine.
+pub(crate) fn affine(e: &Expr, v: VarId, varying: &HashSet<VarId>) -> Option<i64> {
+    if !e.any(&mut |x| matches!(x, Expr::Var(y) if y.id == v || varying.contains(&y.id))) {
+        return Some(0);
+    }
+    match e {
+        Expr::Var(x) if x.id == v => Some(1),
+        Expr::Binary(BinOp::Add, a, b) => affine(a, v, varying)?.checked_add(affine(b, v, varying)?),
+        Expr::Binary(BinOp::Sub, a, b) => affine(a, v, varying)?.checked_sub(affine(b, v, varying)?),
+        Expr::Binary(BinOp::Mul, a, b) => match (a.as_int(), b.as_int()) {
+            (Some(c), _) => affine(b, v, varying)?.checked_mul(c),
+            (_, Some(c)) => affine(a, v, varying)?.checked_mul(c),
+            _ => None,
+        },
+        Expr::Unary(UnOp::Neg, a) => affine(a, v, varying)?.checked_neg(),
+        _ => None,
+    }
+}
+
+/// Every variable an expression or statement reads.
+pub(crate) fn used_vars(s: &Stmt, out: &mut HashSet<VarId>) {
+    s.visit_exprs(&mut |e| {
+        e.visit(&mut |x| {
+            if let Expr::Var(v) = x {
+                out.insert(v.id);
+            }
+        })
+    });
+}
+
+/// Every buffer a statement reads or writes.
+pub(crate) fn used_bufs(s: &Stmt, out: &mut HashSet<BufId>) {
+    s.visit(&mut |st| {
+        if let Stmt::Store(x) = st {
+            out.insert(x.buf);
+        }
+    });
+    s.visit_exprs(&mut |e| {
+        e.visit(&mut |x| {
+            if let Expr::Load(l) = x {
+                out.insert(l.buf);
+            }
+        })
+    });
+}

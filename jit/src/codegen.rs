@@ -1,0 +1,1172 @@
+//! Lowered IR → Cranelift IR.
+//!
+//! One [`Gen`] per generated function: the kernel's entry, and one
+//! outlined function per parallel loop (compiled from a work list in
+//! [`ModState`], so outlining nests naturally). Every value of the
+//! language lives in a Cranelift value of its *compute type* ([`cty`]):
+//! `bool` is an `i8` 0/1, unsigned integers share the signed types (the
+//! operations pick signed or unsigned forms), and `f16`/`bf16` are `f32`
+//! values that are always exactly representable in the narrow type — each
+//! arithmetic result is rounded back, as SPEC prescribes.
+//!
+//! Semantics that Cranelift's instructions do not have are built here:
+//! floor division and remainder without traps, NaN-ignoring `min`/`max`,
+//! `round` half away from zero, saturating casts to narrow integers. Loads
+//! and stores are never checked: the bounds proof ran before any call.
+
+use std::collections::{HashMap, HashSet};
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::types::{self, Type};
+use cranelift_codegen::ir::{
+    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Value,
+};
+use cranelift_frontend::{FunctionBuilder, Variable};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Linkage, Module};
+use texpr_dsl::{BinOp, Builtin, BufId, BufKind, CmpOp, DType, Expr, For, ForKind, LoweredFunc, Scalar, Stmt, UnOp, Var, VarId};
+
+use crate::analysis::{self, MAX_UNROLL, MAX_VECTOR, Promoted};
+use crate::error::{CgResult, cg_err};
+
+/// Largest temporary placed on the stack (bytes); larger ones go to the heap.
+const MAX_STACK_BUF: i64 = 16 * 1024;
+/// Total stack budget for temporaries per generated function (bytes).
+const MAX_STACK_TOTAL: i64 = 64 * 1024;
+
+/// The type a value of `t` is computed in.
+pub(crate) fn cty(t: DType) -> Type {
+    match t {
+        DType::Bool | DType::I8 | DType::U8 => types::I8,
+        DType::I16 | DType::U16 => types::I16,
+        DType::I32 | DType::U32 => types::I32,
+        DType::I64 | DType::U64 => types::I64,
+        DType::F16 | DType::BF16 | DType::F32 => types::F32,
+        DType::F64 => types::F64,
+    }
+}
+
+/// The type a value of `t` is stored as.
+pub(crate) fn mty(t: DType) -> Type {
+    match t {
+        DType::F16 | DType::BF16 => types::I16,
+        t => cty(t),
+    }
+}
+
+fn is_half(t: DType) -> bool {
+    matches!(t, DType::F16 | DType::BF16)
+}
+
+/// What an outlined parallel loop captures, slot by slot after the three
+/// pointer slots (buffers, dims, params).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cap {
+    Buf(BufId),
+    Var(Var),
+}
+
+/// A parallel loop waiting to be generated as its own function.
+pub(crate) struct Job<'a> {
+    pub id: FuncId,
+    pub name: String,
+    pub lp: &'a For,
+    pub caps: Vec<Cap>,
+}
+
+/// Module-wide state shared by the functions of one kernel.
+pub(crate) struct ModState<'a> {
+    pub module: JITModule,
+    pub f: &'a LoweredFunc,
+    pub jobs: Vec<Job<'a>>,
+    pub promoted: HashMap<BufId, Promoted>,
+    imports: HashMap<&'static str, FuncId>,
+    next: u32,
+}
+
+impl<'a> ModState<'a> {
+    pub fn new(module: JITModule, f: &'a LoweredFunc) -> ModState<'a> {
+        ModState { module, f, jobs: vec![], promoted: analysis::promotable(f), imports: HashMap::new(), next: 0 }
+    }
+
+    pub fn signature(&self, params: &[Type], rets: &[Type]) -> Signature {
+        let mut s = self.module.make_signature();
+        s.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+        s.returns.extend(rets.iter().map(|t| AbiParam::new(*t)));
+        s
+    }
+
+    /// A fresh local function name.
+    pub fn fresh_name(&mut self, what: &str) -> String {
+        self.next += 1;
+        format!("{}_{what}{}", sanitize(&self.f.name), self.next)
+    }
+
+    fn import(&mut self, name: &'static str, params: &[Type], rets: &[Type]) -> CgResult<FuncId> {
+        if let Some(id) = self.imports.get(name) {
+            return Ok(*id);
+        }
+        let sig = self.signature(params, rets);
+        let id = self.module.declare_function(name, Linkage::Import, &sig).map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
+        self.imports.insert(name, id);
+        Ok(id)
+    }
+}
+
+/// A symbol-safe version of a name.
+pub(crate) fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+/// How a variable is bound where it is used.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Bind {
+    Val(Value),
+    Const(Scalar),
+}
+
+/// Where a buffer's elements are.
+#[derive(Clone, Debug)]
+pub(crate) enum Loc {
+    /// In memory at this base address.
+    Mem(Value),
+    /// In registers: one variable per group of `group` elements (a vector
+    /// variable when `group > 1`).
+    Regs { vars: Vec<Variable>, group: u32 },
+}
+
+/// The generator of one function.
+pub(crate) struct Gen<'a, 'm, 'b> {
+    pub f: &'a LoweredFunc,
+    pub m: &'m mut ModState<'a>,
+    pub b: FunctionBuilder<'b>,
+    pub ptr: Type,
+    pub bufs_ptr: Value,
+    pub dims_ptr: Value,
+    pub params_ptr: Value,
+    pub dims: Vec<Value>,
+    pub params: Vec<Value>,
+    pub env: HashMap<VarId, Bind>,
+    pub locs: Vec<Option<Loc>>,
+    refs: HashMap<&'static str, FuncRef>,
+    stack_used: i64,
+    fail: Option<Block>,
+}
+
+impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
+    /// Starts a function whose entry block has been created and switched
+    /// to; loads every input/output pointer, dim and parameter there (so the
+    /// values dominate every use).
+    pub fn new(m: &'m mut ModState<'a>, b: FunctionBuilder<'b>, bufs_ptr: Value, dims_ptr: Value, params_ptr: Value) -> Self {
+        let f = m.f;
+        let ptr = m.module.target_config().pointer_type();
+        let mut g = Gen {
+            f,
+            m,
+            b,
+            ptr,
+            bufs_ptr,
+            dims_ptr,
+            params_ptr,
+            dims: vec![],
+            params: vec![],
+            env: HashMap::new(),
+            locs: vec![None; f.buffers.len()],
+            refs: HashMap::new(),
+            stack_used: 0,
+            fail: None,
+        };
+        g.prologue();
+        g
+    }
+
+    fn prologue(&mut self) {
+        let ro = MemFlagsData::trusted().with_readonly().with_can_move();
+        let n_in = self.f.inputs().len() as i32;
+        for (i, buf) in self.f.buffers.iter().enumerate() {
+            let slot = match buf.kind {
+                BufKind::Input(k) => k as i32,
+                BufKind::Output(k) => n_in + k as i32,
+                BufKind::Temp => continue,
+            };
+            let p = self.b.ins().load(self.ptr, ro, self.bufs_ptr, slot * 8);
+            self.locs[i] = Some(Loc::Mem(p));
+        }
+        for d in 0..self.f.dims.len() {
+            let v = self.b.ins().load(types::I64, ro, self.dims_ptr, d as i32 * 8);
+            self.dims.push(v);
+        }
+        for (p, decl) in self.f.params.iter().enumerate() {
+            let v = self.b.ins().load(mty(decl.dtype), ro, self.params_ptr, p as i32 * 8);
+            let v = self.from_mem(decl.dtype, v);
+            self.params.push(v);
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------
+
+    /// Calls an imported runtime function.
+    pub fn call(&mut self, name: &'static str, params: &[Type], rets: &[Type], args: &[Value]) -> CgResult<Option<Value>> {
+        let r = match self.refs.get(name) {
+            Some(r) => *r,
+            None => {
+                let id = self.m.import(name, params, rets)?;
+                let r = self.m.module.declare_func_in_func(id, self.b.func);
+                self.refs.insert(name, r);
+                r
+            }
+        };
+        let inst = self.b.ins().call(r, args);
+        Ok(self.b.inst_results(inst).first().copied())
+    }
+
+    fn call1(&mut self, name: &'static str, params: &[Type], ret: Type, args: &[Value]) -> CgResult<Value> {
+        self.call(name, params, &[ret], args)?.ok_or_else(|| cg_err(format!("`{name}` returned nothing")))
+    }
+
+    /// A declared function's reference in this function.
+    pub fn local_ref(&mut self, id: FuncId) -> FuncRef {
+        self.m.module.declare_func_in_func(id, self.b.func)
+    }
+
+    /// The block that returns status 1 (allocation failure).
+    pub fn fail_block(&mut self) -> Block {
+        if let Some(b) = self.fail {
+            return b;
+        }
+        let blk = self.b.create_block();
+        self.b.set_cold_block(blk);
+        self.fail = Some(blk);
+        blk
+    }
+
+    /// Fills the failure block (after the body, whose last block is filled).
+    pub fn finish_fail(&mut self) {
+        if let Some(blk) = self.fail {
+            self.b.switch_to_block(blk);
+            let one = self.b.ins().iconst(types::I32, 1);
+            self.b.ins().return_(&[one]);
+        }
+    }
+
+    /// A constant of a type.
+    pub fn konst(&mut self, s: Scalar) -> Value {
+        let t = s.dtype();
+        match t {
+            DType::F32 | DType::F16 | DType::BF16 => self.b.ins().f32const(s.as_f64() as f32),
+            DType::F64 => self.b.ins().f64const(s.as_f64()),
+            _ => self.b.ins().iconst(cty(t), s.bits() as i64),
+        }
+    }
+
+    pub fn iconst(&mut self, v: i64) -> Value {
+        self.b.ins().iconst(types::I64, v)
+    }
+
+    /// Evaluates `e` at compile time if everything it uses is known.
+    pub fn const_eval(&self, e: &Expr) -> Option<Scalar> {
+        Some(match e {
+            Expr::Const(s) => *s,
+            Expr::Var(v) => match self.env.get(&v.id)? {
+                Bind::Const(s) => *s,
+                Bind::Val(_) => return None,
+            },
+            Expr::Unary(op, a) => Scalar::unary(*op, self.const_eval(a)?),
+            Expr::Binary(op, a, b) => Scalar::binary(*op, self.const_eval(a)?, self.const_eval(b)?),
+            Expr::Cmp(op, a, b) => Scalar::Bool(Scalar::cmp_op(*op, self.const_eval(a)?, self.const_eval(b)?)),
+            Expr::Cast(t, a) => self.const_eval(a)?.cast(*t),
+            _ => return None,
+        })
+    }
+
+    /// Converts a loaded value to its compute type.
+    pub fn from_mem(&mut self, t: DType, v: Value) -> Value {
+        match t {
+            DType::F16 => {
+                let w = self.b.ins().uextend(types::I32, v);
+                self.call1("texpr_f16_to_f32", &[types::I32], types::F32, &[w]).unwrap_or(w)
+            }
+            DType::BF16 => {
+                let w = self.b.ins().uextend(types::I32, v);
+                let s = self.b.ins().ishl_imm_s(w, 16);
+                self.b.ins().bitcast(types::F32, MemFlagsData::new(), s)
+            }
+            _ => v,
+        }
+    }
+
+    /// Converts a computed value to its memory type.
+    pub fn to_mem(&mut self, t: DType, v: Value) -> CgResult<Value> {
+        Ok(match t {
+            DType::F16 => {
+                let h = self.call1("texpr_f32_to_f16", &[types::F32], types::I32, &[v])?;
+                self.b.ins().ireduce(types::I16, h)
+            }
+            DType::BF16 => {
+                // The value is exactly a bf16: its high half is the bf16.
+                let bits = self.b.ins().bitcast(types::I32, MemFlagsData::new(), v);
+                let hi = self.b.ins().ushr_imm_s(bits, 16);
+                self.b.ins().ireduce(types::I16, hi)
+            }
+            _ => v,
+        })
+    }
+
+    /// Rounds an `f32` result to `f16`/`bf16` precision (kept as `f32`).
+    pub fn round_half(&mut self, t: DType, v: Value) -> CgResult<Value> {
+        Ok(match t {
+            DType::F16 => {
+                let h = self.call1("texpr_f32_to_f16", &[types::F32], types::I32, &[v])?;
+                self.call1("texpr_f16_to_f32", &[types::I32], types::F32, &[h])?
+            }
+            DType::BF16 => {
+                let h = self.call1("texpr_f32_to_bf16", &[types::F32], types::I32, &[v])?;
+                let s = self.b.ins().ishl_imm_s(h, 16);
+                self.b.ins().bitcast(types::F32, MemFlagsData::new(), s)
+            }
+            _ => v,
+        })
+    }
+
+    /// Rounds an `f64` value to `t` (a float type), as a compute value.
+    fn f64_to(&mut self, t: DType, v: Value) -> CgResult<Value> {
+        Ok(match t {
+            DType::F64 => v,
+            DType::F32 => self.b.ins().fdemote(types::F32, v),
+            DType::F16 => {
+                let h = self.call1("texpr_f64_to_f16", &[types::F64], types::I32, &[v])?;
+                self.call1("texpr_f16_to_f32", &[types::I32], types::F32, &[h])?
+            }
+            _ => {
+                let h = self.call1("texpr_f64_to_bf16", &[types::F64], types::I32, &[v])?;
+                let s = self.b.ins().ishl_imm_s(h, 16);
+                self.b.ins().bitcast(types::F32, MemFlagsData::new(), s)
+            }
+        })
+    }
+
+    /// The address of element `idx` of a buffer in memory.
+    pub fn addr(&mut self, base: Value, t: DType, idx: Value) -> Value {
+        let sh = t.bytes().trailing_zeros() as i64;
+        let off = if sh == 0 { idx } else { self.b.ins().ishl_imm_s(idx, sh) };
+        self.b.ins().iadd(base, off)
+    }
+
+    pub fn mem_flags(&self, buf: BufId) -> MemFlagsData {
+        match self.f.buffer(buf).kind {
+            BufKind::Input(_) => MemFlagsData::trusted().with_readonly().with_can_move(),
+            _ => MemFlagsData::trusted(),
+        }
+    }
+
+    fn loc(&self, buf: BufId) -> CgResult<Loc> {
+        self.locs
+            .get(buf.0 as usize)
+            .cloned()
+            .flatten()
+            .ok_or_else(|| cg_err(format!("buffer `{}` used where it is not allocated", self.f.buffer(buf).name)))
+    }
+
+    /// Reads element `idx` of a register-resident buffer.
+    pub fn reg_read(&mut self, vars: &[Variable], group: u32, idx: i64) -> CgResult<Value> {
+        let g = group as i64;
+        let var = *vars.get((idx / g) as usize).ok_or_else(|| cg_err(format!("register buffer index {idx} out of range")))?;
+        let v = self.b.use_var(var);
+        Ok(if group > 1 { self.b.ins().extractlane(v, (idx % g) as u8) } else { v })
+    }
+
+    /// Writes element `idx` of a register-resident buffer.
+    pub fn reg_write(&mut self, vars: &[Variable], group: u32, idx: i64, val: Value) -> CgResult<()> {
+        let g = group as i64;
+        let var = *vars.get((idx / g) as usize).ok_or_else(|| cg_err(format!("register buffer index {idx} out of range")))?;
+        let nv = if group > 1 {
+            let old = self.b.use_var(var);
+            self.b.ins().insertlane(old, val, (idx % g) as u8)
+        } else {
+            val
+        };
+        self.b.def_var(var, nv);
+        Ok(())
+    }
+
+    // ---- expressions ---------------------------------------------------
+
+    /// An `i64` index value, folded when known.
+    pub fn index(&mut self, e: &Expr) -> CgResult<Value> {
+        if let Some(c) = self.const_eval(e).and_then(|s| s.as_i64()) {
+            return Ok(self.iconst(c));
+        }
+        self.expr(e)
+    }
+
+    pub fn load(&mut self, buf: BufId, dtype: DType, idx: &Expr) -> CgResult<Value> {
+        match self.loc(buf)? {
+            Loc::Mem(base) => {
+                let i = self.index(idx)?;
+                let a = self.addr(base, dtype, i);
+                let fl = self.mem_flags(buf);
+                let v = self.b.ins().load(mty(dtype), fl, a, 0);
+                Ok(self.from_mem(dtype, v))
+            }
+            Loc::Regs { vars, group } => {
+                let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err("register buffer indexed by a run-time value"))?;
+                self.reg_read(&vars, group, i)
+            }
+        }
+    }
+
+    pub fn store(&mut self, buf: BufId, idx: &Expr, v: Value) -> CgResult<()> {
+        let dtype = self.f.buffer(buf).dtype;
+        match self.loc(buf)? {
+            Loc::Mem(base) => {
+                let i = self.index(idx)?;
+                let a = self.addr(base, dtype, i);
+                let mv = self.to_mem(dtype, v)?;
+                let fl = self.mem_flags(buf);
+                self.b.ins().store(fl, mv, a, 0);
+                Ok(())
+            }
+            Loc::Regs { vars, group } => {
+                let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err("register buffer indexed by a run-time value"))?;
+                self.reg_write(&vars, group, i, v)
+            }
+        }
+    }
+
+    pub fn expr(&mut self, e: &Expr) -> CgResult<Value> {
+        match e {
+            Expr::Const(s) => Ok(self.konst(*s)),
+            Expr::Var(v) => match self.env.get(&v.id).copied() {
+                Some(Bind::Val(x)) => Ok(x),
+                Some(Bind::Const(s)) => Ok(self.konst(s)),
+                None => Err(cg_err(format!("variable `{}` is not bound", self.f.vars.name(v.id)))),
+            },
+            Expr::Dim(d) => self.dims.get(*d as usize).copied().ok_or_else(|| cg_err(format!("unknown dim {d}"))),
+            Expr::Param(p, _) => self.params.get(*p as usize).copied().ok_or_else(|| cg_err(format!("unknown param {p}"))),
+            Expr::Load(l) => self.load(l.buf, l.dtype, &l.idx[0]),
+            Expr::Unary(op, a) => {
+                let t = a.dtype();
+                let x = self.expr(a)?;
+                Ok(self.unary(*op, t, x))
+            }
+            Expr::Binary(op, a, b) => {
+                let t = a.dtype();
+                if let (Some(c), true) = (b.as_const(), t.is_int() && matches!(op, BinOp::Div | BinOp::Rem)) {
+                    let x = self.expr(a)?;
+                    return self.div_const(*op, t, x, c);
+                }
+                let x = self.expr(a)?;
+                let y = self.expr(b)?;
+                self.binary(*op, t, x, y)
+            }
+            Expr::Cmp(op, a, b) => {
+                let t = a.dtype();
+                let x = self.expr(a)?;
+                let y = self.expr(b)?;
+                Ok(self.cmp(*op, t, x, y))
+            }
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                let and = matches!(e, Expr::And(..));
+                let x = self.expr(a)?;
+                if !b.has_load() {
+                    let y = self.expr(b)?;
+                    return Ok(if and { self.b.ins().band(x, y) } else { self.b.ins().bor(x, y) });
+                }
+                // Lazy: evaluate `b` only when `a` does not decide.
+                let rhs = self.b.create_block();
+                let done = self.b.create_block();
+                let r = self.b.append_block_param(done, types::I8);
+                let xa = [BlockArg::Value(x)];
+                if and {
+                    self.b.ins().brif(x, rhs, &[], done, &xa);
+                } else {
+                    self.b.ins().brif(x, done, &xa, rhs, &[]);
+                }
+                self.b.switch_to_block(rhs);
+                let y = self.expr(b)?;
+                self.b.ins().jump(done, &[BlockArg::Value(y)]);
+                self.b.switch_to_block(done);
+                Ok(r)
+            }
+            Expr::Cast(t, a) => {
+                let from = a.dtype();
+                let x = self.expr(a)?;
+                self.cast(from, *t, x)
+            }
+            Expr::Select(c, a, b) => {
+                let c = self.expr(c)?;
+                let x = self.expr(a)?;
+                let y = self.expr(b)?;
+                Ok(self.b.ins().select(c, x, y))
+            }
+            Expr::If(c, a, b) => {
+                let cv = self.expr(c)?;
+                if !a.has_load() && !b.has_load() && !has_call(a) && !has_call(b) {
+                    let x = self.expr(a)?;
+                    let y = self.expr(b)?;
+                    return Ok(self.b.ins().select(cv, x, y));
+                }
+                let tb = self.b.create_block();
+                let eb = self.b.create_block();
+                let done = self.b.create_block();
+                let r = self.b.append_block_param(done, cty(a.dtype()));
+                self.b.ins().brif(cv, tb, &[], eb, &[]);
+                self.b.switch_to_block(tb);
+                let x = self.expr(a)?;
+                self.b.ins().jump(done, &[BlockArg::Value(x)]);
+                self.b.switch_to_block(eb);
+                let y = self.expr(b)?;
+                self.b.ins().jump(done, &[BlockArg::Value(y)]);
+                self.b.switch_to_block(done);
+                Ok(r)
+            }
+            Expr::Call(f, args) => {
+                let t = args[0].dtype();
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args.iter() {
+                    vals.push(self.expr(a)?);
+                }
+                self.call_builtin(*f, t, &vals)
+            }
+        }
+    }
+
+    pub fn unary(&mut self, op: UnOp, t: DType, x: Value) -> Value {
+        match (op, t) {
+            (UnOp::Neg, t) if t.is_float() => self.b.ins().fneg(x),
+            (UnOp::Neg, DType::Bool) => x,
+            (UnOp::Neg, _) => self.b.ins().ineg(x),
+            (UnOp::Not, DType::Bool) => self.b.ins().bxor_imm_s(x, 1),
+            (UnOp::Not, t) if t.is_int() => self.b.ins().bnot(x),
+            (UnOp::Not, _) => x,
+        }
+    }
+
+    /// NaN-ignoring float min/max (IEEE maxNum, like `f32::max`): the
+    /// result is `a` when `a` wins or `b` is NaN, else `b`.
+    pub fn fminmax(&mut self, max: bool, a: Value, b: Value) -> Value {
+        let cc = if max { FloatCC::GreaterThan } else { FloatCC::LessThan };
+        let wins = self.b.ins().fcmp(cc, a, b);
+        let bnan = self.b.ins().fcmp(FloatCC::Unordered, b, b);
+        let pick_a = self.b.ins().bor(wins, bnan);
+        self.b.ins().select(pick_a, a, b)
+    }
+
+    pub fn binary(&mut self, op: BinOp, t: DType, x: Value, y: Value) -> CgResult<Value> {
+        if t.is_float() {
+            let r = match op {
+                BinOp::Add => self.b.ins().fadd(x, y),
+                BinOp::Sub => self.b.ins().fsub(x, y),
+                BinOp::Mul => self.b.ins().fmul(x, y),
+                BinOp::Div => self.b.ins().fdiv(x, y),
+                BinOp::Rem => {
+                    if t == DType::F64 {
+                        self.call1("texpr_fmod_f64", &[types::F64, types::F64], types::F64, &[x, y])?
+                    } else {
+                        self.call1("texpr_fmod_f32", &[types::F32, types::F32], types::F32, &[x, y])?
+                    }
+                }
+                BinOp::Min => return Ok(self.fminmax(false, x, y)),
+                BinOp::Max => return Ok(self.fminmax(true, x, y)),
+            };
+            return if is_half(t) { self.round_half(t, r) } else { Ok(r) };
+        }
+        if t == DType::Bool {
+            return Ok(match op {
+                BinOp::Min => self.b.ins().band(x, y),
+                BinOp::Max => self.b.ins().bor(x, y),
+                _ => x,
+            });
+        }
+        let signed = t.is_signed_int();
+        Ok(match op {
+            BinOp::Add => self.b.ins().iadd(x, y),
+            BinOp::Sub => self.b.ins().isub(x, y),
+            BinOp::Mul => self.b.ins().imul(x, y),
+            BinOp::Div | BinOp::Rem => self.divrem(op == BinOp::Div, signed, cty(t), x, y),
+            BinOp::Min | BinOp::Max => {
+                let cc = match (op == BinOp::Min, signed) {
+                    (true, true) => IntCC::SignedLessThan,
+                    (true, false) => IntCC::UnsignedLessThan,
+                    (false, true) => IntCC::SignedGreaterThan,
+                    (false, false) => IntCC::UnsignedGreaterThan,
+                };
+                let c = self.b.ins().icmp(cc, x, y);
+                self.b.ins().select(c, x, y)
+            }
+        })
+    }
+
+    /// Floor division / remainder with SPEC semantics and no traps: a zero
+    /// divisor gives 0, `MIN / -1` wraps to `MIN` (remainder 0).
+    fn divrem(&mut self, div: bool, signed: bool, ty: Type, a: Value, b: Value) -> Value {
+        let zero = self.b.ins().iconst(ty, 0);
+        let one = self.b.ins().iconst(ty, 1);
+        let bz = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+        if !signed {
+            let sb = self.b.ins().select(bz, one, b);
+            let r = if div { self.b.ins().udiv(a, sb) } else { self.b.ins().urem(a, sb) };
+            return self.b.ins().select(bz, zero, r);
+        }
+        let bm1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+        let bad = self.b.ins().bor(bz, bm1);
+        let sb = self.b.ins().select(bad, one, b);
+        let q = self.b.ins().sdiv(a, sb);
+        let r = self.b.ins().srem(a, sb);
+        let rnz = self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0);
+        let x = self.b.ins().bxor(r, b);
+        let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
+        let adj = self.b.ins().band(rnz, neg);
+        if div {
+            let q1 = self.b.ins().iadd_imm_s(q, -1);
+            let qf = self.b.ins().select(adj, q1, q);
+            let na = self.b.ins().ineg(a);
+            let q2 = self.b.ins().select(bm1, na, qf);
+            self.b.ins().select(bz, zero, q2)
+        } else {
+            let r1 = self.b.ins().iadd(r, b);
+            let rf = self.b.ins().select(adj, r1, r);
+            self.b.ins().select(bad, zero, rf)
+        }
+    }
+
+    /// Division or remainder by a constant: shifts and masks for powers of
+    /// two, a plain division otherwise (no guards needed).
+    pub fn div_const(&mut self, op: BinOp, t: DType, x: Value, c: Scalar) -> CgResult<Value> {
+        let ty = cty(t);
+        let cv = c.as_i64().unwrap_or(0);
+        let signed = t.is_signed_int();
+        let positive = if signed { cv > 0 } else { c.bits() != 0 && (c.bits() as i64) > 0 };
+        if !positive {
+            let y = self.konst(c);
+            return self.binary(op, t, x, y);
+        }
+        let div = op == BinOp::Div;
+        if cv.count_ones() == 1 {
+            let sh = cv.trailing_zeros() as i64;
+            return Ok(match (div, signed) {
+                (true, true) => self.b.ins().sshr_imm_s(x, sh),
+                (true, false) => self.b.ins().ushr_imm_s(x, sh),
+                (false, _) => self.b.ins().band_imm_s(x, cv - 1),
+            });
+        }
+        let y = self.b.ins().iconst(ty, cv);
+        if !signed {
+            return Ok(if div { self.b.ins().udiv(x, y) } else { self.b.ins().urem(x, y) });
+        }
+        let q = self.b.ins().sdiv(x, y);
+        let r = self.b.ins().srem(x, y);
+        let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
+        Ok(if div {
+            let q1 = self.b.ins().iadd_imm_s(q, -1);
+            self.b.ins().select(neg, q1, q)
+        } else {
+            let r1 = self.b.ins().iadd(r, y);
+            self.b.ins().select(neg, r1, r)
+        })
+    }
+
+    pub fn cmp(&mut self, op: CmpOp, t: DType, x: Value, y: Value) -> Value {
+        if t.is_float() {
+            let cc = match op {
+                CmpOp::Lt => FloatCC::LessThan,
+                CmpOp::Le => FloatCC::LessThanOrEqual,
+                CmpOp::Gt => FloatCC::GreaterThan,
+                CmpOp::Ge => FloatCC::GreaterThanOrEqual,
+                CmpOp::Eq => FloatCC::Equal,
+                CmpOp::Ne => FloatCC::NotEqual,
+            };
+            return self.b.ins().fcmp(cc, x, y);
+        }
+        let signed = t.is_signed_int();
+        let cc = match (op, signed) {
+            (CmpOp::Lt, true) => IntCC::SignedLessThan,
+            (CmpOp::Le, true) => IntCC::SignedLessThanOrEqual,
+            (CmpOp::Gt, true) => IntCC::SignedGreaterThan,
+            (CmpOp::Ge, true) => IntCC::SignedGreaterThanOrEqual,
+            (CmpOp::Lt, false) => IntCC::UnsignedLessThan,
+            (CmpOp::Le, false) => IntCC::UnsignedLessThanOrEqual,
+            (CmpOp::Gt, false) => IntCC::UnsignedGreaterThan,
+            (CmpOp::Ge, false) => IntCC::UnsignedGreaterThanOrEqual,
+            (CmpOp::Eq, _) => IntCC::Equal,
+            (CmpOp::Ne, _) => IntCC::NotEqual,
+        };
+        self.b.ins().icmp(cc, x, y)
+    }
+
+    /// Rust's `as`.
+    pub fn cast(&mut self, from: DType, to: DType, x: Value) -> CgResult<Value> {
+        if from == to {
+            return Ok(x);
+        }
+        if to == DType::Bool {
+            return Ok(if from.is_float() {
+                let z = if from == DType::F64 { self.b.ins().f64const(0.0) } else { self.b.ins().f32const(0.0) };
+                self.b.ins().fcmp(FloatCC::NotEqual, x, z)
+            } else {
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, x, 0)
+            });
+        }
+        let (fi, ti) = (!from.is_float(), !to.is_float());
+        let (fty, tty) = (cty(from), cty(to));
+        if fi && ti {
+            return Ok(if tty.bits() < fty.bits() {
+                self.b.ins().ireduce(tty, x)
+            } else if tty.bits() > fty.bits() {
+                if from.is_signed_int() { self.b.ins().sextend(tty, x) } else { self.b.ins().uextend(tty, x) }
+            } else {
+                x
+            });
+        }
+        if fi {
+            // Integer (or bool) to float: widen to i64, convert once.
+            let signed = from.is_signed_int();
+            let w = if fty.bits() < 64 {
+                if signed { self.b.ins().sextend(types::I64, x) } else { self.b.ins().uextend(types::I64, x) }
+            } else {
+                x
+            };
+            let conv = |g: &mut Self, ft: Type| if signed { g.b.ins().fcvt_from_sint(ft, w) } else { g.b.ins().fcvt_from_uint(ft, w) };
+            return match to {
+                DType::F32 => Ok(conv(self, types::F32)),
+                DType::F64 => Ok(conv(self, types::F64)),
+                _ => {
+                    let d = conv(self, types::F64);
+                    self.f64_to(to, d)
+                }
+            };
+        }
+        if ti {
+            // Float to integer: saturating, NaN → 0, toward zero.
+            let signed = to.is_signed_int();
+            return Ok(match tty.bits() {
+                64 | 32 => {
+                    if signed {
+                        self.b.ins().fcvt_to_sint_sat(tty, x)
+                    } else {
+                        self.b.ins().fcvt_to_uint_sat(tty, x)
+                    }
+                }
+                _ => {
+                    let (lo, hi) = texpr_dsl::value::int_range(to);
+                    let w = if signed { self.b.ins().fcvt_to_sint_sat(types::I32, x) } else { self.b.ins().fcvt_to_uint_sat(types::I32, x) };
+                    let hiv = self.b.ins().iconst(types::I32, hi as i64);
+                    let c = if signed {
+                        let lov = self.b.ins().iconst(types::I32, lo as i64);
+                        let below = self.b.ins().icmp(IntCC::SignedLessThan, w, lov);
+                        let w2 = self.b.ins().select(below, lov, w);
+                        let above = self.b.ins().icmp(IntCC::SignedGreaterThan, w2, hiv);
+                        self.b.ins().select(above, hiv, w2)
+                    } else {
+                        let above = self.b.ins().icmp(IntCC::UnsignedGreaterThan, w, hiv);
+                        self.b.ins().select(above, hiv, w)
+                    };
+                    self.b.ins().ireduce(tty, c)
+                }
+            });
+        }
+        // Float to float.
+        match (from, to) {
+            (DType::F64, DType::F32) => Ok(self.b.ins().fdemote(types::F32, x)),
+            (_, DType::F64) => Ok(self.b.ins().fpromote(types::F64, x)),
+            (DType::F64, t) => self.f64_to(t, x),
+            (_, DType::F32) => Ok(x),
+            (_, t) => self.round_half(t, x),
+        }
+    }
+
+    fn fconst(&mut self, ty: Type, v: f64) -> Value {
+        if ty == types::F64 { self.b.ins().f64const(v) } else { self.b.ins().f32const(v as f32) }
+    }
+
+    /// `round`: half away from zero (Cranelift's `nearest` is half-even).
+    pub fn round_away(&mut self, ty: Type, x: Value) -> Value {
+        let t = self.b.ins().trunc(x);
+        let d = self.b.ins().fsub(x, t);
+        let ad = self.b.ins().fabs(d);
+        let half = self.fconst(ty, 0.5);
+        let big = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, ad, half);
+        let one = self.fconst(ty, 1.0);
+        let s = self.b.ins().fcopysign(one, x);
+        let t1 = self.b.ins().fadd(t, s);
+        self.b.ins().select(big, t1, t)
+    }
+
+    fn clamp(&mut self, t: DType, x: Value, lo: Value, hi: Value) -> Value {
+        let below = self.cmp(CmpOp::Lt, t, x, lo);
+        let above = self.cmp(CmpOp::Gt, t, x, hi);
+        let y = self.b.ins().select(above, hi, x);
+        self.b.ins().select(below, lo, y)
+    }
+
+    pub fn call_builtin(&mut self, f: Builtin, t: DType, a: &[Value]) -> CgResult<Value> {
+        let x = a[0];
+        if !t.is_float() {
+            return Ok(match f {
+                Builtin::Abs if t.is_signed_int() => {
+                    let n = self.b.ins().ineg(x);
+                    let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
+                    self.b.ins().select(neg, n, x)
+                }
+                Builtin::Clamp => self.clamp(t, x, a[1], a[2]),
+                Builtin::Fma => {
+                    let p = self.b.ins().imul(x, a[1]);
+                    self.b.ins().iadd(p, a[2])
+                }
+                _ => x,
+            });
+        }
+        let ty = cty(t);
+        let f64fn = |f: Builtin| -> Option<&'static str> {
+            Some(match f {
+                Builtin::Exp => "texpr_exp_f64",
+                Builtin::Exp2 => "texpr_exp2_f64",
+                Builtin::Ln => "texpr_ln_f64",
+                Builtin::Log2 => "texpr_log2_f64",
+                Builtin::Sin => "texpr_sin_f64",
+                Builtin::Cos => "texpr_cos_f64",
+                Builtin::Tanh => "texpr_tanh_f64",
+                Builtin::Sigmoid => "texpr_sigmoid_f64",
+                Builtin::Erf => "texpr_erf_f64",
+                _ => return None,
+            })
+        };
+        if let Some(name) = f64fn(f) {
+            // Scalar transcendental functions: exact f64, rounded once.
+            let d = if ty == types::F64 { x } else { self.b.ins().fpromote(types::F64, x) };
+            let r = self.call1(name, &[types::F64], types::F64, &[d])?;
+            return self.f64_to(t, r);
+        }
+        let r = match f {
+            Builtin::Pow => {
+                let (d, e) = if ty == types::F64 {
+                    (x, a[1])
+                } else {
+                    (self.b.ins().fpromote(types::F64, x), self.b.ins().fpromote(types::F64, a[1]))
+                };
+                let r = self.call1("texpr_pow_f64", &[types::F64, types::F64], types::F64, &[d, e])?;
+                return self.f64_to(t, r);
+            }
+            Builtin::Rsqrt => {
+                let d = if ty == types::F64 { x } else { self.b.ins().fpromote(types::F64, x) };
+                let s = self.b.ins().sqrt(d);
+                let one = self.b.ins().f64const(1.0);
+                let r = self.b.ins().fdiv(one, s);
+                return self.f64_to(t, r);
+            }
+            Builtin::Fma => {
+                if ty == types::F64 {
+                    return Ok(self.b.ins().fma(x, a[1], a[2]));
+                }
+                // Exact product in f64, one rounding of the sum (the oracle's
+                // definition for single precision).
+                let (p, q, r) = (self.b.ins().fpromote(types::F64, x), self.b.ins().fpromote(types::F64, a[1]), self.b.ins().fpromote(types::F64, a[2]));
+                let m = self.b.ins().fmul(p, q);
+                let s = self.b.ins().fadd(m, r);
+                return self.f64_to(t, s);
+            }
+            Builtin::Sqrt => self.b.ins().sqrt(x),
+            Builtin::Abs => self.b.ins().fabs(x),
+            Builtin::Floor => self.b.ins().floor(x),
+            Builtin::Ceil => self.b.ins().ceil(x),
+            Builtin::Trunc => self.b.ins().trunc(x),
+            Builtin::Round => self.round_away(ty, x),
+            Builtin::Clamp => self.clamp(t, x, a[1], a[2]),
+            _ => return Err(cg_err(format!("unexpected built-in `{}`", f.name()))),
+        };
+        if is_half(t) && f == Builtin::Sqrt { self.round_half(t, r) } else { Ok(r) }
+    }
+
+    // ---- statements ----------------------------------------------------
+
+    pub fn stmt(&mut self, s: &'a Stmt) -> CgResult<()> {
+        match s {
+            Stmt::Nop => Ok(()),
+            Stmt::Seq(v) => v.iter().try_for_each(|s| self.stmt(s)),
+            Stmt::Let(bx) => {
+                let (var, value, body) = (&bx.0, &bx.1, &bx.2);
+                let bind = match self.const_eval(value) {
+                    Some(c) => Bind::Const(c),
+                    None => Bind::Val(self.expr(value)?),
+                };
+                let old = self.env.insert(var.id, bind);
+                let r = self.stmt(body);
+                self.restore(var.id, old);
+                r
+            }
+            Stmt::If(i) => {
+                if let Some(c) = self.const_eval(&i.cond) {
+                    return if c.is_true() {
+                        self.stmt(&i.then)
+                    } else if let Some(e) = &i.els {
+                        self.stmt(e)
+                    } else {
+                        Ok(())
+                    };
+                }
+                let c = self.expr(&i.cond)?;
+                let tb = self.b.create_block();
+                let done = self.b.create_block();
+                let eb = if i.els.is_some() { self.b.create_block() } else { done };
+                self.b.ins().brif(c, tb, &[], eb, &[]);
+                self.b.switch_to_block(tb);
+                self.stmt(&i.then)?;
+                self.b.ins().jump(done, &[]);
+                if let Some(e) = &i.els {
+                    self.b.switch_to_block(eb);
+                    self.stmt(e)?;
+                    self.b.ins().jump(done, &[]);
+                }
+                self.b.switch_to_block(done);
+                Ok(())
+            }
+            Stmt::Store(st) => {
+                let v = self.expr(&st.value)?;
+                self.store(st.buf, &st.idx[0], v)
+            }
+            Stmt::Alloc(buf, body) => self.alloc(*buf, body),
+            Stmt::For(l) => self.for_(l),
+        }
+    }
+
+    pub fn restore(&mut self, v: VarId, old: Option<Bind>) {
+        match old {
+            Some(o) => {
+                self.env.insert(v, o);
+            }
+            None => {
+                self.env.remove(&v);
+            }
+        }
+    }
+
+    fn for_(&mut self, l: &'a For) -> CgResult<()> {
+        let ext = self.const_eval(&l.extent).and_then(|s| s.as_i64());
+        if ext.is_some_and(|e| e <= 0) {
+            return Ok(());
+        }
+        match l.kind {
+            ForKind::Parallel => self.parallel(l),
+            ForKind::Unrolled if ext.is_some_and(|e| e <= MAX_UNROLL) => self.unrolled(l, ext.unwrap_or(0)),
+            ForKind::Vectorized if ext.is_some_and(|e| e <= MAX_VECTOR) => self.vectorized(l, ext.unwrap_or(0)),
+            _ => {
+                let lo = self.index(&l.min)?;
+                let n = self.index(&l.extent)?;
+                self.serial(l.var, lo, n, &mut |g| g.stmt(&l.body))
+            }
+        }
+    }
+
+    /// `for var in lo..lo + n { body }`, top-tested once, bottom-tested after.
+    pub fn serial(&mut self, var: Var, lo: Value, n: Value, body: &mut dyn FnMut(&mut Self) -> CgResult<()>) -> CgResult<()> {
+        let hi = self.b.ins().iadd(lo, n);
+        let blk = self.b.create_block();
+        let exit = self.b.create_block();
+        let i = self.b.append_block_param(blk, types::I64);
+        let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, n, 0);
+        self.b.ins().brif(any, blk, &[BlockArg::Value(lo)], exit, &[]);
+        self.b.switch_to_block(blk);
+        let old = self.env.insert(var.id, Bind::Val(i));
+        body(self)?;
+        self.restore(var.id, old);
+        let i1 = self.b.ins().iadd_imm_s(i, 1);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i1, hi);
+        self.b.ins().brif(more, blk, &[BlockArg::Value(i1)], exit, &[]);
+        self.b.switch_to_block(exit);
+        Ok(())
+    }
+
+    fn unrolled(&mut self, l: &'a For, ext: i64) -> CgResult<()> {
+        let min_c = self.const_eval(&l.min).and_then(|s| s.as_i64());
+        let min_v = if min_c.is_none() { Some(self.index(&l.min)?) } else { None };
+        for k in 0..ext {
+            let bind = match (min_c, min_v) {
+                (Some(c), _) => Bind::Const(Scalar::I64(c.wrapping_add(k))),
+                (_, Some(v)) => Bind::Val(self.b.ins().iadd_imm_s(v, k)),
+                _ => return Err(cg_err("unrolled loop without a start")),
+            };
+            let old = self.env.insert(l.var.id, bind);
+            self.stmt(&l.body)?;
+            self.restore(l.var.id, old);
+        }
+        Ok(())
+    }
+
+    fn vectorized(&mut self, l: &'a For, ext: i64) -> CgResult<()> {
+        if crate::vector::try_vectorize(self, l, ext)? {
+            return Ok(());
+        }
+        // Lane by lane: always correct.
+        self.unrolled(l, ext)
+    }
+
+    fn alloc(&mut self, buf: BufId, body: &'a Stmt) -> CgResult<()> {
+        let info = self.f.buffer(buf).clone();
+        let old = self.locs[buf.0 as usize].take();
+        if let Some(p) = self.m.promoted.get(&buf).cloned() {
+            let ty = cty(info.dtype);
+            let lanes = (128 / ty.bits()) as i64;
+            let group = if p.vector && lanes > 1 && !is_half(info.dtype) && info.dtype != DType::Bool && p.len % lanes == 0 { lanes } else { 1 };
+            let vty = if group > 1 { ty.by(group as u32).unwrap_or(ty) } else { ty };
+            let zero = self.konst(Scalar::zero(info.dtype));
+            let init = if group > 1 { self.b.ins().splat(vty, zero) } else { zero };
+            let mut vars = vec![];
+            for _ in 0..p.len / group {
+                let v = self.b.declare_var(vty);
+                self.b.def_var(v, init);
+                vars.push(v);
+            }
+            self.locs[buf.0 as usize] = Some(Loc::Regs { vars, group: group as u32 });
+            let r = self.stmt(body);
+            self.locs[buf.0 as usize] = old;
+            return r;
+        }
+        let esz = info.dtype.bytes() as i64;
+        // Constant size?
+        let mut n_const = Some(1i64);
+        for d in &info.shape {
+            n_const = match (n_const, self.const_eval(d).and_then(|s| s.as_i64())) {
+                (Some(a), Some(d)) => a.checked_mul(d.max(0)),
+                _ => None,
+            };
+        }
+        if let Some(n) = n_const
+            && let Some(bytes) = n.checked_mul(esz)
+            && bytes <= MAX_STACK_BUF
+            && self.stack_used + bytes <= MAX_STACK_TOTAL
+        {
+            let bytes = bytes.max(16);
+            self.stack_used += bytes;
+            let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes as u32, 4));
+            let base = self.b.ins().stack_addr(self.ptr, slot, 0);
+            self.zero_fill(base, bytes)?;
+            self.locs[buf.0 as usize] = Some(Loc::Mem(base));
+            let r = self.stmt(body);
+            self.locs[buf.0 as usize] = old;
+            return r;
+        }
+        // Heap: size = product of max(0, dim), times the element size.
+        let mut n = self.iconst(1);
+        for d in &info.shape {
+            let v = self.index(d)?;
+            let z = self.iconst(0);
+            let pos = self.b.ins().icmp(IntCC::SignedGreaterThan, v, z);
+            let v = self.b.ins().select(pos, v, z);
+            n = self.b.ins().imul(n, v);
+        }
+        // An overflowing size is passed as a negative-looking huge request,
+        // which the allocator refuses.
+        let bytes = self.b.ins().imul_imm_s(n, esz);
+        let p = self.call1("texpr_alloc", &[types::I64], self.ptr, &[bytes])?;
+        let fail = self.fail_block();
+        let ok = self.b.create_block();
+        self.b.ins().brif(p, ok, &[], fail, &[]);
+        self.b.switch_to_block(ok);
+        self.locs[buf.0 as usize] = Some(Loc::Mem(p));
+        self.stmt(body)?;
+        self.call("texpr_free", &[self.ptr, types::I64], &[], &[p, bytes])?;
+        self.locs[buf.0 as usize] = old;
+        Ok(())
+    }
+
+    fn zero_fill(&mut self, base: Value, bytes: i64) -> CgResult<()> {
+        if bytes <= 1024 {
+            let z = self.b.ins().iconst(types::I64, 0);
+            let zv = self.b.ins().splat(types::I64X2, z);
+            let mut off = 0;
+            let fl = MemFlagsData::new().with_notrap();
+            while off + 16 <= bytes {
+                self.b.ins().store(fl, zv, base, off as i32);
+                off += 16;
+            }
+            while off < bytes {
+                let zb = self.b.ins().iconst(types::I8, 0);
+                self.b.ins().store(fl, zb, base, off as i32);
+                off += 1;
+            }
+            return Ok(());
+        }
+        let c = self.b.ins().iconst(types::I32, 0);
+        let n = self.iconst(bytes);
+        self.call("texpr_lc_memset", &[self.ptr, types::I32, types::I64], &[self.ptr], &[base, c, n])?;
+        Ok(())
+    }
+
+    /// A parallel loop: the body becomes its own function, called in
+    /// chunks by `texpr_parallel_for` with the captured values in a stack
+    /// environment.
+    fn parallel(&mut self, l: &'a For) -> CgResult<()> {
+        let mut vars = HashSet::new();
+        analysis::used_vars(&l.body, &mut vars);
+        let mut bufs = HashSet::new();
+        analysis::used_bufs(&l.body, &mut bufs);
+        let mut caps = vec![];
+        let mut bl: Vec<BufId> = bufs.into_iter().filter(|b| self.f.buffer(*b).kind == BufKind::Temp && self.locs[b.0 as usize].is_some()).collect();
+        bl.sort();
+        for b in bl {
+            if matches!(self.locs[b.0 as usize], Some(Loc::Regs { .. })) {
+                return Err(cg_err(format!("register buffer `{}` used inside a parallel loop", self.f.buffer(b).name)));
+            }
+            caps.push(Cap::Buf(b));
+        }
+        let mut vl: Vec<VarId> = vars.into_iter().filter(|v| *v != l.var.id && self.env.contains_key(v)).collect();
+        vl.sort();
+        for v in vl {
+            let dtype = self.f.vars.get(v).map(|i| i.dtype).unwrap_or(DType::I64);
+            caps.push(Cap::Var(Var { id: v, dtype }));
+        }
+        let slots = 3 + caps.len();
+        let ss = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (slots * 8) as u32, 3));
+        let fl = MemFlagsData::trusted();
+        let env = self.b.ins().stack_addr(self.ptr, ss, 0);
+        self.b.ins().store(fl, self.bufs_ptr, env, 0);
+        self.b.ins().store(fl, self.dims_ptr, env, 8);
+        self.b.ins().store(fl, self.params_ptr, env, 16);
+        for (k, c) in caps.iter().enumerate() {
+            let v = match c {
+                Cap::Buf(b) => match self.loc(*b)? {
+                    Loc::Mem(p) => p,
+                    Loc::Regs { .. } => return Err(cg_err("register buffer captured")),
+                },
+                Cap::Var(v) => self.expr(&Expr::Var(*v))?,
+            };
+            self.b.ins().store(fl, v, env, ((3 + k) * 8) as i32);
+        }
+        let name = self.m.fresh_name("par");
+        let sig = self.m.signature(&[self.ptr, types::I64, types::I64], &[types::I32]);
+        let id = self.m.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
+        self.m.jobs.push(Job { id, name, lp: l, caps });
+        let fref = self.local_ref(id);
+        let fp = self.b.ins().func_addr(self.ptr, fref);
+        let lo = self.index(&l.min)?;
+        let n = self.index(&l.extent)?;
+        let st = self.call1("texpr_parallel_for", &[self.ptr, self.ptr, types::I64, types::I64], types::I32, &[fp, env, lo, n])?;
+        let fail = self.fail_block();
+        let ok = self.b.create_block();
+        self.b.ins().brif(st, fail, &[], ok, &[]);
+        self.b.switch_to_block(ok);
+        Ok(())
+    }
+
+    /// Binds what an outlined function's environment captured.
+    pub fn bind_caps(&mut self, env: Value, caps: &[Cap]) {
+        let fl = MemFlagsData::trusted().with_readonly().with_can_move();
+        for (k, c) in caps.iter().enumerate() {
+            let off = ((3 + k) * 8) as i32;
+            match c {
+                Cap::Buf(b) => {
+                    let p = self.b.ins().load(self.ptr, fl, env, off);
+                    self.locs[b.0 as usize] = Some(Loc::Mem(p));
+                }
+                Cap::Var(v) => {
+                    let x = self.b.ins().load(cty(v.dtype), fl, env, off);
+                    self.env.insert(v.id, Bind::Val(x));
+                }
+            }
+        }
+    }
+}
+
+fn has_call(e: &Expr) -> bool {
+    e.any(&mut |x| matches!(x, Expr::Call(..)) || matches!(x, Expr::Binary(BinOp::Rem, a, _) if a.dtype().is_float()))
+}

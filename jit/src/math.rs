@@ -1,0 +1,1 @@
+//! Inline polynomial math for `f32` (scalar and vector).
