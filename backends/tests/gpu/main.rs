@@ -10,4 +10,5 @@
 mod common;
 mod golden;
 mod nvrtc;
+mod semantics;
 mod spec;
