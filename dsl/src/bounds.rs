@@ -72,6 +72,78 @@ fn forms(e: &Expr, min: bool) -> Option<Vec<Affine>> {
     }
 }
 
+/// At most this many affine forms in a max-of-mins normal form.
+const MAX_NORMAL: usize = 64;
+
+/// `e` as `max_i min_j aᵢⱼ` over affine forms, distributing `+`, `-` and
+/// constant multiples over `min` and `max`; `None` if too large.
+pub fn max_of_mins(e: &Expr) -> Option<Vec<Vec<Affine>>> {
+    normal(e, true)
+}
+
+/// Normal forms: with `mom`, `max_i min_j aᵢⱼ`; without, `min_i max_j aᵢⱼ`.
+/// Sums combine outer × outer and inner × inner in both; negation swaps the
+/// two forms; `max` is a union of branches in the first form and a product
+/// in the second, and `min` the other way round.
+fn normal(e: &Expr, mom: bool) -> Option<Vec<Vec<Affine>>> {
+    if e.dtype() != DType::INDEX {
+        return None;
+    }
+    let scale = |v: Vec<Vec<Affine>>, k: i64| -> Option<Vec<Vec<Affine>>> {
+        v.iter().map(|m| m.iter().map(|a| a.scale(k)).collect()).collect()
+    };
+    let add = |x: Vec<Vec<Affine>>, y: Vec<Vec<Affine>>| -> Option<Vec<Vec<Affine>>> {
+        let mut out = vec![];
+        for p in &x {
+            for q in &y {
+                let mut m = vec![];
+                for a in p {
+                    for b in q {
+                        m.push(a.add(b)?);
+                    }
+                }
+                out.push(m);
+            }
+        }
+        Some(out)
+    };
+    let union = |mut x: Vec<Vec<Affine>>, y: Vec<Vec<Affine>>| {
+        x.extend(y);
+        x
+    };
+    let product = |x: Vec<Vec<Affine>>, y: Vec<Vec<Affine>>| {
+        let mut v = vec![];
+        for p in &x {
+            for q in &y {
+                v.push(p.iter().chain(q).cloned().collect::<Vec<_>>());
+            }
+        }
+        v
+    };
+    let out = match e {
+        Expr::Binary(BinOp::Add, a, b) => add(normal(a, mom)?, normal(b, mom)?)?,
+        Expr::Binary(BinOp::Sub, a, b) => add(normal(a, mom)?, scale(normal(b, !mom)?, -1)?)?,
+        Expr::Unary(UnOp::Neg, a) => scale(normal(a, !mom)?, -1)?,
+        Expr::Binary(BinOp::Mul, a, b) if a.as_int().is_some() || b.as_int().is_some() => {
+            let (k, x) = match a.as_int() {
+                Some(k) => (k, b),
+                None => (b.as_int().unwrap_or(1), a),
+            };
+            scale(normal(x, if k >= 0 { mom } else { !mom })?, k)?
+        }
+        Expr::Binary(BinOp::Max, a, b) => {
+            let (x, y) = (normal(a, mom)?, normal(b, mom)?);
+            if mom { union(x, y) } else { product(x, y) }
+        }
+        Expr::Binary(BinOp::Min, a, b) => {
+            let (x, y) = (normal(a, mom)?, normal(b, mom)?);
+            if mom { product(x, y) } else { union(x, y) }
+        }
+        _ => vec![vec![Affine::of(e)?]],
+    };
+    (out.iter().map(|m| m.len()).sum::<usize>() <= MAX_NORMAL).then_some(out)
+}
+
 /// A bounded quantity: `m·x ≥ L` for each lower and `m·x ≤ U` for each upper.
 #[derive(Clone, Debug)]
 struct Bounded {
@@ -87,6 +159,13 @@ pub struct Prover {
     scopes: Vec<Bounded>,
     /// Affine forms known to be ≥ 0.
     facts: Vec<Affine>,
+    /// Nesting of proofs started while bounding an atom.
+    nested: std::cell::Cell<u32>,
+    /// Also try case splits and Fourier–Motzkin refutation (slower; used
+    /// by the bounds proof, not by the simplifier).
+    thorough: bool,
+    /// Answers for the current context (cleared when it changes).
+    memo: std::cell::RefCell<std::collections::HashMap<Affine, bool>>,
 }
 
 /// A saved state of a [`Prover`], to return to after a scope.
@@ -99,6 +178,12 @@ impl Prover {
         Prover::default()
     }
 
+    /// A context that also tries case splits on `min`/`max` and
+    /// Fourier–Motzkin refutation: what the bounds proof uses.
+    pub fn thorough() -> Prover {
+        Prover { thorough: true, ..Prover::default() }
+    }
+
     /// Saves the state.
     pub fn mark(&self) -> Mark {
         Mark(self.scopes.len(), self.facts.len())
@@ -106,6 +191,9 @@ impl Prover {
 
     /// Returns to a saved state.
     pub fn reset(&mut self, m: Mark) {
+        if self.scopes.len() != m.0 || self.facts.len() != m.1 {
+            self.memo.get_mut().clear();
+        }
         self.scopes.truncate(m.0);
         self.facts.truncate(m.1);
     }
@@ -128,6 +216,7 @@ impl Prover {
             lower: lower.into_iter().map(|l| (1, l)).collect(),
             upper: upper.into_iter().map(|u| (1, u)).collect(),
         });
+        self.memo.get_mut().clear();
     }
 
     /// Enters a variable with a known range `lo..hi` (exclusive).
@@ -138,6 +227,7 @@ impl Prover {
 
     /// Enters `let v = value`.
     pub fn push_let(&mut self, v: VarId, value: &Expr) {
+        self.memo.get_mut().clear();
         let lower = max_forms(value).unwrap_or_default();
         let upper = min_forms(value).unwrap_or_default();
         self.scopes.push(Bounded {
@@ -150,6 +240,7 @@ impl Prover {
     fn push_fact_form(&mut self, f: Affine) {
         if f.as_const().is_none() && !self.facts.contains(&f) && self.facts.len() < 64 {
             self.facts.push(f);
+            self.memo.get_mut().clear();
         }
     }
 
@@ -193,18 +284,54 @@ impl Prover {
     }
 
     /// Is `e >= 0` wherever the current context holds?
+    ///
+    /// `e` is normalized to a maximum of minimums of affine forms; it is
+    /// non-negative if, for some branch of the maximum, every form of its
+    /// minimum is.
     pub fn nonneg(&self, e: &Expr) -> bool {
-        if let Some(fs) = min_forms(e) {
-            if fs.iter().all(|f| self.nonneg_affine(f)) {
-                return true;
+        if self.thorough { self.nonneg_split(e, 4) } else { self.nonneg_direct(e) }
+    }
+
+    fn nonneg_direct(&self, e: &Expr) -> bool {
+        // Whole first: a guard's fact may be about `max(a, b)` as a whole.
+        if Affine::of(e).is_some_and(|a| self.nonneg_affine(&a)) {
+            return true;
+        }
+        match max_of_mins(e) {
+            Some(branches) => branches.iter().any(|mins| mins.iter().all(|f| self.nonneg_affine(f))),
+            None => Affine::of(e).is_some_and(|a| self.nonneg_affine(&a)),
+        }
+    }
+
+    /// Proves directly, else splits on a `min`/`max` subterm: for
+    /// `min(a, b)`, the case `a <= b` (where it is `a`) and the case `a > b`
+    /// (where it is `b`) must both hold, each with its condition as a fact.
+    fn nonneg_split(&self, e: &Expr, depth: u32) -> bool {
+        if self.nonneg_direct(e) {
+            return true;
+        }
+        if depth == 0 {
+            return false;
+        }
+        let mut pick = None;
+        e.visit(&mut |x| {
+            if pick.is_none()
+                && let Expr::Binary(op @ (BinOp::Min | BinOp::Max), a, b) = x
+                && a.dtype() == DType::INDEX
+            {
+                pick = Some((x.clone(), *op, (**a).clone(), (**b).clone()));
             }
-        }
-        if let Some(fs) = max_forms(e)
-            && fs.len() > 1
-        {
-            return fs.iter().any(|f| self.nonneg_affine(f));
-        }
-        false
+        });
+        let Some((m, op, a, b)) = pick else { return false };
+        let le = Expr::cmp(CmpOp::Le, a.clone(), b.clone());
+        // min(a, b) is a when a <= b; max(a, b) is b when a <= b.
+        let (when_le, when_gt) = if op == BinOp::Min { (a, b) } else { (b, a) };
+        [(true, when_le), (false, when_gt)].into_iter().all(|(truth, v)| {
+            let mut p = self.clone();
+            p.push_cond(&le, truth);
+            let e2 = crate::simplify::simplify(&e.rewrite(&mut |x| (*x == m).then(|| v.clone())));
+            p.nonneg_split(&e2, depth - 1)
+        })
     }
 
     /// Is `a <= b`?
@@ -244,10 +371,24 @@ impl Prover {
         f.then_some(false)
     }
 
-    /// Is the affine form `g >= 0`? Tries elimination, then elimination of
-    /// `g - fact` for each fact and each pair of facts.
+    /// Is the affine form `g >= 0`? Tries numeric intervals, elimination,
+    /// then elimination of `g - fact` for each fact and each pair of facts.
     pub fn nonneg_affine(&self, g: &Affine) -> bool {
-        let mut budget = 4000u32;
+        if let Some(r) = self.memo.borrow().get(g) {
+            return *r;
+        }
+        let r = self.nonneg_affine_uncached(g);
+        self.memo.borrow_mut().insert(g.clone(), r);
+        r
+    }
+
+    fn nonneg_affine_uncached(&self, g: &Affine) -> bool {
+        if let Some(lo) = self.affine_interval(g, 0).0
+            && lo >= 0
+        {
+            return true;
+        }
+        let mut budget = if self.thorough { 4000u32 } else { 400 };
         if self.elim(g.clone(), &mut budget) {
             return true;
         }
@@ -257,7 +398,7 @@ impl Prover {
             {
                 return true;
             }
-            if self.facts.len() <= 24 {
+            if self.thorough && self.facts.len() <= 24 {
                 for f2 in &self.facts[i..] {
                     if let Some(d2) = g.sub(f).and_then(|d| d.sub(f2))
                         && self.elim(d2, &mut budget)
@@ -267,10 +408,149 @@ impl Prover {
                 }
             }
             if budget == 0 {
-                return false;
+                break;
             }
         }
-        false
+        self.thorough && self.refute(g)
+    }
+
+    /// Fourier–Motzkin refutation: adds `-g - 1 >= 0` (the goal is false)
+    /// to every constraint known about the atoms involved — facts, loop and
+    /// `let` bounds, `x / d` and `x % d` definitions, casts' ranges, dims'
+    /// signs — and eliminates atoms one at a time, tightening each derived
+    /// constraint by the gcd of its coefficients (sound for integers). A
+    /// constant negative constraint is a contradiction: the goal holds.
+    fn refute(&self, g: &Affine) -> bool {
+        const MAX_ROWS: usize = 300;
+        let Some(neg) = g.scale(-1).and_then(|x| x.plus(-1)) else { return false };
+        let mut rows: Vec<Affine> = vec![neg];
+        let mut seen_atoms: Vec<Atom> = vec![];
+        let mut queue: Vec<Atom> = vec![];
+        let enqueue = |a: &Affine, seen: &mut Vec<Atom>, queue: &mut Vec<Atom>| {
+            for (t, _) in &a.terms {
+                if !seen.contains(t) {
+                    seen.push(t.clone());
+                    queue.push(t.clone());
+                }
+            }
+        };
+        enqueue(&rows[0], &mut seen_atoms, &mut queue);
+        for f in &self.facts {
+            rows.push(f.clone());
+            enqueue(f, &mut seen_atoms, &mut queue);
+        }
+        while let Some(a) = queue.pop() {
+            if seen_atoms.len() > 24 {
+                return false;
+            }
+            let mut new_rows = vec![];
+            match &a {
+                Atom::Dim(_) => new_rows.push(Affine::atom(a.clone())),
+                Atom::Var(v) => {
+                    if let Some(b) = self.scopes.iter().rev().find(|b| b.atom == Atom::Var(*v)) {
+                        for (m, l) in &b.lower {
+                            if let Some(r) = Affine::atom(a.clone()).scale(*m).and_then(|x| x.sub(l)) {
+                                new_rows.push(r);
+                            }
+                        }
+                        for (m, u) in &b.upper {
+                            if let Some(r) = u.sub(&Affine::atom(a.clone()).scale(*m).unwrap_or_default()) {
+                                new_rows.push(r);
+                            }
+                        }
+                    }
+                }
+                Atom::Other(e) => match e {
+                    Expr::Binary(op @ (BinOp::Div | BinOp::Rem), x, d) if d.as_int().is_some_and(|d| d > 0) => {
+                        let d = d.as_int().unwrap_or(1);
+                        let Some(xa) = Affine::of(x) else { continue };
+                        let q = Atom::Other(Expr::binary(BinOp::Div, (**x).clone(), Expr::int(d)));
+                        let qa = Affine::atom(q.clone());
+                        // x - d*q in 0..d
+                        let Some(r) = xa.add_scaled(&qa, -d) else { continue };
+                        new_rows.push(r.clone());
+                        if let Some(r2) = r.scale(-1).and_then(|x| x.plus(d - 1)) {
+                            new_rows.push(r2);
+                        }
+                        if *op == BinOp::Rem {
+                            // rem = x - d*q
+                            let ra = Affine::atom(a.clone());
+                            if let Some(e1) = ra.sub(&r) {
+                                new_rows.push(e1.clone());
+                                if let Some(e2) = e1.scale(-1) {
+                                    new_rows.push(e2);
+                                }
+                            }
+                            if !seen_atoms.contains(&q) {
+                                seen_atoms.push(q.clone());
+                                queue.push(q);
+                            }
+                        }
+                    }
+                    Expr::Binary(BinOp::Min, x, y) => {
+                        for s in [x, y] {
+                            if let Some(r) = Affine::of(s).and_then(|s| s.sub(&Affine::atom(a.clone()))) {
+                                new_rows.push(r);
+                            }
+                        }
+                    }
+                    Expr::Binary(BinOp::Max, x, y) => {
+                        for s in [x, y] {
+                            if let Some(r) = Affine::of(s).and_then(|s| Affine::atom(a.clone()).sub(&s)) {
+                                new_rows.push(r);
+                            }
+                        }
+                    }
+                    Expr::Cast(DType::I64, x) if x.dtype().is_int() && x.dtype() != DType::U64 => {
+                        let (lo, hi) = crate::value::int_range(x.dtype());
+                        let at = Affine::atom(a.clone());
+                        if let Some(r) = at.plus(-(lo as i64)) {
+                            new_rows.push(r);
+                        }
+                        if let Some(r) = at.scale(-1).and_then(|x| x.plus(hi as i64)) {
+                            new_rows.push(r);
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            for r in new_rows {
+                enqueue(&r, &mut seen_atoms, &mut queue);
+                rows.push(r);
+            }
+        }
+        // Eliminate atoms, most constrained last.
+        for atom in seen_atoms {
+            let (mut pos, mut negs, mut rest) = (vec![], vec![], vec![]);
+            for r in rows {
+                match r.coeff(&atom) {
+                    0 => rest.push(r),
+                    k if k > 0 => pos.push((k, r)),
+                    k => negs.push((k, r)),
+                }
+            }
+            for (kp, p) in &pos {
+                for (kn, n) in &negs {
+                    // (-kn) * p + kp * n cancels the atom.
+                    let Some(c) = p.scale(-kn).and_then(|x| x.add_scaled(n, *kp)) else { continue };
+                    let c = tighten(c);
+                    if let Some(v) = c.as_const() {
+                        if v < 0 {
+                            return true;
+                        }
+                        continue;
+                    }
+                    if !rest.contains(&c) {
+                        rest.push(c);
+                    }
+                    if rest.len() > MAX_ROWS {
+                        return false;
+                    }
+                }
+            }
+            rows = rest;
+        }
+        rows.iter().any(|r| r.as_const().is_some_and(|v| v < 0))
     }
 
     /// Depth of an atom in the elimination order (higher goes first).
@@ -292,22 +572,170 @@ impl Prover {
         }
     }
 
+    /// Numeric interval `(lo, hi)` of an atom (each side `None` if
+    /// unbounded), with floor semantics for `/` and `%`.
+    fn atom_interval(&self, a: &Atom, depth: u32) -> (Option<i128>, Option<i128>) {
+        if depth > 24 {
+            return (None, None);
+        }
+        match a {
+            Atom::Dim(_) => (Some(0), None),
+            Atom::Var(v) => {
+                let Some(b) = self.scopes.iter().rev().find(|b| b.atom == Atom::Var(*v)) else { return (None, None) };
+                let mut lo: Option<i128> = None;
+                let mut hi: Option<i128> = None;
+                for (m, l) in &b.lower {
+                    if let Some(x) = self.affine_interval(l, depth + 1).0 {
+                        let v = div_ceil(x, *m as i128);
+                        lo = Some(lo.map_or(v, |c| c.max(v)));
+                    }
+                }
+                for (m, u) in &b.upper {
+                    if let Some(x) = self.affine_interval(u, depth + 1).1 {
+                        let v = x.div_euclid(*m as i128);
+                        hi = Some(hi.map_or(v, |c| c.min(v)));
+                    }
+                }
+                (lo, hi)
+            }
+            Atom::Other(e) => self.expr_interval(e, depth + 1),
+        }
+    }
+
+    fn expr_interval(&self, e: &Expr, depth: u32) -> (Option<i128>, Option<i128>) {
+        if let Some(a) = Affine::of(e)
+            && !(a.terms.len() == 1 && a.c == 0 && a.terms[0].1 == 1 && matches!(a.terms[0].0, Atom::Other(_)))
+        {
+            return self.affine_interval(&a, depth);
+        }
+        match e {
+            Expr::Binary(BinOp::Div, x, c) if c.as_int().is_some_and(|c| c > 0) => {
+                let c = c.as_int().unwrap_or(1) as i128;
+                let (lo, hi) = self.expr_interval(x, depth + 1);
+                (lo.map(|l| l.div_euclid(c)), hi.map(|h| h.div_euclid(c)))
+            }
+            Expr::Binary(BinOp::Rem, x, c) if c.as_int().is_some_and(|c| c > 0) => {
+                let c = c.as_int().unwrap_or(1) as i128;
+                match self.expr_interval(x, depth + 1) {
+                    (Some(lo), Some(hi)) if lo >= 0 && hi < c => (Some(lo), Some(hi)),
+                    _ => (Some(0), Some(c - 1)),
+                }
+            }
+            Expr::Binary(op @ (BinOp::Min | BinOp::Max), x, y) => {
+                let (a, b) = (self.expr_interval(x, depth + 1), self.expr_interval(y, depth + 1));
+                let f = |p: Option<i128>, q: Option<i128>, is_min: bool| match (p, q) {
+                    (Some(p), Some(q)) => Some(if is_min { p.min(q) } else { p.max(q) }),
+                    // min with an unbounded side: bounded by the other only from above.
+                    _ => None,
+                };
+                if *op == BinOp::Min {
+                    (f(a.0, b.0, true), match (a.1, b.1) {
+                        (Some(p), Some(q)) => Some(p.min(q)),
+                        (Some(p), None) | (None, Some(p)) => Some(p),
+                        _ => None,
+                    })
+                } else {
+                    (match (a.0, b.0) {
+                        (Some(p), Some(q)) => Some(p.max(q)),
+                        (Some(p), None) | (None, Some(p)) => Some(p),
+                        _ => None,
+                    }, f(a.1, b.1, false))
+                }
+            }
+            Expr::Binary(BinOp::Mul, x, y) => {
+                let (a, b) = (self.expr_interval(x, depth + 1), self.expr_interval(y, depth + 1));
+                match (a, b) {
+                    ((Some(a0), Some(a1)), (Some(b0), Some(b1))) => {
+                        let c = [a0 * b0, a0 * b1, a1 * b0, a1 * b1];
+                        (c.iter().min().copied(), c.iter().max().copied())
+                    }
+                    // Both non-negative: the product is non-negative.
+                    ((Some(a0), _), (Some(b0), _)) if a0 >= 0 && b0 >= 0 => (Some(a0 * b0), None),
+                    _ => (None, None),
+                }
+            }
+            Expr::Cast(DType::I64, x) if x.dtype().is_int() && x.dtype() != DType::U64 => {
+                let (lo, hi) = crate::value::int_range(x.dtype());
+                (Some(lo), Some(hi))
+            }
+            _ => (None, None),
+        }
+    }
+
+    fn affine_interval(&self, a: &Affine, depth: u32) -> (Option<i128>, Option<i128>) {
+        let mut lo = Some(a.c as i128);
+        let mut hi = Some(a.c as i128);
+        for (atom, k) in &a.terms {
+            let k = *k as i128;
+            let (alo, ahi) = self.atom_interval(atom, depth + 1);
+            let (tlo, thi) = if k >= 0 { (alo.map(|x| x * k), ahi.map(|x| x * k)) } else { (ahi.map(|x| x * k), alo.map(|x| x * k)) };
+            lo = lo.zip(tlo).map(|(x, y)| x.saturating_add(y));
+            hi = hi.zip(thi).map(|(x, y)| x.saturating_add(y));
+        }
+        (lo, hi)
+    }
+
     /// Bounds of an atom that is not a variable.
-    fn atom_bounds(a: &Atom) -> Option<Bounded> {
+    fn atom_bounds(&self, a: &Atom) -> Option<Bounded> {
         let Atom::Other(e) = a else { return None };
         let mut b = Bounded { atom: a.clone(), lower: vec![], upper: vec![] };
+        // Numeric bounds (floor-exact) where the operands have them.
+        let (lo, hi) = self.atom_interval(a, 0);
+        if let Some(lo) = lo.and_then(|x| i64::try_from(x).ok()) {
+            b.lower.push((1, Affine::constant(lo)));
+        }
+        if let Some(hi) = hi.and_then(|x| i64::try_from(x).ok()) {
+            b.upper.push((1, Affine::constant(hi)));
+        }
         match e {
-            Expr::Binary(BinOp::Div, x, d) => {
+            Expr::Binary(BinOp::Div, x, d) if d.as_int().is_some() => {
                 let d = d.as_int().filter(|d| *d > 0)?;
                 let x = Affine::of(x)?;
+                // A fact `C - x >= 0` (or `x - C >= 0`) bounds the dividend as a
+                // whole — what a fused loop's tail clamp establishes — and then
+                // the quotient exactly: A <= floor(C / d).
+                for f in &self.facts {
+                    if let Some(c) = f.add(&x).and_then(|s| s.as_const()) {
+                        b.upper.push((1, Affine::constant(c.div_euclid(d))));
+                    }
+                    if let Some(c) = x.sub(f).and_then(|s| s.as_const()) {
+                        b.lower.push((1, Affine::constant(c.div_euclid(d))));
+                    }
+                }
                 // d*A <= x  and  d*A >= x - (d - 1)
                 b.upper.push((d, x.clone()));
                 b.lower.push((d, x.plus(-(d - 1))?));
             }
-            Expr::Binary(BinOp::Rem, _, d) => {
+            Expr::Binary(BinOp::Rem, _, d) if d.as_int().is_some() => {
                 let d = d.as_int().filter(|d| *d > 0)?;
                 b.lower.push((1, Affine::constant(0)));
                 b.upper.push((1, Affine::constant(d - 1)));
+            }
+            // A divisor that is a variable extent (a fused loop over a
+            // region): proven positive, it bounds the quotient and remainder.
+            Expr::Binary(op @ (BinOp::Div | BinOp::Rem), x, d) if self.thorough && self.nested.get() < 2 => {
+                self.nested.set(self.nested.get() + 1);
+                let one = Expr::int(1);
+                let positive = self.le(&one, d);
+                let x_nonneg = positive && self.nonneg(x);
+                if *op == BinOp::Rem {
+                    if positive {
+                        b.lower.push((1, Affine::constant(0)));
+                        if let Some(da) = Affine::of(d).and_then(|a| a.plus(-1)) {
+                            b.upper.push((1, da));
+                        }
+                    }
+                } else if x_nonneg {
+                    b.lower.push((1, Affine::constant(0)));
+                    for k in [1i64, 2, 4, 8] {
+                        let kd = Expr::binary(BinOp::Mul, d.as_ref().clone(), Expr::int(k));
+                        if self.lt(x, &kd) {
+                            b.upper.push((1, Affine::constant(k - 1)));
+                            break;
+                        }
+                    }
+                }
+                self.nested.set(self.nested.get() - 1);
             }
             Expr::Cast(DType::I64, x) if x.dtype().is_int() && x.dtype() != DType::U64 => {
                 let (lo, hi) = crate::value::int_range(x.dtype());
@@ -326,9 +754,9 @@ impl Prover {
                 b.upper.push((1, Affine::of(x)?));
                 b.upper.push((1, Affine::of(y)?));
             }
-            _ => return None,
+            _ => {}
         }
-        Some(b)
+        (!b.lower.is_empty() || !b.upper.is_empty()).then_some(b)
     }
 
     fn elim(&self, g: Affine, budget: &mut u32) -> bool {
@@ -349,7 +777,7 @@ impl Prover {
         };
         let bounds = match &atom {
             Atom::Var(v) => self.scopes.iter().rev().find(|b| b.atom == Atom::Var(*v)).cloned(),
-            other => Prover::atom_bounds(other),
+            other => self.atom_bounds(other),
         };
         let Some(b) = bounds else { return false };
         let mut rest = g.clone();
@@ -365,6 +793,23 @@ impl Prover {
         }
         false
     }
+}
+
+/// Divides the coefficients of `a >= 0` by their gcd, flooring the
+/// constant: sound over the integers, and what makes `2q <= 1` give `q <= 0`.
+fn tighten(a: Affine) -> Affine {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 { a.abs() } else { gcd(b, a % b) }
+    }
+    let g = a.terms.iter().fold(0i64, |g, (_, k)| gcd(g, *k));
+    if g <= 1 {
+        return a;
+    }
+    Affine { terms: a.terms.iter().map(|(t, k)| (t.clone(), k / g)).collect(), c: a.c.div_euclid(g) }
+}
+
+fn div_ceil(x: i128, m: i128) -> i128 {
+    -((-x).div_euclid(m))
 }
 
 /// The static check of the type checker: is `idx` out of the range

@@ -32,6 +32,8 @@ pub mod stmt;
 pub mod target;
 pub mod te;
 mod tensor;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod typeck;
 pub mod value;
 

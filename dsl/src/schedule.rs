@@ -647,7 +647,15 @@ impl Schedule {
 
     /// The default schedule of a target class for a definition.
     ///
-    /// - CPU: the definition's loop order, every stage at the root.
+    /// - CPU: every stage at the root; per stage, the innermost spatial
+    ///   loop (the output's contiguous axis) is split by two SIMD widths and
+    ///   the inner part vectorized, reductions are moved outside it (so a
+    ///   matrix product runs `i, k, j.outer, j.inner`: vector loads of `b`
+    ///   and `c`, `a` broadcast), and the outermost spatial loop — the first
+    ///   two fused when there are three or more — runs in parallel. A stage
+    ///   with one spatial axis and a reduction (a row reduction) vectorizes
+    ///   its innermost reduction loop instead. A stage whose default fails to
+    ///   lower keeps the definition's loop order (never an error).
     /// - GPU: for every stage, its spatial loops fused and split by 64, the
     ///   outer loop bound to `block.x` and the inner to `thread.x`;
     ///   reductions run serially inside each thread.
@@ -660,8 +668,77 @@ impl Schedule {
                 // a texpr bug and leaves the stage unbound (still correct).
                 let _ = s.default_gpu_stage(st);
             }
+        } else {
+            for i in 0..s.stages.len() {
+                let before = s.clone();
+                if s.default_cpu_stage(StageRef(i as u32)).is_err() {
+                    s = before;
+                }
+            }
+            // The defaults are legal primitives; should lowering still refuse
+            // the combination, fall back to the definition's loop order.
+            if crate::lower::lower(&s, crate::target::Target::Interp).is_err() {
+                s = Schedule::new(func, Some(class));
+            }
         }
         s
+    }
+
+    /// The CPU default for one stage (see [`Schedule::default_for`]).
+    fn default_cpu_stage(&mut self, st: StageRef) -> Result<()> {
+        let stage = &self.stages[st.0 as usize];
+        let decl = &self.tensors[stage.buf.0 as usize];
+        // Two 128-bit vectors per vectorized loop; none for types without
+        // vector arithmetic.
+        let width: i64 = match decl.dtype {
+            crate::dtype::DType::F32 | crate::dtype::DType::I32 | crate::dtype::DType::U32 => 8,
+            crate::dtype::DType::F64 | crate::dtype::DType::I64 | crate::dtype::DType::U64 => 4,
+            crate::dtype::DType::I16 | crate::dtype::DType::U16 => 16,
+            crate::dtype::DType::I8 | crate::dtype::DType::U8 => 32,
+            _ => 0,
+        };
+        let last_extent = decl.shape.last().and_then(|e| e.as_int());
+        let spatial: Vec<AxisRef> = stage.spatial.iter().map(|a| AxisRef { stage: st.0, axis: *a as u32 }).collect();
+        let reduce: Vec<AxisRef> = stage.reduce.iter().map(|a| AxisRef { stage: st.0, axis: *a as u32 }).collect();
+        let Some(&last) = spatial.last() else { return Ok(()) };
+        let worth = |ext: Option<i64>| width > 0 && ext.is_none_or(|e| e >= width);
+        if spatial.len() == 1 && !reduce.is_empty() {
+            // A row reduction: vectorize the innermost reduction loop.
+            self.parallel(last)?;
+            let r = reduce[reduce.len() - 1];
+            let r_ext = self.stages[st.0 as usize].reduction().and_then(|red| {
+                let ax = red.axes.last()?;
+                Some(ax.hi.as_int()? - ax.lo.as_int()?)
+            });
+            if worth(r_ext) {
+                let (_, ri) = self.split(r, width)?;
+                self.vectorize(ri)?;
+            }
+            return Ok(());
+        }
+        let mut order: Vec<AxisRef> = spatial[..spatial.len() - 1].to_vec();
+        order.extend(&reduce);
+        if worth(last_extent) {
+            let (lo, li) = self.split(last, width)?;
+            order.extend([lo, li]);
+            self.reorder(&order)?;
+            self.vectorize(li)?;
+            if spatial.len() == 1 {
+                return self.parallel(lo);
+            }
+        } else {
+            order.push(last);
+            self.reorder(&order)?;
+            if spatial.len() == 1 {
+                return self.parallel(last);
+            }
+        }
+        if spatial.len() >= 3 {
+            let f = self.fuse(spatial[0], spatial[1])?;
+            self.parallel(f)
+        } else {
+            self.parallel(spatial[0])
+        }
     }
 
     fn default_gpu_stage(&mut self, st: StageRef) -> Result<()> {

@@ -57,14 +57,16 @@ fn step(e: Expr, p: Option<&Prover>) -> Expr {
             }
             e
         }
+        // Operands have no side effects, so `x && false` is `false` even
+        // though `x` would have been evaluated.
         Expr::And(a, b) => match (a.as_const(), b.as_const()) {
             (Some(x), _) => if x.is_true() { (**b).clone() } else { Expr::bool(false) },
-            (_, Some(y)) if y.is_true() => (**a).clone(),
+            (_, Some(y)) => if y.is_true() { (**a).clone() } else { Expr::bool(false) },
             _ => e,
         },
         Expr::Or(a, b) => match (a.as_const(), b.as_const()) {
             (Some(x), _) => if x.is_true() { Expr::bool(true) } else { (**b).clone() },
-            (_, Some(y)) if !y.is_true() => (**a).clone(),
+            (_, Some(y)) => if y.is_true() { Expr::bool(true) } else { (**a).clone() },
             _ => e,
         },
         Expr::Unary(UnOp::Not, a) => match &**a {
@@ -98,8 +100,41 @@ fn fold(e: &Expr) -> Option<Scalar> {
     })
 }
 
+/// `(x / c) * (c * k) + (x % c) * k` → `x * k` (floor semantics make it an
+/// identity for every `x`); arises from fusing the two halves of a split.
+fn recombine_div_mod(a: &mut Affine) {
+    use crate::arith::Atom;
+    loop {
+        let mut found = None;
+        'outer: for (ta, ka) in &a.terms {
+            let Atom::Other(Expr::Binary(BinOp::Div, x, c)) = ta else { continue };
+            let Some(c) = c.as_int().filter(|c| *c > 0) else { continue };
+            for (tb, kb) in &a.terms {
+                if let Atom::Other(Expr::Binary(BinOp::Rem, y, d)) = tb
+                    && y == x
+                    && d.as_int() == Some(c)
+                    && kb.checked_mul(c) == Some(*ka)
+                {
+                    found = Some((ta.clone(), tb.clone(), (**x).clone(), *kb));
+                    break 'outer;
+                }
+            }
+        }
+        let Some((ta, tb, x, k)) = found else { return };
+        let Some(xa) = Affine::of(&x) else { return };
+        let mut next = a.clone();
+        next.take(&ta);
+        next.take(&tb);
+        match next.add_scaled(&xa, k) {
+            Some(n) => *a = n,
+            None => return,
+        }
+    }
+}
+
 fn canonical(e: &Expr) -> Expr {
-    let Some(a) = Affine::of(e) else { return e.clone() };
+    let Some(mut a) = Affine::of(e) else { return e.clone() };
+    recombine_div_mod(&mut a);
     // `k * min(x, y) + rest` with k = ±1 distributes into the min/max, so
     // that region extents read `min(16, M - bi * 16)`.
     let minmax: Vec<&(crate::arith::Atom, i64)> = a

@@ -515,10 +515,14 @@ impl Checker {
             Node::Cast(a, to) => {
                 let mut extra = vec![];
                 let hint = self.hint(cx, a, &mut extra);
+                // Like Rust: `1.5 as i32` types the literal as f64, `3 as f32`
+                // as i32, and `3 as u8` as u8.
                 let default = match Checker::lit_kind(a) {
                     Some(LitKind::Float) if to.is_float() => Some(*to),
-                    Some(LitKind::Int) if to.is_numeric() => Some(*to),
-                    _ => None,
+                    Some(LitKind::Float) => Some(DType::F64),
+                    Some(LitKind::Int) if to.is_int() => Some(*to),
+                    Some(LitKind::Int) => Some(DType::I32),
+                    None => None,
                 };
                 let x = self.expr(cx, a, hint.or(default), origin)?;
                 let from = x.dtype();

@@ -359,16 +359,33 @@ impl<'a> Builder<'a> {
     fn infer(&mut self, st: usize) -> Result<()> {
         let ss = &self.s.stages[st];
         let shape = &self.s.tensors[ss.buf.0 as usize].shape;
-        let region: Vec<(Expr, Expr)> = match ss.attach {
-            Attach::At { stage: c, axis, .. } => self.region_at(st, c, axis, shape)?,
-            _ => shape.iter().map(|d| (Expr::int(0), d.clone())).collect(),
+        let (region, ctx) = match ss.attach {
+            Attach::At { stage: c, axis, .. } => {
+                let (r, ctx) = self.region_at(st, c, axis, shape)?;
+                (r, Some(ctx))
+            }
+            _ => (shape.iter().map(|d| (Expr::int(0), d.clone())).collect(), None),
         };
         // The buffer of an attached stage holds its region.
         if let Attach::At { .. } = ss.attach {
             let b = self.bufmap[&ss.buf];
             self.out.buffers[b.0 as usize].shape = region.iter().map(|(_, e)| alloc_extent(e)).collect();
         }
-        let l = self.derive(ss, region);
+        let mut l = self.derive(ss, region);
+        // An attached region is not clipped to the tensor (its indices stay
+        // affine); elements outside the tensor's domain are not computed.
+        if let Some(ctx) = ctx {
+            for (d, a) in ss.spatial.iter().enumerate() {
+                let (min, ext) = &l.region[d];
+                let global = simplify(&(min.clone() + l.value[a].clone()));
+                if !ctx.nonneg(min) {
+                    l.guards.push(Expr::cmp(CmpOp::Ge, global.clone(), Expr::int(0)));
+                }
+                if !ctx.le(&simplify(&(min.clone() + ext.clone())), &shape[d]) {
+                    l.guards.push(Expr::cmp(CmpOp::Lt, global, shape[d].clone()));
+                }
+            }
+        }
         self.loops.insert(st, l);
         Ok(())
     }
@@ -394,7 +411,10 @@ impl<'a> Builder<'a> {
         p
     }
 
-    fn region_at(&self, st: usize, c: usize, axis: usize, shape: &[Expr]) -> Result<Vec<(Expr, Expr)>> {
+    /// The box of the producer `st` that one iteration of loop `axis` of
+    /// consumer `c` reads, unclipped, as `(min, extent)` per dim; and the
+    /// prover context of the attach point.
+    fn region_at(&self, st: usize, c: usize, axis: usize, shape: &[Expr]) -> Result<(Vec<(Expr, Expr)>, Prover)> {
         let cs = &self.s.stages[c];
         let cl = self.loops.get(&c).ok_or_else(|| internal("consumer loops missing"))?;
         let pos = cs.leaves.iter().position(|a| *a == axis).ok_or_else(|| internal("attach axis is not a leaf"))?;
@@ -437,12 +457,17 @@ impl<'a> Builder<'a> {
                 });
             }
             let (lo, hi) = (lo.unwrap_or(Expr::int(0)), hi.unwrap_or(Expr::int(-1)));
-            let lo = simplify_in(&Expr::max(simplify(&lo), Expr::int(0)), Some(&ctx));
-            let hi = simplify_in(&Expr::min(simplify(&hi), ext.clone() - 1), Some(&ctx));
+            let lo = simplify_in(&lo, Some(&ctx));
+            let hi = simplify_in(&hi, Some(&ctx));
             let extent = simplify_in(&(hi - lo.clone() + 1), Some(&ctx));
+            // A region no smaller than the tensor is the tensor.
+            if ctx.le(&lo, &Expr::int(0)) && ctx.le(ext, &simplify(&(lo.clone() + extent.clone()))) {
+                region.push((Expr::int(0), ext.clone()));
+                continue;
+            }
             region.push((lo, extent));
         }
-        Ok(region)
+        Ok((region, ctx))
     }
 
     /// Emits a stage's nest (with its attached producers).

@@ -57,7 +57,7 @@ impl Unproven {
 pub fn prove(f: &LoweredFunc) -> Vec<Unproven> {
     let names = DisplayNames::new(f);
     let mut w = Walker { f, names, out: vec![] };
-    let mut p = Prover::new();
+    let mut p = Prover::thorough();
     w.stmt(&f.body, &mut p);
     w.out
 }
@@ -99,17 +99,26 @@ impl Walker<'_> {
             Expr::If(c, a, b) => {
                 self.expr(c, p);
                 let m = p.mark();
-                p.push_cond(c, true);
-                self.expr(a, p);
-                p.reset(m);
-                p.push_cond(c, false);
-                self.expr(b, p);
-                p.reset(m);
+                // A branch under a constant contradiction never runs.
+                if c.as_const().is_none_or(|v| v.is_true()) {
+                    p.push_cond(c, true);
+                    self.expr(a, p);
+                    p.reset(m);
+                }
+                if c.as_const().is_none_or(|v| !v.is_true()) {
+                    p.push_cond(c, false);
+                    self.expr(b, p);
+                    p.reset(m);
+                }
             }
             Expr::And(a, b) | Expr::Or(a, b) => {
                 self.expr(a, p);
+                let is_and = matches!(e, Expr::And(..));
+                if a.as_const().is_some_and(|v| v.is_true() != is_and) {
+                    return;
+                }
                 let m = p.mark();
-                p.push_cond(a, matches!(e, Expr::And(..)));
+                p.push_cond(a, is_and);
                 self.expr(b, p);
                 p.reset(m);
             }
@@ -142,10 +151,14 @@ impl Walker<'_> {
             Stmt::If(i) => {
                 self.expr(&i.cond, p);
                 let m = p.mark();
-                p.push_cond(&i.cond, true);
-                self.stmt(&i.then, p);
-                p.reset(m);
-                if let Some(e) = &i.els {
+                if i.cond.as_const().is_none_or(|v| v.is_true()) {
+                    p.push_cond(&i.cond, true);
+                    self.stmt(&i.then, p);
+                    p.reset(m);
+                }
+                if let Some(e) = &i.els
+                    && i.cond.as_const().is_none_or(|v| !v.is_true())
+                {
                     p.push_cond(&i.cond, false);
                     self.stmt(e, p);
                     p.reset(m);
