@@ -8,7 +8,9 @@
 //! missing. Bless golden sources with `INSTA_UPDATE=always`.
 
 mod common;
+mod differential;
 mod golden;
 mod nvrtc;
 mod semantics;
 mod spec;
+mod unavailable;
