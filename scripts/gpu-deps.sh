@@ -27,7 +27,9 @@ _texpr_gpu_deps() {
     fi
 
     # ---- OpenCL: PoCL + ICD loader ------------------------------------------------
-    if ! ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 || ! ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so'; then
+    local opencl_lib
+    opencl_lib="$(ldconfig -p 2>/dev/null | grep 'libOpenCL\.so' || true)"
+    if ! ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 || [ -z "$opencl_lib" ]; then
         if command -v apt-get >/dev/null 2>&1; then
             echo "gpu-deps: installing PoCL (OpenCL on the CPU)" >&2
             if ! { $sudo apt-get update -qq &&
@@ -72,7 +74,7 @@ _texpr_gpu_deps() {
             # unversioned name find it through this link.
             if [ ! -e "$nvrtc_lib/libnvrtc.so" ]; then
                 local so
-                so="$(ls "$nvrtc_lib"/libnvrtc.so.* 2>/dev/null | head -n1)"
+                so="$(ls "$nvrtc_lib"/libnvrtc.so.* 2>/dev/null | head -n1 || true)"
                 [ -n "$so" ] && ln -sf "$(basename "$so")" "$nvrtc_lib/libnvrtc.so"
             fi
             case ":${LD_LIBRARY_PATH:-}:" in
