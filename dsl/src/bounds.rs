@@ -239,6 +239,20 @@ impl Prover {
 
     fn push_fact_form(&mut self, f: Affine) {
         if f.as_const().is_none() && !self.facts.contains(&f) && self.facts.len() < 64 {
+            // `p * q - c >= 0` with c >= 1 and p, q dims (non-negative): both
+            // factors are at least 1 — what a non-empty fused loop over
+            // `0..B * F` says about `B` and `F`.
+            if let [(Atom::Other(Expr::Binary(BinOp::Mul, p, q)), 1)] = f.terms.as_slice()
+                && f.c <= -1
+                && matches!(**p, Expr::Dim(_))
+                && matches!(**q, Expr::Dim(_))
+            {
+                for d in [p, q] {
+                    if let Some(g) = Affine::of(d).and_then(|a| a.plus(-1)) {
+                        self.facts.push(g);
+                    }
+                }
+            }
             self.facts.push(f);
             self.memo.get_mut().clear();
         }
@@ -732,6 +746,32 @@ impl Prover {
                         if self.lt(x, &kd) {
                             b.upper.push((1, Affine::constant(k - 1)));
                             break;
+                        }
+                    }
+                    // x < p * d  =>  x / d <= p - 1, for the `p` that multiply
+                    // `d` in the bounds of x (a fused loop over `0..p * d`).
+                    let mut cands: Vec<Expr> = vec![];
+                    if let Expr::Var(v) = &**x
+                        && let Some(bx) = self.scopes.iter().rev().find(|b| b.atom == Atom::Var(v.id))
+                    {
+                        for (_, u) in &bx.upper {
+                            for (t, _) in &u.terms {
+                                if let Atom::Other(Expr::Binary(BinOp::Mul, p, q)) = t {
+                                    if q == d && !cands.contains(p) {
+                                        cands.push((**p).clone());
+                                    } else if p == d && !cands.contains(q) {
+                                        cands.push((**q).clone());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for p in cands {
+                        let pd = Expr::binary(BinOp::Mul, p.clone(), d.as_ref().clone());
+                        if self.lt(x, &pd)
+                            && let Some(pa) = Affine::of(&p).and_then(|a| a.plus(-1))
+                        {
+                            b.upper.push((1, pa));
                         }
                     }
                 }

@@ -5,7 +5,7 @@ mod cpu;
 mod gpu;
 
 use texpr_dsl::interp::Interpreter;
-use texpr_dsl::{Error, Executable, Lowered, Result, Target};
+use texpr_dsl::{Executable, Lowered, Result, Target};
 
 /// Compiles a lowered program for `target`.
 pub(crate) fn compile(target: Target, lowered: &Lowered) -> Result<Box<dyn Executable>> {
@@ -23,9 +23,4 @@ pub(crate) fn source(target: Target, lowered: &Lowered) -> Result<String> {
         Target::Cpu => cpu::source(lowered),
         Target::OpenCl | Target::Cuda => gpu::source(target, lowered),
     }
-}
-
-/// The error of a backend that is not built yet.
-pub(crate) fn not_built(func: &str, target: Target) -> Error {
-    Error::Unavailable { target, what: format!("the {target} backend is not built yet (needed by `{func}`)") }
 }
