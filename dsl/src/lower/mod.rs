@@ -73,16 +73,36 @@ fn dump_enabled(what: &str) -> bool {
     std::env::var("TEXPR_DUMP").is_ok_and(|v| v.split(',').any(|x| x.trim() == what || x.trim() == "all"))
 }
 
-/// Lowers a schedule for a target.
+/// Lowers a schedule for a target. With `TEXPR_DUMP=passes` in the
+/// environment, prints the trace of [`lower_traced`] to stderr.
 pub fn lower(sched: &Schedule, target: Target) -> Result<Lowered> {
-    let dump = dump_enabled("passes");
+    if dump_enabled("passes") {
+        let mut trace = String::new();
+        let r = lower_impl(sched, target, Some(&mut trace));
+        eprint!("{trace}");
+        r
+    } else {
+        lower_impl(sched, target, None)
+    }
+}
+
+/// Lowers and returns the trace: the IR after each pass that changed it,
+/// with each pass's time.
+pub fn lower_traced(sched: &Schedule, target: Target) -> Result<(Lowered, String)> {
+    let mut trace = String::new();
+    let l = lower_impl(sched, target, Some(&mut trace))?;
+    Ok((l, trace))
+}
+
+fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>) -> Result<Lowered> {
+    use std::fmt::Write as _;
     let mut report = vec![];
     let t = Instant::now();
     let mut f = build::build(sched, target)?;
     verify::verify(&f, "build", false)?;
     let took = t.elapsed();
-    if dump {
-        eprintln!("// ---- {}: after `build` ({:.3} ms)\n{f}", f.name, took.as_secs_f64() * 1e3);
+    if let Some(tr) = trace.as_deref_mut() {
+        let _ = write!(tr, "// ---- {}: after `build` ({:.3} ms)\n{f}", f.name, took.as_secs_f64() * 1e3);
     }
     report.push(("build".to_string(), took, true));
     let mut nest = None;
@@ -106,11 +126,15 @@ pub fn lower(sched: &Schedule, target: Target) -> Result<Lowered> {
         let after_partition = i >= 1;
         verify::verify(&f, pass, after_partition)?;
         let changed = f != before;
-        if dump && changed {
-            eprintln!("// ---- {}: after `{pass}` ({:.3} ms)\n{f}", f.name, took.as_secs_f64() * 1e3);
-        }
-        if dump && *pass == "prove_bounds" {
-            eprintln!("// ---- {}: `prove_bounds` ({:.3} ms): {} access(es) left to prove per shape", f.name, took.as_secs_f64() * 1e3, unproven.len());
+        if let Some(tr) = trace.as_deref_mut() {
+            let ms = took.as_secs_f64() * 1e3;
+            if *pass == "prove_bounds" {
+                let _ = writeln!(tr, "// ---- {}: `prove_bounds` ({ms:.3} ms): {} access(es) left to prove per shape", f.name, unproven.len());
+            } else if changed {
+                let _ = write!(tr, "// ---- {}: after `{pass}` ({ms:.3} ms)\n{f}", f.name);
+            } else {
+                let _ = writeln!(tr, "// ---- {}: `{pass}` changed nothing ({ms:.3} ms)", f.name);
+            }
         }
         report.push((pass.to_string(), took, changed));
     }

@@ -1,0 +1,199 @@
+//! Golden snapshots of lowered loop nests, one per definition × schedule.
+//!
+//! A change to lowering that changes a nest fails here with a diff. When the
+//! change is intended, bless the new nests and review the diff in git:
+//!
+//! ```text
+//! INSTA_UPDATE=always cargo test -p texpr-dsl --test snapshots
+//! ```
+//!
+//! (Under `CI=true` insta never writes snapshots; a mismatch fails.)
+
+use texpr_dsl::te::{self, FuncBuilder};
+use texpr_dsl::{DType, Func, Schedule, Scope, Target, TargetClass, ThreadAxis, lower, lower_traced};
+
+fn matmul() -> Func {
+    let mut f = FuncBuilder::new("matmul");
+    let a = f.input("a", DType::F32, ["M", "K"]);
+    let b = f.input("b", DType::F32, ["K", "N"]);
+    f.output(DType::F32, ["M", "N"]);
+    let c = f.compute("c", ["i", "j"], |[i, j]| te::sum([("k", 0, "K")], |[k]| a.at([&i, &k]) * b.at([&k, &j])));
+    f.ret([c]);
+    f.build().unwrap()
+}
+
+fn softmax() -> Func {
+    let mut f = FuncBuilder::new("softmax");
+    let x = f.input("x", DType::F32, ["N", "C"]);
+    f.output(DType::F32, ["N", "C"]);
+    let mx = f.compute_typed("mx", DType::F32, ["N"], ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| x.at([&n, &c])));
+    let e = f.compute_typed("e", DType::F32, ["N", "C"], ["n", "c"], |[n, c]| te::exp(x.at([&n, &c]) - mx.at([&n])));
+    let s = f.compute_typed("s", DType::F32, ["N"], ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| e.at([&n, &c])));
+    let y = f.compute("y", ["n", "c"], |[n, c]| e.at([&n, &c]) / s.at([&n]));
+    f.ret([y]);
+    f.build().unwrap()
+}
+
+fn conv1d() -> Func {
+    let mut f = FuncBuilder::new("conv1d");
+    let x = f.input("x", DType::F32, ["N"]);
+    let w = f.input("w", DType::F32, [3]);
+    f.output(DType::F32, ["N"]);
+    let y = f.compute("y", ["i"], |[i]| {
+        te::sum([("r", 0, 3)], |[r]| {
+            let ir = &i + &r;
+            te::if_(ir.clone().ge(1).and(ir.clone().le("N")), x.at([&ir - 1]) * w.at([&r]), 0.0)
+        })
+    });
+    f.ret([y]);
+    f.build().unwrap()
+}
+
+fn lowered(s: &Schedule, target: Target) -> String {
+    lower(s, target).unwrap().to_string()
+}
+
+#[test]
+fn matmul_unscheduled() {
+    let s = Schedule::new(&matmul(), Some(TargetClass::Cpu));
+    insta::assert_snapshot!(lowered(&s, Target::Interp));
+}
+
+#[test]
+fn matmul_spec_cpu_schedule() {
+    let func = matmul();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let c = s.stage("c").unwrap();
+    let (i, j, k) = (s.axis(c, "i").unwrap(), s.axis(c, "j").unwrap(), s.axis(c, "k").unwrap());
+    let [io, jo, ii, ji] = s.tile_named(i, j, 32, 64, ["io", "jo", "ii", "ji"]).unwrap();
+    let (ko, ki) = s.split_named(k, 8, "ko", "ki").unwrap();
+    s.reorder(&[io, jo, ko, ki, ii, ji]).unwrap();
+    s.vectorize(ji).unwrap();
+    s.unroll(ki).unwrap();
+    s.parallel(io).unwrap();
+    insta::assert_snapshot!(lowered(&s, Target::Cpu));
+}
+
+#[test]
+fn matmul_spec_gpu_schedule() {
+    let func = matmul();
+    let mut s = Schedule::new(&func, Some(TargetClass::Gpu));
+    let c = s.stage("c").unwrap();
+    let (i, j, k) = (s.axis(c, "i").unwrap(), s.axis(c, "j").unwrap(), s.axis(c, "k").unwrap());
+    let [bi, bj, ti, tj] = s.tile_named(i, j, 16, 16, ["bi", "bj", "ti", "tj"]).unwrap();
+    s.bind(bi, ThreadAxis::BlockY).unwrap();
+    s.bind(bj, ThreadAxis::BlockX).unwrap();
+    s.bind(ti, ThreadAxis::ThreadY).unwrap();
+    s.bind(tj, ThreadAxis::ThreadX).unwrap();
+    let (ko, _) = s.split_named(k, 16, "ko", "ki").unwrap();
+    let a_s = s.cache_read_named(c, "a", Scope::Shared, "a_s").unwrap();
+    let b_s = s.cache_read_named(c, "b", Scope::Shared, "b_s").unwrap();
+    s.compute_at(a_s, ko).unwrap();
+    s.compute_at(b_s, ko).unwrap();
+    insta::assert_snapshot!(lowered(&s, Target::OpenCl));
+}
+
+/// TVM's CPU GEMM recipe: accumulators in a local tile computed at the
+/// output tile, reduction split and reordered inside it.
+#[test]
+fn matmul_cache_write_register_tile() {
+    let func = matmul();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let c = s.stage("c").unwrap();
+    let cc = s.cache_write_named(c, Scope::Local, "cc").unwrap();
+    let (i, j) = (s.axis(c, "i").unwrap(), s.axis(c, "j").unwrap());
+    let [io, jo, _ii, ji] = s.tile_named(i, j, 4, 8, ["io", "jo", "ii", "ji"]).unwrap();
+    s.parallel(io).unwrap();
+    s.vectorize(ji).unwrap();
+    s.compute_at(cc, jo).unwrap();
+    let (ci, cj, ck) = (s.axis(cc, "i").unwrap(), s.axis(cc, "j").unwrap(), s.axis(cc, "k").unwrap());
+    let (ko, ki) = s.split_named(ck, 4, "ko", "ki").unwrap();
+    s.reorder(&[ko, ci, ki, cj]).unwrap();
+    s.unroll(ki).unwrap();
+    s.vectorize(cj).unwrap();
+    let _ = ko;
+    insta::assert_snapshot!(lowered(&s, Target::Cpu));
+}
+
+#[test]
+fn softmax_inline_and_compute_at() {
+    let func = softmax();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let (y, e, sum) = (s.stage("y").unwrap(), s.stage("e").unwrap(), s.stage("s").unwrap());
+    let n = s.axis(y, "n").unwrap();
+    s.parallel(n).unwrap();
+    s.compute_inline(e).unwrap();
+    s.compute_at(sum, n).unwrap();
+    insta::assert_snapshot!(lowered(&s, Target::Cpu));
+}
+
+#[test]
+fn softmax_default_gpu_schedule() {
+    let s = Schedule::default_for(&softmax(), TargetClass::Gpu);
+    insta::assert_snapshot!(lowered(&s, Target::OpenCl));
+}
+
+/// A padded window read through a local copy of each tile plus its halo:
+/// the copy's region is affine (`io * 8 - 1` ..), guarded by the tensor's
+/// domain instead of clipped.
+#[test]
+fn conv1d_cache_read_halo() {
+    let func = conv1d();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let y = s.stage("y").unwrap();
+    let i = s.axis(y, "i").unwrap();
+    let (io, _ii) = s.split_named(i, 8, "io", "ii").unwrap();
+    let xl = s.cache_read_named(y, "x", Scope::Local, "x_l").unwrap();
+    s.compute_at(xl, io).unwrap();
+    insta::assert_snapshot!(lowered(&s, Target::Cpu));
+}
+
+#[test]
+fn fused_then_split_tail() {
+    let mut f = FuncBuilder::new("scale");
+    let x = f.input("x", DType::I32, ["N", "M"]);
+    f.output(DType::I32, ["N", "M"]);
+    let y = f.compute("y", ["i", "j"], |[i, j]| x.at([&i, &j]) * 3 / 2);
+    f.ret([y]);
+    let func = f.build().unwrap();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let ys = s.stage("y").unwrap();
+    let (i, j) = (s.axis(ys, "i").unwrap(), s.axis(ys, "j").unwrap());
+    let ij = s.fuse_named(i, j, "ij").unwrap();
+    let (o, v) = s.split_named(ij, 4, "o", "v").unwrap();
+    s.parallel(o).unwrap();
+    s.vectorize(v).unwrap();
+    insta::assert_snapshot!(lowered(&s, Target::Cpu));
+}
+
+#[test]
+fn nested_reduction_and_two_outputs() {
+    let mut f = FuncBuilder::new("stats");
+    let x = f.input("x", DType::F64, ["N", "C"]);
+    f.output(DType::F64, ["N"]);
+    f.output(DType::F64, ["N"]);
+    let mean = f.compute("mean", ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| x.at([&n, &c])) / te::Expr::name("C").cast(DType::F64));
+    let peak = f.compute("peak", ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| te::abs(x.at([&n, &c]) - mean.at([&n]))));
+    f.ret([mean, peak]);
+    let s = Schedule::new(&f.build().unwrap(), Some(TargetClass::Cpu));
+    insta::assert_snapshot!(lowered(&s, Target::Interp));
+}
+
+#[test]
+fn pass_trace() {
+    let func = conv1d();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let y = s.stage("y").unwrap();
+    let i = s.axis(y, "i").unwrap();
+    let (_, ii) = s.split_named(i, 4, "io", "ii").unwrap();
+    s.vectorize(ii).unwrap();
+    let (_, trace) = lower_traced(&s, Target::Cpu).unwrap();
+    // Timings vary; the structure does not.
+    let shape: Vec<String> = trace
+        .lines()
+        .filter(|l| l.starts_with("// ----"))
+        .map(|l| l.split(" (").next().unwrap_or(l).to_string())
+        .collect();
+    insta::assert_snapshot!(shape.join("\n"));
+    assert!(trace.contains("ms)"), "{trace}");
+}
