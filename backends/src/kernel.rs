@@ -571,6 +571,8 @@ impl<'a> Kl<'a> {
         self.decide(s, &Cx::root());
         // 3. The kernel.
         let body = self.stmt(s, &Cx::root());
+        let hw_vars: HashSet<VarId> = self.hw.values().map(|v| v.id).collect();
+        let body = crate::hoist::hoist(body, self.vars, hw_vars);
         let mode = self.mode;
         let grid: [Launch; 3] = std::array::from_fn(|a| Launch::Fit(std::mem::take(&mut self.grid[a])));
         let mut block: [Launch; 3] = std::array::from_fn(|a| match mode {

@@ -14,6 +14,7 @@
 //! - [`writer`]: one C-family writer; [`dialect`]: what OpenCL C and CUDA C
 //!   do differently. [`names`]: identifiers that avoid each language's
 //!   keywords.
+//! - [`hoist`]: index divisions computed once per loop, not per access.
 //! - [`launch`], [`runtime`]: launch sizes and the host side of a call,
 //!   shared by [`opencl`] (opencl3) and [`cuda`] (cudarc: NVRTC + driver).
 //!
@@ -25,6 +26,7 @@
 
 pub mod cuda;
 pub mod dialect;
+pub mod hoist;
 pub mod kernel;
 pub mod launch;
 pub mod names;

@@ -317,6 +317,9 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             }
             KStmt::Let { var, value } => {
                 let v = self.expr(value);
+                if self.pure_index(value) {
+                    self.index_vars.insert(var.id);
+                }
                 let nonneg = self.index_vars.contains(&var.id) && self.nonneg(value);
                 let ty = self.vt(var.dtype);
                 let name = self.bind(*var, nonneg);
