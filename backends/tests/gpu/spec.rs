@@ -74,3 +74,89 @@ fn unscheduled_gpu_programs_run() {
     assert_agree("matmul unscheduled", &got, &want, false);
     let _ = Target::OpenCl;
 }
+
+/// Caches whose size is only known at run time live in per-thread scratch
+/// memory; a shared cache that cannot be made cooperative is private.
+#[test]
+fn symbolic_caches_use_scratch_memory() {
+    use texpr_dsl::{Scope, ThreadAxis};
+    let f = rowsum();
+    for scope in [Scope::Local, Scope::Shared] {
+        let mut s = Schedule::new(&f, Some(texpr_dsl::TargetClass::Gpu));
+        let st = s.stage("s").unwrap();
+        let i = s.axis(st, "i").unwrap();
+        let (io, ii) = s.split_named(i, 4, "io", "ii").unwrap();
+        s.bind(io, ThreadAxis::BlockX).unwrap();
+        s.bind(ii, ThreadAxis::ThreadX).unwrap();
+        let c = s.cache_read_named(st, "x", scope, "x_c").unwrap();
+        s.compute_at(c, io).unwrap();
+        let l = lower(&s, Target::OpenCl);
+        let src = texpr_backends::source(Target::OpenCl, &l).unwrap();
+        assert!(src.contains("x_c_scratch"), "{src}");
+        if nvrtc() {
+            crate::nvrtc::check_cuda("rowsum_scratch", &lower(&s, Target::Cuda));
+        }
+        if !opencl() {
+            return;
+        }
+        let mut rng = Rng(11);
+        for (m, n) in [(9, 13), (4, 1), (1, 70)] {
+            let x = rng.host(DType::F32, m * n);
+            let (got, want) = opencl_and_interp(&f, &s, &[(&x, vec![m, n])], &[]);
+            assert_agree(&format!("rowsum {m}x{n} {}", scope.name()), &got, &want, false);
+        }
+    }
+}
+
+/// A register accumulator (`cache_write(local)` at the thread loop) and a
+/// private input tile.
+#[test]
+fn local_caches_are_private_arrays() {
+    use texpr_dsl::{Scope, ThreadAxis};
+    let f = matmul();
+    let mut s = Schedule::new(&f, Some(texpr_dsl::TargetClass::Gpu));
+    let c = s.stage("c").unwrap();
+    let cl = s.cache_write_named(c, Scope::Local, "c_l").unwrap();
+    let (i, j) = (s.axis(c, "i").unwrap(), s.axis(c, "j").unwrap());
+    let [bi, bj, ti, tj] = s.tile_named(i, j, 8, 8, ["bi", "bj", "ti", "tj"]).unwrap();
+    s.bind(bi, ThreadAxis::BlockY).unwrap();
+    s.bind(bj, ThreadAxis::BlockX).unwrap();
+    s.bind(ti, ThreadAxis::ThreadY).unwrap();
+    s.bind(tj, ThreadAxis::ThreadX).unwrap();
+    s.compute_at(cl, tj).unwrap();
+    let k = s.axis(cl, "k").unwrap();
+    let (ko, _) = s.split_named(k, 4, "ko", "ki").unwrap();
+    let a_l = s.cache_read_named(cl, "a", Scope::Local, "a_l").unwrap();
+    s.compute_at(a_l, ko).unwrap();
+    let l = lower(&s, Target::OpenCl);
+    let src = texpr_backends::source(Target::OpenCl, &l).unwrap();
+    assert!(src.contains("float c_l[1];") && src.contains("float a_l[4];"), "{src}");
+    if nvrtc() {
+        crate::nvrtc::check_cuda("matmul_local", &lower(&s, Target::Cuda));
+    }
+    if !opencl() {
+        return;
+    }
+    let mut rng = Rng(12);
+    for (m, k, n) in [(13, 9, 11), (8, 8, 8), (1, 3, 2)] {
+        let a = rng.host(DType::F32, m * k);
+        let b = rng.host(DType::F32, k * n);
+        let (got, want) = opencl_and_interp(&f, &s, &[(&a, vec![m, k]), (&b, vec![k, n])], &[]);
+        assert_agree(&format!("matmul local {m}x{k}x{n}"), &got, &want, false);
+    }
+}
+
+/// A source the device compiler rejects is an `Err` with its log and the
+/// numbered source.
+#[test]
+fn build_failures_carry_the_log_and_source() {
+    if nvrtc() {
+        let e = texpr_backends::cuda::nvrtc_compile("extern \"C\" __global__ void k() { undefined_thing; }\n", "bad", "sm_90").unwrap_err();
+        assert!(e.contains("undefined_thing") && e.contains("   1 | extern"), "{e}");
+    }
+    if opencl() {
+        let cl = texpr_backends::opencl::device().unwrap();
+        let e = cl.program("bad", "__kernel void k() { undefined_thing; }\n").err().unwrap().to_string();
+        assert!(e.contains("undefined_thing") && e.contains("   1 | __kernel"), "{e}");
+    }
+}
