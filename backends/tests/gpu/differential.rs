@@ -372,3 +372,45 @@ fn cuda_compiles_for_sm80_and_sm90() {
     println!("{n} random CUDA programs compile for sm_80 and sm_90");
     assert!(n >= 100);
 }
+
+/// The core's shared generator (`texpr_dsl::testing`): random definitions
+/// and legal GPU schedules, against the *unscheduled* definition on the
+/// interpreter.
+#[test]
+fn shared_generator_on_opencl() {
+    use texpr_dsl::testing::{GenConfig, differential};
+    if !opencl() {
+        return;
+    }
+    let cfg = GenConfig::new(TargetClass::Gpu);
+    let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(Target::OpenCl, l);
+    let n = 200u64;
+    match differential(&cfg, 1000..1000 + n, Target::OpenCl, &compile) {
+        Ok(rejected) => {
+            println!("{} shared-generator cases agree ({rejected} schedules rejected)", n - rejected as u64);
+            assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Every CUDA kernel of the shared generator's cases compiles for sm_90.
+#[test]
+fn shared_generator_compiles_with_nvrtc() {
+    use texpr_dsl::testing::{Case, GenConfig};
+    if !nvrtc() {
+        return;
+    }
+    let cfg = GenConfig::new(TargetClass::Gpu);
+    let mut n = 0;
+    for seed in 2000..2100u64 {
+        let case = Case::generate(seed, &cfg);
+        let Ok(l) = case.lower(Target::Cuda) else { continue };
+        let src = texpr_backends::source(Target::Cuda, &l).unwrap();
+        if let Err(e) = texpr_backends::cuda::nvrtc_compile(&src, "case", "sm_90") {
+            panic!("{e}\n{}", case.describe());
+        }
+        n += 1;
+    }
+    println!("{n} shared-generator CUDA programs compile for sm_90");
+}
