@@ -521,12 +521,12 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             Scalar::F16(v) => {
                 self.uses_f16 = true;
                 let f = self.lit(Scalar::F32(v.to_f32()), false);
-                self.from_f32_exact(DType::F16, f)
+                self.narrow_exact(DType::F16, f)
             }
             Scalar::BF16(v) => {
                 self.uses_bf16 = true;
                 let f = self.lit(Scalar::F32(v.to_f32()), false);
-                self.from_f32_exact(DType::BF16, f)
+                self.narrow_exact(DType::BF16, f)
             }
         }
     }
@@ -548,7 +548,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
     }
 
     /// A value of float type `t` as a C `float`.
-    fn to_f32(&mut self, t: DType, x: C) -> C {
+    fn widen(&mut self, t: DType, x: C) -> C {
         match t {
             DType::F16 | DType::BF16 if self.d.small_floats() == SmallFloats::Native => self.d.small_to_f32(t, &x),
             DType::F64 => C::cast("float", &x),
@@ -557,7 +557,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
     }
 
     /// A C `float` rounded to float type `t`.
-    fn from_f32(&mut self, t: DType, x: C) -> C {
+    fn narrow(&mut self, t: DType, x: C) -> C {
         match t {
             DType::F16 | DType::BF16 => match self.d.small_from_f32(t, &x) {
                 Some(c) => c,
@@ -573,15 +573,15 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
     }
 
     /// A C `float` already exact in `t` (a literal, a min/max of values).
-    fn from_f32_exact(&mut self, t: DType, x: C) -> C {
+    fn narrow_exact(&mut self, t: DType, x: C) -> C {
         match self.d.small_floats() {
             SmallFloats::AsFloat if Self::is_small(t) => x,
-            _ => self.from_f32(t, x),
+            _ => self.narrow(t, x),
         }
     }
 
     /// A C `double` rounded once to float type `t`.
-    fn from_f64(&mut self, t: DType, x: C) -> C {
+    fn narrow_f64(&mut self, t: DType, x: C) -> C {
         match t {
             DType::F64 => x,
             DType::F32 => C::cast("float", &x),
@@ -643,7 +643,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             return C::call(f, &[x, y]);
         }
         let ft = if small { DType::F32 } else { t };
-        let (x, y) = if small { (self.to_f32(t, x), self.to_f32(t, y)) } else { (x, y) };
+        let (x, y) = if small { (self.widen(t, x), self.widen(t, y)) } else { (x, y) };
         let r = match op {
             BinOp::Add | BinOp::Sub => C::new(format!("{} {sym} {}", x.at(12), y.at(13)), 12),
             BinOp::Mul | BinOp::Div => C::new(format!("{} {sym} {}", x.at(13), y.at(14)), 13),
@@ -651,10 +651,10 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             BinOp::Min | BinOp::Max => {
                 let r = C::call(self.d.fminmax(op == BinOp::Max, ft), &[x, y]);
                 // min/max return one of the operands: already exact.
-                return if small { self.from_f32_exact(t, r) } else { r };
+                return if small { self.narrow_exact(t, r) } else { r };
             }
         };
-        if small { self.from_f32(t, r) } else { r }
+        if small { self.narrow(t, r) } else { r }
     }
 
     fn index_binary(&mut self, op: BinOp, a: &Expr, b: &Expr) -> C {
@@ -774,11 +774,10 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             return x;
         }
         self.note_type(to);
-        let native = self.d.small_floats() == SmallFloats::Native;
         match (from, to) {
             (_, DType::Bool) => {
                 if from.is_float() {
-                    let (f, zero) = if from == DType::F64 { (x, "0.0") } else { (self.to_f32(from, x), "0.0f") };
+                    let (f, zero) = if from == DType::F64 { (x, "0.0") } else { (self.widen(from, x), "0.0f") };
                     C::new(format!("{} != {zero}", f.at(11)), 9)
                 } else {
                     C::new(format!("{} != 0", x.at(11)), 9)
@@ -788,7 +787,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             (DType::Bool, DType::F32 | DType::F64) => C::cast(self.d.value_type(to), &x),
             (DType::Bool, t) => {
                 let f = C::cast("float", &x);
-                self.from_f32_exact(t, f)
+                self.narrow_exact(t, f)
             }
             (f, t) if f.is_int() && t.is_int() => C::cast(self.d.value_type(t), &x),
             (f, DType::F32 | DType::F64) if f.is_int() => C::cast(self.d.value_type(to), &x),
@@ -796,21 +795,21 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
                 // Exact: an integer that rounds differently through f32 is
                 // beyond f16's range either way.
                 let f = C::cast("float", &x);
-                if native { self.from_f32(DType::F16, f) } else { self.from_f32(DType::F16, f) }
+                self.narrow(DType::F16, f)
             }
             (f, DType::BF16) if f.is_int() => {
                 if f.bits() <= 16 {
                     let c = C::cast("float", &x);
-                    self.from_f32(DType::BF16, c)
+                    self.narrow(DType::BF16, c)
                 } else {
                     // Rounded once from the f64 value, as `as` does.
                     self.uses_f64 = true;
                     let c = C::cast("double", &x);
-                    self.from_f64(DType::BF16, c)
+                    self.narrow_f64(DType::BF16, c)
                 }
             }
             (f, t) if f.is_float() && t.is_int() => {
-                let src = if f == DType::F64 { x } else { self.to_f32(f, x) };
+                let src = if f == DType::F64 { x } else { self.widen(f, x) };
                 match self.d.float_to_int(t, &src) {
                     Some(c) => c,
                     None => {
@@ -821,15 +820,15 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             }
             (DType::F32, DType::F64) => C::cast("double", &x),
             (DType::F64, DType::F32) => C::cast("float", &x),
-            (DType::F64, t) => self.from_f64(t, x),
+            (DType::F64, t) => self.narrow_f64(t, x),
             (f, DType::F64) => {
-                let c = self.to_f32(f, x);
+                let c = self.widen(f, x);
                 C::cast("double", &c)
             }
             (f, t) => {
                 // Between f32, f16 and bf16: through f32 (exact), rounded once.
-                let c = self.to_f32(f, x);
-                self.from_f32(t, c)
+                let c = self.widen(f, x);
+                self.narrow(t, c)
             }
         }
     }
@@ -843,7 +842,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
         let small = Self::is_small(t);
         let ft = if small { DType::F32 } else { t };
         if small {
-            xs = xs.into_iter().map(|x| self.to_f32(t, x)).collect();
+            xs = xs.into_iter().map(|x| self.widen(t, x)).collect();
         }
         let exact = matches!(f, Builtin::Abs | Builtin::Floor | Builtin::Ceil | Builtin::Round | Builtin::Trunc | Builtin::Clamp);
         let r = match f {
@@ -859,8 +858,8 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
         };
         match (small, exact) {
             (false, _) => r,
-            (true, true) => self.from_f32_exact(t, r),
-            (true, false) => self.from_f32(t, r),
+            (true, true) => self.narrow_exact(t, r),
+            (true, false) => self.narrow(t, r),
         }
     }
 

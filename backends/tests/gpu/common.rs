@@ -8,7 +8,7 @@ use std::sync::Arc;
 use texpr_dsl::te::{self, FuncBuilder};
 use texpr_dsl::value::Scalar;
 use texpr_dsl::{
-    Compiled, DType, Data, DataMut, Func, Lowered, Program, Result, Schedule, Scope, Target, TargetClass, ThreadAxis, bf16, f16,
+    Compiled, DType, Data, DataMut, Func, Lowered, Result, Schedule, Scope, Target, TargetClass, ThreadAxis, bf16, f16,
 };
 
 pub fn ci() -> bool {
@@ -359,10 +359,4 @@ pub fn assert_agree(what: &str, got: &[Host], want: &[Host], tol: bool) {
             assert!(agree(a, b, tol), "{what}: output {k}[{i}]: got {a}, want {b}");
         }
     }
-}
-
-/// The program of a definition (for the interpreter reference of an
-/// unscheduled definition).
-pub fn program(func: &Func) -> Program {
-    Program::new(func.clone())
 }

@@ -63,10 +63,12 @@ fn lit(rng: &mut Rng, t: DType) -> Expr {
     if t.is_float() { Expr::from(rng.range(-8, 8) as f64 * 0.5) } else { Expr::typed(Scalar::from_i128(t, rng.range(-5, 9) as i128)) }
 }
 
+/// A stage: its name, its spatial loops, its reduction loops.
+type StageLoops = (&'static str, Vec<&'static str>, Vec<&'static str>);
+
 /// A definition over inputs `x: t[M, K]`, `y: t[K, N]`, `z: t[N]`,
-/// `w: t[3]`; its
-/// stages' names and which of their loops are spatial and reduction.
-fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)>, bool) {
+/// `w: t[3]`; its stages; whether to compare within tolerance.
+fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<StageLoops>, bool) {
     let mut f = FuncBuilder::new("rand");
     let x = f.input("x", t, ["M", "K"]);
     let y = f.input("y", t, ["K", "N"]);

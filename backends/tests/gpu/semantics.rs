@@ -203,13 +203,7 @@ fn bool_and_params() {
     let y = f.compute("y", ["i"], move |[i]| {
         te::if_(x.at([&i]), h.clone().cast(DType::F32) + g.clone().cast(DType::F32), k.clone().cast(DType::F32))
     });
-    let x2 = FuncBuilder::new("unused");
-    let _ = x2;
-    let z = f.compute("z", ["i"], move |[i]| {
-        let xi = Expr::name("x");
-        let _ = xi;
-        Expr::from("i").lt(2).and(p.clone())
-    });
+    let z = f.compute("z", ["i"], move |[i]| i.lt(2).and(p.clone()));
     f.ret([y, z]);
     let func = f.build().unwrap();
     let s = default_gpu(&func);
