@@ -315,6 +315,9 @@ fn arg_count(m: &str) -> &'static str {
 fn name(a: SArg, what: &str) -> syn::Result<Ident> {
     match a {
         SArg::Name(n) => Ok(n),
+        SArg::Dotted(x, y) => Err(sp(&x).to(sp(&y)).error(format!(
+            "expected {what} (a name), found `{x}.{y}`; name the loops a primitive creates with `let`, like `let (o, i) = s.split(v, 4);`"
+        ))),
         other => Err(other.sp().error(format!("expected {what} (a name)"))),
     }
 }
