@@ -5,6 +5,7 @@
 //! reassociate sums).
 
 use texpr::te::{self, FuncBuilder};
+use texpr_dsl::testing::spec;
 use texpr::{DType, Error, Kernel, Program, Schedule, Target, TargetClass, Tensor};
 
 fn close(got: &[f32], want: &[f32]) {
@@ -19,15 +20,6 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
     (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) as f32 / 16384.0 - 2.0).collect()
 }
 
-fn matmul_def() -> texpr::Func {
-    let mut f = FuncBuilder::new("matmul");
-    let a = f.input("a", DType::F32, ["M", "K"]);
-    let b = f.input("b", DType::F32, ["K", "N"]);
-    f.output(DType::F32, ["M", "N"]);
-    let c = f.compute("c", ["i", "j"], |[i, j]| te::sum([("k", 0, "K")], |[k]| a.at([&i, &k]) * b.at([&k, &j])));
-    f.ret([c]);
-    f.build().unwrap()
-}
 
 /// The SPEC §3 CPU schedule.
 fn matmul_cpu_schedule(func: &texpr::Func) -> Schedule {
@@ -59,7 +51,7 @@ fn matmul_ref(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
 
 #[test]
 fn matmul_with_the_spec_cpu_schedule() {
-    let func = matmul_def();
+    let func = spec::matmul();
     let sched = matmul_cpu_schedule(&func);
     let k = Kernel::new(Program::new(func).with_schedule(sched));
     for &(m, kk, n) in &[(37, 29, 53), (1, 1, 1), (64, 16, 128), (33, 9, 65), (0, 4, 3), (3, 0, 5), (5, 7, 0)] {
@@ -77,7 +69,7 @@ fn matmul_with_the_spec_cpu_schedule() {
 
 #[test]
 fn matmul_errors_name_function_dim_and_tensors() {
-    let k = Kernel::from_func(matmul_def());
+    let k = Kernel::from_func(spec::matmul());
     let a = Tensor::<f32>::zeros([3, 4]);
     let b = Tensor::<f32>::zeros([5, 2]);
     let e = k.run1::<f32>(Target::Interp, &[(&a).into(), (&b).into()], &[]).unwrap_err();
@@ -94,17 +86,6 @@ fn matmul_errors_name_function_dim_and_tensors() {
     assert_eq!(e.to_string(), "matmul: `a` must be f32 (a: f32[M, K]), found f64 elements");
 }
 
-fn softmax_def() -> texpr::Func {
-    let mut f = FuncBuilder::new("softmax");
-    let x = f.input("x", DType::F32, ["N", "C"]);
-    f.output(DType::F32, ["N", "C"]);
-    let mx = f.compute_typed("mx", DType::F32, ["N"], ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| x.at([&n, &c])));
-    let e = f.compute_typed("e", DType::F32, ["N", "C"], ["n", "c"], |[n, c]| te::exp(x.at([&n, &c]) - mx.at([&n])));
-    let s = f.compute_typed("s", DType::F32, ["N"], ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| e.at([&n, &c])));
-    let y = f.compute("y", ["n", "c"], |[n, c]| e.at([&n, &c]) / s.at([&n]));
-    f.ret([y]);
-    f.build().unwrap()
-}
 
 fn softmax_ref(x: &[f32], n: usize, c: usize) -> Vec<f32> {
     let mut y = vec![0.0; n * c];
@@ -121,7 +102,7 @@ fn softmax_ref(x: &[f32], n: usize, c: usize) -> Vec<f32> {
 
 #[test]
 fn softmax_unscheduled_and_scheduled() {
-    let func = softmax_def();
+    let func = spec::softmax();
     let mut sched = Schedule::new(&func, Some(TargetClass::Cpu));
     // Rows in parallel, `e` inlined into its readers, the row max and sum
     // computed per row inside `y`'s row loop.
@@ -151,14 +132,7 @@ fn softmax_unscheduled_and_scheduled() {
 
 #[test]
 fn axpb_relu_with_scalars() {
-    let mut f = FuncBuilder::new("axpb_relu");
-    let x = f.input("x", DType::F32, ["N"]);
-    let a = f.scalar("a", DType::F32);
-    let b = f.scalar("b", DType::F32);
-    f.output(DType::F32, ["N"]);
-    let y = f.compute("y", ["i"], |[i]| te::max(a * x.at([i]) + b, 0.0));
-    f.ret([y]);
-    let func = f.build().unwrap();
+    let func = spec::axpb_relu();
     let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
     let ys = s.stage("y").unwrap();
     let i = s.axis(ys, "i").unwrap();
@@ -174,22 +148,6 @@ fn axpb_relu_with_scalars() {
     }
 }
 
-fn conv3x3_def() -> texpr::Func {
-    let mut f = FuncBuilder::new("conv3x3");
-    let x = f.input("x", DType::F32, ["B", "C", "H", "W"]);
-    let w = f.input("w", DType::F32, [te::Expr::name("F"), "C".into(), 3.into(), 3.into()]);
-    f.output(DType::F32, ["B", "F", "H", "W"]);
-    let y = f.compute("y", ["n", "f", "h", "ww"], |[n, ff, h, ww]| {
-        te::sum([te::rvar("c", 0, "C"), te::rvar("r", 0, 3), te::rvar("s", 0, 3)], |[c, r, s]| {
-            let hr = &h + &r;
-            let ws = &ww + &s;
-            let inside = hr.clone().ge(1).and(hr.clone().le("H")).and(ws.clone().ge(1)).and(ws.clone().le("W"));
-            te::if_(inside, x.at([&n, &c, &(&hr - 1), &(&ws - 1)]) * w.at([&ff, &c, &r, &s]), 0.0)
-        })
-    });
-    f.ret([y]);
-    f.build().unwrap()
-}
 
 fn conv_ref(x: &[f32], w: &[f32], b: usize, c: usize, h: usize, wd: usize, f: usize) -> Vec<f32> {
     let mut y = vec![0.0; b * f * h * wd];
@@ -219,7 +177,7 @@ fn conv_ref(x: &[f32], w: &[f32], b: usize, c: usize, h: usize, wd: usize, f: us
 
 #[test]
 fn conv3x3_padding_is_safe_and_correct() {
-    let func = conv3x3_def();
+    let func = spec::conv3x3();
     let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
     let y = s.stage("y").unwrap();
     let (h, ww) = (s.axis(y, "h").unwrap(), s.axis(y, "ww").unwrap());

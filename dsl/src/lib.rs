@@ -32,7 +32,7 @@ pub mod stmt;
 pub mod target;
 pub mod te;
 mod tensor;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod typeck;
 pub mod value;

@@ -98,6 +98,26 @@ pub(crate) struct SStage {
 }
 
 impl SStage {
+    /// A stage at the root with its loops in definition order.
+    #[allow(clippy::too_many_arguments)]
+    fn new(name: String, buf: BufId, kind: StageKind, body: Body, axes: Vec<Axis>, spatial: Vec<usize>, reduce: Vec<usize>, scope: Scope) -> SStage {
+        SStage {
+            name,
+            buf,
+            kind,
+            body,
+            leaves: (0..axes.len()).collect(),
+            axes,
+            spatial,
+            reduce,
+            rels: vec![],
+            attach: Attach::Root,
+            scope,
+            output: None,
+            scheduled: false,
+        }
+    }
+
     pub(crate) fn leaf_names(&self) -> String {
         self.leaves.iter().map(|a| self.axes[*a].name.as_str()).collect::<Vec<_>>().join(", ")
     }
@@ -146,22 +166,9 @@ impl Schedule {
                     });
                 }
             }
-            let output = func.outputs.iter().position(|o| o.0 as usize == i).map(|p| p as u32);
-            stages.push(SStage {
-                name: st.name.clone(),
-                buf: st.buf,
-                kind: StageKind::Def,
-                body: st.body.clone(),
-                leaves: (0..axes.len()).collect(),
-                axes,
-                spatial,
-                reduce,
-                rels: vec![],
-                attach: Attach::Root,
-                scope: Scope::Global,
-                output,
-                scheduled: false,
-            });
+            let mut stage = SStage::new(st.name.clone(), st.buf, StageKind::Def, st.body.clone(), axes, spatial, reduce, Scope::Global);
+            stage.output = func.outputs.iter().position(|o| o.0 as usize == i).map(|p| p as u32);
+            stages.push(stage);
         }
         let _ = &mut vars;
         Schedule { func: func.clone(), class, tensors: func.tensors.clone(), stages, vars, origin: None }
@@ -509,21 +516,7 @@ impl Schedule {
         let buf = BufId(self.tensors.len() as u32);
         let sid = self.stages.len();
         self.tensors.push(TensorDecl { kind: TensorKind::Stage(StageId(sid as u32)), ..decl });
-        self.stages.push(SStage {
-            name,
-            buf,
-            kind,
-            body,
-            leaves: (0..axes.len()).collect(),
-            axes,
-            spatial,
-            reduce,
-            rels: vec![],
-            attach: Attach::Root,
-            scope,
-            output: None,
-            scheduled: false,
-        });
+        self.stages.push(SStage::new(name, buf, kind, body, axes, spatial, reduce, scope));
         sid
     }
 

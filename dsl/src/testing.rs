@@ -25,6 +25,75 @@ use crate::te::{self, Expr, FuncBuilder};
 use crate::tensor::Tensor;
 use crate::value::Scalar;
 
+/// The SPEC §2 definitions, built with the builder API.
+pub mod spec {
+    use crate::dtype::DType;
+    use crate::func::Func;
+    use crate::te::{self, Expr, FuncBuilder};
+
+    fn build(f: FuncBuilder) -> Func {
+        match f.build() {
+            Ok(func) => func,
+            Err(e) => panic!("a SPEC definition failed to build: {e}"),
+        }
+    }
+
+    /// `matmul(a: f32[M, K], b: f32[K, N]) -> f32[M, N]`.
+    pub fn matmul() -> Func {
+        let mut f = FuncBuilder::new("matmul");
+        let a = f.input("a", DType::F32, ["M", "K"]);
+        let b = f.input("b", DType::F32, ["K", "N"]);
+        f.output(DType::F32, ["M", "N"]);
+        let c = f.compute("c", ["i", "j"], |[i, j]| te::sum([("k", 0, "K")], |[k]| a.at([&i, &k]) * b.at([&k, &j])));
+        f.ret([c]);
+        build(f)
+    }
+
+    /// `softmax(x: f32[N, C]) -> f32[N, C]` with stages `mx`, `e`, `s`, `y`.
+    pub fn softmax() -> Func {
+        let mut f = FuncBuilder::new("softmax");
+        let x = f.input("x", DType::F32, ["N", "C"]);
+        f.output(DType::F32, ["N", "C"]);
+        let mx = f.compute_typed("mx", DType::F32, ["N"], ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| x.at([&n, &c])));
+        let e = f.compute_typed("e", DType::F32, ["N", "C"], ["n", "c"], |[n, c]| te::exp(x.at([&n, &c]) - mx.at([&n])));
+        let s = f.compute_typed("s", DType::F32, ["N"], ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| e.at([&n, &c])));
+        let y = f.compute("y", ["n", "c"], |[n, c]| e.at([&n, &c]) / s.at([&n]));
+        f.ret([y]);
+        build(f)
+    }
+
+    /// `axpb_relu(x: f32[N], a: f32, b: f32) -> f32[N]`.
+    pub fn axpb_relu() -> Func {
+        let mut f = FuncBuilder::new("axpb_relu");
+        let x = f.input("x", DType::F32, ["N"]);
+        let a = f.scalar("a", DType::F32);
+        let b = f.scalar("b", DType::F32);
+        f.output(DType::F32, ["N"]);
+        let y = f.compute("y", ["i"], |[i]| te::max(a * x.at([i]) + b, 0.0));
+        f.ret([y]);
+        build(f)
+    }
+
+    /// `conv3x3(x: f32[B, C, H, W], w: f32[F, C, 3, 3]) -> f32[B, F, H, W]`,
+    /// zero padding 1, stride 1.
+    pub fn conv3x3() -> Func {
+        let mut f = FuncBuilder::new("conv3x3");
+        let x = f.input("x", DType::F32, ["B", "C", "H", "W"]);
+        let w = f.input("w", DType::F32, [Expr::name("F"), "C".into(), 3.into(), 3.into()]);
+        f.output(DType::F32, ["B", "F", "H", "W"]);
+        let y = f.compute("y", ["n", "f", "h", "ww"], |[n, ff, h, ww]| {
+            te::sum([te::rvar("c", 0, "C"), te::rvar("r", 0, 3), te::rvar("s", 0, 3)], |[c, r, s]| {
+                let hr = &h + &r;
+                let ws = &ww + &s;
+                let inside = hr.clone().ge(1).and(hr.clone().le("H")).and(ws.clone().ge(1)).and(ws.clone().le("W"));
+                te::if_(inside, x.at([&n, &c, &(&hr - 1), &(&ws - 1)]) * w.at([&ff, &c, &r, &s]), 0.0)
+            })
+        });
+        f.ret([y]);
+        build(f)
+    }
+}
+
 /// A small deterministic PRNG (SplitMix64).
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

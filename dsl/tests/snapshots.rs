@@ -10,29 +10,8 @@
 //! (Under `CI=true` insta never writes snapshots; a mismatch fails.)
 
 use texpr_dsl::te::{self, FuncBuilder};
+use texpr_dsl::testing::spec::{matmul, softmax};
 use texpr_dsl::{DType, Func, Schedule, Scope, Target, TargetClass, ThreadAxis, lower, lower_traced};
-
-fn matmul() -> Func {
-    let mut f = FuncBuilder::new("matmul");
-    let a = f.input("a", DType::F32, ["M", "K"]);
-    let b = f.input("b", DType::F32, ["K", "N"]);
-    f.output(DType::F32, ["M", "N"]);
-    let c = f.compute("c", ["i", "j"], |[i, j]| te::sum([("k", 0, "K")], |[k]| a.at([&i, &k]) * b.at([&k, &j])));
-    f.ret([c]);
-    f.build().unwrap()
-}
-
-fn softmax() -> Func {
-    let mut f = FuncBuilder::new("softmax");
-    let x = f.input("x", DType::F32, ["N", "C"]);
-    f.output(DType::F32, ["N", "C"]);
-    let mx = f.compute_typed("mx", DType::F32, ["N"], ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| x.at([&n, &c])));
-    let e = f.compute_typed("e", DType::F32, ["N", "C"], ["n", "c"], |[n, c]| te::exp(x.at([&n, &c]) - mx.at([&n])));
-    let s = f.compute_typed("s", DType::F32, ["N"], ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| e.at([&n, &c])));
-    let y = f.compute("y", ["n", "c"], |[n, c]| e.at([&n, &c]) / s.at([&n]));
-    f.ret([y]);
-    f.build().unwrap()
-}
 
 fn conv1d() -> Func {
     let mut f = FuncBuilder::new("conv1d");

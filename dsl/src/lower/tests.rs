@@ -1,18 +1,8 @@
 //! Unit tests of the lowering passes on small definitions.
 
 use super::*;
-use crate::te::{self, FuncBuilder};
-use crate::{DType, Func, Target, TargetClass};
-
-fn matmul() -> Func {
-    let mut f = FuncBuilder::new("matmul");
-    let a = f.input("a", DType::F32, ["M", "K"]);
-    let b = f.input("b", DType::F32, ["K", "N"]);
-    f.output(DType::F32, ["M", "N"]);
-    let c = f.compute("c", ["i", "j"], |[i, j]| te::sum([("k", 0, "K")], |[k]| a.at([&i, &k]) * b.at([&k, &j])));
-    f.ret([c]);
-    f.build().unwrap()
-}
+use crate::testing::spec::matmul;
+use crate::{Target, TargetClass};
 
 #[test]
 fn unscheduled_matmul() {
