@@ -6,6 +6,8 @@
 //! [`Error::Unavailable`] ("no OpenCL platform found ..."). The device is
 //! found once, behind a [`OnceLock`]: ICD loaders (PoCL's in particular)
 //! fail at random when several threads query devices for the first time.
+//! With `TEXPR_OPENCL_BUILD_LOG` set, the compiler's warnings are printed
+//! with the numbered source.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -102,6 +104,12 @@ impl Cl {
                 ),
             }
         })?;
+        if std::env::var_os("TEXPR_OPENCL_BUILD_LOG").is_some()
+            && let Ok(log) = p.get_build_log(self.context.default_device())
+            && !log.trim().is_empty()
+        {
+            eprintln!("// OpenCL build log of `{func}`:\n{}\n{}", log.trim(), numbered(source));
+        }
         let p = Arc::new(p);
         cache.insert(source.to_string(), p.clone());
         Ok(p)
