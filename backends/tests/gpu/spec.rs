@@ -160,3 +160,41 @@ fn build_failures_carry_the_log_and_source() {
         assert!(e.contains("undefined_thing") && e.contains("   1 | __kernel"), "{e}");
     }
 }
+
+/// `cache_write(shared)` attached at a block loop: the tile is computed
+/// cooperatively (each thread owns whole elements, reductions included),
+/// then copied out under the tail guards.
+#[test]
+fn shared_accumulator_tile() {
+    use texpr_dsl::{Scope, ThreadAxis};
+    let f = matmul();
+    let mut s = Schedule::new(&f, Some(texpr_dsl::TargetClass::Gpu));
+    let c = s.stage("c").unwrap();
+    let cs = s.cache_write_named(c, Scope::Shared, "c_s").unwrap();
+    let (i, j) = (s.axis(c, "i").unwrap(), s.axis(c, "j").unwrap());
+    let [bi, bj, ti, tj] = s.tile_named(i, j, 8, 4, ["bi", "bj", "ti", "tj"]).unwrap();
+    s.bind(bi, ThreadAxis::BlockY).unwrap();
+    s.bind(bj, ThreadAxis::BlockX).unwrap();
+    s.bind(ti, ThreadAxis::ThreadY).unwrap();
+    s.bind(tj, ThreadAxis::ThreadX).unwrap();
+    s.compute_at(cs, bj).unwrap();
+    let l = lower(&s, Target::OpenCl);
+    let src = texpr_backends::source(Target::OpenCl, &l).unwrap();
+    assert!(src.contains("__local float c_s[32];") && src.contains("barrier(CLK_LOCAL_MEM_FENCE);"), "{src}");
+    if std::env::var_os("TEXPR_TEST_PRINT").is_some() {
+        println!("{src}");
+    }
+    if nvrtc() {
+        crate::nvrtc::check_cuda("matmul_shared_acc", &lower(&s, Target::Cuda));
+    }
+    if !opencl() {
+        return;
+    }
+    let mut rng = Rng(13);
+    for (m, k, n) in [(13, 9, 11), (8, 5, 4), (1, 3, 2), (20, 1, 9)] {
+        let a = rng.host(DType::F32, m * k);
+        let b = rng.host(DType::F32, k * n);
+        let (got, want) = opencl_and_interp(&f, &s, &[(&a, vec![m, k]), (&b, vec![k, n])], &[]);
+        assert_agree(&format!("matmul shared acc {m}x{k}x{n}"), &got, &want, false);
+    }
+}
