@@ -29,7 +29,7 @@ mod paths;
 
 /// Defines tensor operators and their schedules.
 ///
-/// ```ignore
+/// ```text
 /// use texpr::prelude::*;
 ///
 /// tensor_expr! {

@@ -37,7 +37,8 @@ fn params(f: &FuncDef) -> (Vec<Ident>, Vec<Ident>) {
     let ret = f.body.as_ref().map(|b| b.ret.as_slice()).unwrap_or_default();
     let mut outputs = vec![];
     for k in 0..f.outputs.len() {
-        let cand = (ret.len() == f.outputs.len()).then(|| ret[k].clone()).unwrap_or_else(|| format_ident!("out{}", k));
+        let named = if ret.len() == f.outputs.len() { ret.get(k).cloned() } else { None };
+        let cand = named.unwrap_or_else(|| format_ident!("out{}", k));
         outputs.push(if used.insert(name(&cand)) { cand } else { format_ident!("__texpr_out{}", k) });
     }
     (inputs, outputs)

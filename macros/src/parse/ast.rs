@@ -3,6 +3,8 @@
 //! Names stay names (resolution and type checking belong to `texpr_dsl`);
 //! the AST only records structure, literals and where each piece came from.
 
+use std::fmt;
+
 use syn::Ident;
 use texpr_dsl::{BinOp, CmpOp, DType, ReduceOp, Scope, TargetClass, ThreadAxis, UnOp};
 
@@ -225,4 +227,55 @@ pub enum PrimKind {
     CacheRead { tensor: Ident, scope: Scope, name: Option<Ident> },
     /// `let s_l = s.cache_write(local)`.
     CacheWrite { scope: Scope, name: Option<Ident> },
+}
+
+/// Fully parenthesized, for tests and debugging: `((a + (b * c)) < d)`.
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, xs: &[Expr]| -> fmt::Result {
+            for (i, x) in xs.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{x}")?;
+            }
+            Ok(())
+        };
+        match &self.kind {
+            ExprKind::Name(n) => write!(f, "{n}"),
+            ExprKind::Int(v) => write!(f, "{v}"),
+            ExprKind::Float(v) => write!(f, "{v:?}"),
+            ExprKind::Bool(b) => write!(f, "{b}"),
+            ExprKind::Typed(d, LitValue::Int(v)) => write!(f, "{v}{d}"),
+            ExprKind::Typed(d, LitValue::Float(v)) => write!(f, "{v:?}{d}"),
+            ExprKind::Index(t, idx) => {
+                write!(f, "{t}[")?;
+                list(f, idx)?;
+                f.write_str("]")
+            }
+            ExprKind::Unary(UnOp::Neg, a) => write!(f, "(-{a})"),
+            ExprKind::Unary(UnOp::Not, a) => write!(f, "(!{a})"),
+            ExprKind::Binary(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
+            ExprKind::Cmp(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
+            ExprKind::And(a, b) => write!(f, "({a} && {b})"),
+            ExprKind::Or(a, b) => write!(f, "({a} || {b})"),
+            ExprKind::Cast(a, t) => write!(f, "({a} as {})", t.dtype),
+            ExprKind::If(c, a, b) => write!(f, "if {c} {{ {a} }} else {{ {b} }}"),
+            ExprKind::Call(n, args) => {
+                write!(f, "{n}(")?;
+                list(f, args)?;
+                f.write_str(")")
+            }
+            ExprKind::Reduce(op, vars, body) => {
+                write!(f, "{}(", op.name())?;
+                for (i, v) in vars.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{} in {}..{}", v.name, v.lo, v.hi)?;
+                }
+                write!(f, " => {body})")
+            }
+        }
+    }
 }

@@ -207,6 +207,9 @@ fn unary(input: ParseStream) -> syn::Result<Expr> {
     let s = Sp::new(input.span());
     let op = if input.peek(Token![-]) {
         input.parse::<Token![-]>()?;
+        if let Some(lit) = negative_typed_int(input)? {
+            return Ok(lit.with_start(s));
+        }
         UnOp::Neg
     } else if input.peek(Token![!]) {
         input.parse::<Token![!]>()?;
@@ -219,6 +222,27 @@ fn unary(input: ParseStream) -> syn::Result<Expr> {
     let a = unary(input)?;
     let sp = s.to(a.sp);
     Ok(Expr { kind: ExprKind::Unary(op, Box::new(a)), sp })
+}
+
+/// `-128i8`: a negative literal with a signed suffix, whose magnitude may be
+/// one more than the type's maximum (as in Rust).
+fn negative_typed_int(input: ParseStream) -> syn::Result<Option<Expr>> {
+    let Ok(lit) = input.fork().parse::<syn::LitInt>() else { return Ok(None) };
+    let Some(d) = DType::from_name(lit.suffix()).filter(|d| d.is_signed_int()) else { return Ok(None) };
+    input.parse::<syn::LitInt>()?;
+    let s = Sp::new(lit.span());
+    let (lo, _) = int_range(d);
+    match lit.base10_parse::<i128>() {
+        Ok(v) if -v >= lo => Ok(Some(Expr { kind: ExprKind::Typed(d, LitValue::Int(-v)), sp: s })),
+        _ => Err(s.error(format!("literal out of range for `{d}`"))),
+    }
+}
+
+impl Expr {
+    fn with_start(mut self, s: Sp) -> Expr {
+        self.sp.start = s.start;
+        self
+    }
 }
 
 fn postfix(input: ParseStream) -> syn::Result<Expr> {
@@ -458,4 +482,66 @@ fn call(input: ParseStream, name: Ident) -> syn::Result<Expr> {
     }
     let args = list(&content)?;
     Ok(Expr { kind: ExprKind::Call(name, args), sp: s })
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::parse::Parser;
+
+    fn parse(src: &str) -> String {
+        let ts: proc_macro2::TokenStream = src.parse().expect("tokens");
+        match super::expr.parse2(ts) {
+            Ok(e) => e.to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn rust_precedence() {
+        assert_eq!(parse("a + b * c - d / e % f"), "((a + (b * c)) - ((d / e) % f))");
+        assert_eq!(parse("a < b + 1 && c || !d"), "(((a < (b + 1)) && c) || (!d))");
+        assert_eq!(parse("a || b && c"), "(a || (b && c))");
+        assert_eq!(parse("-x as f32 * 2.0"), "(((-x) as f32) * 2.0)");
+        assert_eq!(parse("-x[i] as i64 as f64"), "(((-x[i]) as i64) as f64)");
+        assert_eq!(parse("a - b - c"), "((a - b) - c)");
+        assert_eq!(parse("(a - (b - c))"), "(a - (b - c))");
+        assert_eq!(parse("!a == b"), "((!a) == b)");
+    }
+
+    #[test]
+    fn calls_reductions_and_branches() {
+        assert_eq!(parse("max(a, b)"), "max(a, b)");
+        assert_eq!(parse("max(c in 0..C => x[n, c])"), "max(c in 0..C => x[n, c])");
+        assert_eq!(parse("sum(c in 0..C, r in 1..R - 1 => w[c, r],)"), "sum(c in 0..C, r in 1..(R - 1) => w[c, r])");
+        assert_eq!(
+            parse("if a < 0.0 { -a } else if a > 1.0 { 1.0 } else { a }"),
+            "if (a < 0.0) { (-a) } else { if (a > 1.0) { 1.0 } else { a } }"
+        );
+        assert_eq!(parse("t[]"), "t[]");
+        assert_eq!(parse("select(x > 0, 1u8, 2u8)"), "select((x > 0), 1u8, 2u8)");
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(parse("0x10 + 1_000 + 2f64 + 1.5f32 + 3e2 + 7i64 + true"), "((((((16 + 1000) + 2.0f64) + 1.5f32) + 300.0) + 7i64) + true)");
+        assert_eq!(parse("1.0f16 + 1bf16"), "(1.0f16 + 1.0bf16)");
+        assert_eq!(parse("256u8"), "error: literal out of range for `u8`");
+        assert_eq!(parse("-128i8"), "-128i8");
+        assert_eq!(parse("-129i8"), "error: literal out of range for `i8`");
+        assert_eq!(parse("-1"), "(-1)");
+        assert_eq!(parse("-x[i]"), "(-x[i])");
+    }
+
+    #[test]
+    fn syntax_errors() {
+        assert_eq!(parse("a < b < c"), "error: comparison operators cannot be chained; use `&&` or parentheses");
+        assert_eq!(parse("a & b"), "error: bitwise operators are not part of the language; use `&&` and `||` on `bool`");
+        assert_eq!(parse("a << 1"), "error: shift operators are not part of the language");
+        assert_eq!(parse("x.exp()"), "error: method calls are not part of the language; call the built-in function instead, like `exp(x)`");
+        assert_eq!(parse("sum(a, b)"), "error: `sum` is a reduction: write `sum(v in lo..hi => value)`");
+        assert_eq!(parse("if a { b }"), "error: `if` without `else`: every element needs a value, so write both branches");
+        assert_eq!(parse("(a, b)"), "error: tuples are not values of the language");
+        assert_eq!(parse("a += 1"), "error: assignment is not part of the language: a stage's value is one expression");
+        assert_eq!(parse("\"a\""), "error: only number and `bool` literals are values of the language");
+    }
 }

@@ -124,6 +124,11 @@ fn item(input: ParseStream, funcs: &mut Vec<FuncDef>, errors: &mut Errors) -> sy
     input.parse::<Token![->]>()?;
     let outputs = if input.peek(token::Paren) {
         let g: Group = input.parse()?;
+        if g.stream().is_empty() {
+            return Err(Sp::new(g.span_open())
+                .to(Sp::new(g.span_close()))
+                .error("a function returns at least one tensor, like `-> f32[N]`"));
+        }
         parse_all(g.stream(), |input| {
             let mut v = vec![];
             while !input.is_empty() {

@@ -48,7 +48,7 @@ tensor_expr! {
     fn literals(x: f64[N]) -> f64[N] {
         let y = |i| x[i] * 1e-3 + 2.5e2 + 1_000.0 + 0x10 as f64 + 3u8 as f64 + 1.5f32 as f64 + 2f64
             + (7i64 / 2) as f64 + (-7 / 2) as f64 + (-7 % 3) as f64 + if true { 1.0 } else { 0.0 }
-            + (false as i32) as f64;
+            + (false as i32) as f64 + -128i8 as f64;
         y
     }
 
@@ -121,7 +121,7 @@ fn main() -> Result<(), texpr::Error> {
     assert!(close(e.as_slice()[1], 0.0) && close(e.as_slice()[2], 0.520_499_9));
 
     let lit = literals::on(Target::Interp)?.run(&Tensor::from_vec([1], vec![1000.0f64])?)?;
-    let want = 1.0 + 250.0 + 1000.0 + 16.0 + 3.0 + 1.5 + 2.0 + 3.0 + -4.0 + 2.0 + 1.0 + 0.0;
+    let want = 1.0 + 250.0 + 1000.0 + 16.0 + 3.0 + 1.5 + 2.0 + 3.0 + -4.0 + 2.0 + 1.0 + 0.0 - 128.0;
     assert_eq!(lit.as_slice(), &[want]);
 
     let x5 = Tensor::from_vec([5], vec![1.0f32, 2.0, 3.0, 4.0, 5.0])?;
