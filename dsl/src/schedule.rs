@@ -473,6 +473,12 @@ impl Schedule {
                 Some(format!("compute_at attaches a stage inside a loop of a stage that reads it ({})", self.reader_names(si))),
             ));
         }
+        if let Some(other) = self.readers(self.stages[si].buf).into_iter().find(|r| *r != c) {
+            return Err(self.err(
+                format!("`{sname}` is computed at a loop of `{cname}` but is also read by `{}`", self.stages[other].name),
+                Some("compute_at needs the stage's only reader; compute it at the root or inline it".into()),
+            ));
+        }
         let mut cur = c;
         while let Attach::At { stage, .. } = self.stages[cur].attach {
             if stage == si {

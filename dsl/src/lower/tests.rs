@@ -45,3 +45,119 @@ fn error_names_the_loops() {
     let e = s.axis(c, "kx").unwrap_err().to_string();
     assert_eq!(e, "matmul: schedule: `kx` is not a loop of `c`; its loops are i, j, ko, ki");
 }
+
+use crate::expr::{Expr, VarTable};
+use crate::stmt::{BufKind, Buffer, ForKind, LoweredFunc, Scope, Stmt};
+use crate::DType;
+
+/// `fn f(x: f32[N]) -> y: f32[N]` with a body to fill in.
+fn tiny(body: impl FnOnce(&mut VarTable) -> Stmt) -> LoweredFunc {
+    let mut vars = VarTable::default();
+    let body = body(&mut vars);
+    LoweredFunc {
+        name: "f".into(),
+        target: Target::Interp,
+        dims: vec!["N".into()],
+        params: vec![],
+        buffers: vec![
+            Buffer { name: "x".into(), dtype: DType::F32, shape: vec![Expr::Dim(0)], kind: BufKind::Input(0), scope: Scope::Global },
+            Buffer { name: "y".into(), dtype: DType::F32, shape: vec![Expr::Dim(0)], kind: BufKind::Output(0), scope: Scope::Global },
+        ],
+        vars,
+        body,
+        flat: false,
+    }
+}
+
+fn copy_loop(vars: &mut VarTable, extent: Expr, kind: ForKind) -> Stmt {
+    let i = vars.add_index("i");
+    let load = Expr::load(crate::BufId(0), [Expr::Var(i)], DType::F32);
+    Stmt::for_(i, Expr::int(0), extent, kind, Stmt::store(crate::BufId(1), [Expr::Var(i)], load))
+}
+
+#[test]
+fn partition_splits_a_clamped_vector_loop() {
+    let mut f = tiny(|v| copy_loop(v, Expr::min(Expr::Dim(0), Expr::int(8)), ForKind::Vectorized));
+    passes::partition_tails(&mut f);
+    let text = f.body.display(&f).to_string();
+    assert_eq!(
+        text,
+        "if N >= 8 {\n    vectorized for i in 0..8 {\n        y[i] = x[i];\n    }\n} else {\n    for i in 0..N {\n        y[i] = x[i];\n    }\n}\n"
+    );
+    // A symbolic extent with no constant bound runs serially.
+    let mut f = tiny(|v| copy_loop(v, Expr::Dim(0), ForKind::Unrolled));
+    passes::partition_tails(&mut f);
+    assert!(matches!(&f.body, Stmt::For(l) if l.kind == ForKind::Serial));
+}
+
+#[test]
+fn flatten_is_row_major() {
+    let func = matmul();
+    let l = lower(&Schedule::new(&func, Some(TargetClass::Cpu)), Target::Interp).unwrap();
+    let text = l.flat.to_string();
+    assert!(text.contains("c[j + i * N] = c[j + i * N] + a[k + i * K] * b[j + k * N];"), "{text}");
+    assert!(l.flat.flat && !l.nest.flat);
+}
+
+#[test]
+fn verify_catches_broken_ir() {
+    // A variable used outside its loop.
+    let f = tiny(|v| {
+        let i = v.add_index("i");
+        Stmt::store(crate::BufId(1), [Expr::Var(i)], Expr::load(crate::BufId(0), [Expr::int(0)], DType::F32))
+    });
+    let e = verify::verify(&f, "test", false).unwrap_err().to_string();
+    assert!(e.contains("variable `i` used out of scope"), "{e}");
+    // A store of the wrong type.
+    let f = tiny(|v| {
+        let i = v.add_index("i");
+        Stmt::for_(i, Expr::int(0), Expr::Dim(0), ForKind::Serial, Stmt::store(crate::BufId(1), [Expr::Var(i)], Expr::int(1)))
+    });
+    let e = verify::verify(&f, "test", false).unwrap_err();
+    assert!(matches!(e, crate::Error::Internal(_)), "{e:?}");
+    assert!(e.to_string().contains("store of `i64` into `y` of `f32`"), "{e}");
+    // Vectorized loops need constant extents after partitioning.
+    let f = tiny(|v| copy_loop(v, Expr::Dim(0), ForKind::Vectorized));
+    assert!(verify::verify(&f, "test", false).is_ok());
+    assert!(verify::verify(&f, "test", true).is_err());
+}
+
+#[test]
+fn safety_finds_unproven_accesses() {
+    // y[i] = x[i + 1] for i in 0..N: the load can reach N.
+    let f = tiny(|v| {
+        let i = v.add_index("i");
+        let load = Expr::load(crate::BufId(0), [Expr::Var(i) + 1], DType::F32);
+        Stmt::for_(i, Expr::int(0), Expr::Dim(0), ForKind::Serial, Stmt::store(crate::BufId(1), [Expr::Var(i)], load))
+    });
+    let u = safety::prove(&f);
+    assert_eq!(u.len(), 1);
+    assert_eq!((u[0].buffer.as_str(), u[0].index.as_str(), u[0].store), ("x", "i + 1", false));
+    // for i in 0..N - 1: proven.
+    let f = tiny(|v| {
+        let i = v.add_index("i");
+        let load = Expr::load(crate::BufId(0), [Expr::Var(i) + 1], DType::F32);
+        Stmt::for_(i, Expr::int(0), Expr::Dim(0) - 1, ForKind::Serial, Stmt::store(crate::BufId(1), [Expr::Var(i)], load))
+    });
+    assert!(safety::prove(&f).is_empty());
+}
+
+#[test]
+fn compute_at_regions_are_affine() {
+    let func = crate::testing::spec::softmax();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let (y, e) = (s.stage("y").unwrap(), s.stage("e").unwrap());
+    let c = s.axis(y, "c").unwrap();
+    let (co, _) = s.split_named(c, 4, "co", "ci").unwrap();
+    let err = s.compute_at(e, co).unwrap_err().to_string();
+    assert_eq!(err, "softmax: schedule: `e` is computed at a loop of `y` but is also read by `s`; compute_at needs the stage's only reader; compute it at the root or inline it");
+    let sum = s.stage("s").unwrap();
+    let n = s.axis(y, "n").unwrap();
+    s.compute_at(sum, n).unwrap();
+    let l = lower(&s, Target::Interp).unwrap();
+    let text = l.to_string();
+    // `s` holds one element per row, indexed without offsets.
+    assert!(text.contains("alloc global s: f32[1]"), "{text}");
+    assert!(text.contains("/ s[0]"), "{text}");
+    assert!(l.unproven.is_empty());
+}
