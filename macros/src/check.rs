@@ -16,10 +16,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use syn::Ident;
 use syn::ext::IdentExt;
 use texpr_dsl::te::{self, ArgDef, FuncBuilder, StageDef, TypeDef};
-use texpr_dsl::{Error, Func, Origin, Program, Scalar, Schedule, Target};
+use texpr_dsl::{Error, Origin, Program, Scalar, Schedule, Scope, Target, TargetClass, ThreadAxis};
 
 use crate::error::{Sp, sp};
-use crate::parse::ast::{Arg, Body, Expr, ExprKind, FuncDef, LitValue, Prim, PrimKind, ScheduleBlock, TensorType};
+use crate::parse::ast::{Arg, Body, Expr, ExprKind, FuncDef, LitValue, Prim, PrimKind, TensorType};
 
 /// The spans behind the origins handed to the core.
 #[derive(Default)]
@@ -36,11 +36,6 @@ impl Origins {
         o.and_then(|o| self.0.get(o.0 as usize).copied())
     }
 
-    /// A core error at its origin, or at `fallback`.
-    fn error(&self, e: &Error, fallback: Sp) -> syn::Error {
-        let at = self.get(e.origin()).unwrap_or(fallback);
-        at.error(e.message())
-    }
 }
 
 /// A user-facing name (raw identifiers lose their `r#`).
@@ -136,206 +131,303 @@ pub fn builder(f: &FuncDef, body: &Body, o: &mut Origins) -> FuncBuilder {
     b
 }
 
-/// Runs `f`, turning a panic inside the core (a texpr bug) into an error.
-fn guarded<T>(at: Sp, f: impl FnOnce() -> Result<T, syn::Error>) -> Result<T, syn::Error> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(p) => {
-            let what = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(at.error(format!("internal error in texpr while checking this function: {what} — this is a bug in texpr, please report it")))
-        }
-    }
-}
+/// How long the core may take to check one function before the macro
+/// gives up (a texpr bug: checking is symbolic and normally takes
+/// milliseconds). `TEXPR_MACRO_CHECK_TIMEOUT` (seconds) overrides it.
+const TIMEOUT_S: u64 = 120;
 
 /// Checks a function and its schedules; every error found, at its span.
+///
+/// The spans stay on this thread; the core runs on a worker thread over
+/// plain data (names and origins), so that a panic or a runaway proof in
+/// the core becomes a compile error instead of a crashed or hung rustc.
 pub fn check(f: &FuncDef, body: &Body) -> Vec<syn::Error> {
-    let fallback = sp(&f.name);
-    let r = guarded(fallback, || {
-        let mut o = Origins::default();
-        let b = builder(f, body, &mut o);
-        let func = b.build().map_err(|e| o.error(&e, fallback))?;
-        Ok(check_schedules(f, &func, &mut o))
+    let at = sp(&f.name);
+    let mut o = Origins::default();
+    let b = builder(f, body, &mut o);
+    let fname_origin = o.add(at);
+    let blocks: Vec<PlanBlock> = f
+        .schedules
+        .iter()
+        .map(|blk| PlanBlock {
+            class: blk.class,
+            complete: blk.complete,
+            at: o.add(blk.sp),
+            prims: blk.prims.iter().map(|p| plan(p, &mut o)).collect(),
+        })
+        .collect();
+    let timeout = std::env::var("TEXPR_MACRO_CHECK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(TIMEOUT_S);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::Builder::new().name("texpr-check".into()).spawn(move || {
+        let r = catch_unwind(AssertUnwindSafe(|| run(&b, &blocks, fname_origin)));
+        let _ = tx.send(r.map_err(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        }));
     });
-    match r {
-        Ok(errors) => errors,
-        Err(e) => vec![e],
+    let bug = |what: String| {
+        vec![at.error(format!("internal error in texpr while checking `{}`: {what} — this is a bug in texpr, please report it", name(&f.name)))]
+    };
+    if let Err(e) = worker {
+        return bug(format!("cannot start the checker thread: {e}"));
+    }
+    match rx.recv_timeout(std::time::Duration::from_secs(timeout)) {
+        Ok(Ok(found)) => found.iter().map(|(e, fallback, prefix)| {
+            let at = o.get(e.origin()).or_else(|| o.get(*fallback)).unwrap_or(at);
+            at.error(format!("{prefix}{}", e.message()))
+        }).collect(),
+        Ok(Err(panic)) => bug(format!("panic: {panic}")),
+        Err(_) => bug(format!("checking did not finish in {timeout} s")),
     }
 }
 
-fn check_schedules(f: &FuncDef, func: &Func, o: &mut Origins) -> Vec<syn::Error> {
-    let mut errors: Vec<Option<syn::Error>> = vec![];
+/// A name and the origin of its tokens.
+struct Name {
+    name: String,
+    at: Option<Origin>,
+}
+
+fn pname(id: &Ident, o: &mut Origins) -> Name {
+    Name { name: name(id), at: o.add(sp(id)) }
+}
+
+/// A schedule block as plain data.
+struct PlanBlock {
+    class: Option<TargetClass>,
+    complete: bool,
+    at: Option<Origin>,
+    prims: Vec<PlanPrim>,
+}
+
+/// A primitive as plain data: names, values and origins.
+struct PlanPrim {
+    stage: Name,
+    /// The call `stage.prim(...)`.
+    call: Option<Origin>,
+    kind: PlanKind,
+}
+
+enum PlanKind {
+    Split { axis: Name, factor: i64, factor_at: Option<Origin>, names: Option<[String; 2]> },
+    Tile { x: Name, y: Name, fx: i64, fy: i64, fx_at: Option<Origin>, fy_at: Option<Origin>, names: Option<[String; 4]> },
+    Fuse { a: Name, b: Name, name: Option<String> },
+    Reorder { axes: Vec<Name> },
+    Vectorize(Name),
+    Unroll(Name),
+    Parallel(Name),
+    Bind(Name, ThreadAxis),
+    ComputeAt { consumer: Name, axis: Name },
+    ComputeInline,
+    ComputeRoot,
+    CacheRead { tensor: String, scope: Scope, name: Option<String> },
+    CacheWrite { scope: Scope, name: Option<String> },
+}
+
+fn plan(p: &Prim, o: &mut Origins) -> PlanPrim {
+    let stage = pname(&p.stage, o);
+    let call = o.add(p.sp);
+    let kind = match &p.kind {
+        PrimKind::Split { axis, factor, names } => PlanKind::Split {
+            axis: pname(axis, o),
+            factor: factor.value,
+            factor_at: o.add(factor.sp),
+            names: names.as_ref().map(|[a, b]| [name(a), name(b)]),
+        },
+        PrimKind::Tile { x, y, fx, fy, names } => PlanKind::Tile {
+            x: pname(x, o),
+            y: pname(y, o),
+            fx: fx.value,
+            fy: fy.value,
+            fx_at: o.add(fx.sp),
+            fy_at: o.add(fy.sp),
+            names: names.as_ref().map(|n| [name(&n[0]), name(&n[1]), name(&n[2]), name(&n[3])]),
+        },
+        PrimKind::Fuse { a, b, name: n } => PlanKind::Fuse { a: pname(a, o), b: pname(b, o), name: n.as_ref().map(name) },
+        PrimKind::Reorder { axes } => PlanKind::Reorder { axes: axes.iter().map(|a| pname(a, o)).collect() },
+        PrimKind::Vectorize { axis } => PlanKind::Vectorize(pname(axis, o)),
+        PrimKind::Unroll { axis } => PlanKind::Unroll(pname(axis, o)),
+        PrimKind::Parallel { axis } => PlanKind::Parallel(pname(axis, o)),
+        PrimKind::Bind { axis, thread } => PlanKind::Bind(pname(axis, o), *thread),
+        PrimKind::ComputeAt { consumer, axis } => PlanKind::ComputeAt { consumer: pname(consumer, o), axis: pname(axis, o) },
+        PrimKind::ComputeInline => PlanKind::ComputeInline,
+        PrimKind::ComputeRoot => PlanKind::ComputeRoot,
+        PrimKind::CacheRead { tensor, scope, name: n } => {
+            PlanKind::CacheRead { tensor: name(tensor), scope: *scope, name: n.as_ref().map(name) }
+        }
+        PrimKind::CacheWrite { scope, name: n } => PlanKind::CacheWrite { scope: *scope, name: n.as_ref().map(name) },
+    };
+    PlanPrim { stage, call, kind }
+}
+
+/// An error found, the origin to use when it has none, and a prefix.
+type Found = (Error, Option<Origin>, String);
+
+/// Builds, schedules and lowers (on the checker thread).
+fn run(b: &FuncBuilder, blocks: &[PlanBlock], fname: Option<Origin>) -> Vec<Found> {
+    let func = match b.build() {
+        Ok(f) => f,
+        Err(e) => return vec![(e, fname, String::new())],
+    };
+    let mut found = vec![];
     let mut program = Program::new(func.clone());
-    for block in &f.schedules {
+    let mut complete = true;
+    for block in blocks {
         if !block.complete {
             // Its syntax errors are reported already.
-            errors.push(None);
+            complete = false;
             continue;
         }
-        match schedule(func, block, o) {
-            Ok(s) => program = program.with_schedule(s),
-            Err(e) => errors.push(Some(e)),
+        let mut s = Schedule::new(&func, block.class);
+        match block.prims.iter().try_for_each(|p| apply(&mut s, p)) {
+            Ok(()) => program = program.with_schedule(s),
+            Err((e, fallback)) => found.push((e, fallback, String::new())),
         }
     }
-    if !errors.is_empty() {
-        return errors.into_iter().flatten().collect();
+    if !found.is_empty() || !complete {
+        return found;
     }
-    let mut errors = vec![];
     // Lowering finds what the primitives alone cannot (data flow after
     // later primitives). Report each distinct error once.
     let mut seen: Vec<String> = vec![];
     for target in Target::ALL {
         if let Err(e) = program.lower(target) {
-            let block = f.schedules.iter().find(|b| b.class.is_none_or(|c| c == target.class()));
-            let fallback = block.map(|b| b.sp).unwrap_or(sp(&f.name));
             let msg = e.message();
             if seen.contains(&msg) {
                 continue;
             }
             seen.push(msg);
-            let err = match o.get(e.origin()) {
-                Some(at) => at.error(e.message()),
-                None => fallback.error(format!("cannot lower `{}` for {target}: {}", name(&f.name), e.message())),
-            };
-            errors.push(err);
+            let block = blocks.iter().find(|b| b.class.is_none_or(|c| c == target.class()));
+            let fallback = block.map(|b| b.at).unwrap_or(fname);
+            let prefix =
+                if e.origin().is_some() { String::new() } else { format!("cannot lower `{}` for {target}: ", b.name.name) };
+            found.push((e, fallback, prefix));
         }
     }
-    errors
+    found
 }
 
-/// Applies one schedule block; the first error, at its span.
-pub fn schedule(func: &Func, block: &ScheduleBlock, o: &mut Origins) -> Result<Schedule, syn::Error> {
-    let mut s = Schedule::new(func, block.class);
-    for p in &block.prims {
-        apply(&mut s, p, o).map_err(|(e, fallback)| o.error(&e, fallback))?;
-    }
-    Ok(s)
+type Fail = (Error, Option<Origin>);
+
+fn stage(s: &mut Schedule, n: &Name) -> Result<texpr_dsl::StageRef, Fail> {
+    s.at(n.at);
+    s.stage(&n.name).map_err(|e| (e, n.at))
 }
 
-type Fail = (Error, Sp);
-
-fn stage(s: &mut Schedule, id: &Ident, o: &mut Origins) -> Result<texpr_dsl::StageRef, Fail> {
-    s.at(o.add(sp(id)));
-    s.stage(&name(id)).map_err(|e| (e, sp(id)))
-}
-
-fn axis(s: &mut Schedule, st: texpr_dsl::StageRef, id: &Ident, o: &mut Origins) -> Result<texpr_dsl::AxisRef, Fail> {
-    s.at(o.add(sp(id)));
-    s.axis(st, &name(id)).map_err(|e| (e, sp(id)))
+fn axis(s: &mut Schedule, st: texpr_dsl::StageRef, n: &Name) -> Result<texpr_dsl::AxisRef, Fail> {
+    s.at(n.at);
+    s.axis(st, &n.name).map_err(|e| (e, n.at))
 }
 
 /// One primitive, resolving names as the generated code does (see
-/// `generate::builder::prim`, which must stay in step with this).
-fn apply(s: &mut Schedule, p: &Prim, o: &mut Origins) -> Result<(), Fail> {
-    let st = stage(s, &p.stage, o)?;
-    let call = p.sp;
+/// `generate::builder::prim`, which must stay in step with this). The
+/// origin is set to the stage name, then each loop name as it is resolved,
+/// then the factor or the call for the primitive itself.
+fn apply(s: &mut Schedule, p: &PlanPrim) -> Result<(), Fail> {
+    let st = stage(s, &p.stage)?;
+    let call = p.call;
     let fail = |e: Error| (e, call);
     match &p.kind {
-        PrimKind::Split { axis: a, factor, names } => {
-            let a = axis(s, st, a, o)?;
-            s.at(o.add(factor.sp));
+        PlanKind::Split { axis: a, factor, factor_at, names } => {
+            let a = axis(s, st, a)?;
+            s.at(*factor_at);
             match names {
-                Some([x, y]) => s.split_named(a, factor.value, &name(x), &name(y)).map(drop),
-                None => s.split(a, factor.value).map(drop),
+                Some([x, y]) => s.split_named(a, *factor, x, y).map(drop),
+                None => s.split(a, *factor).map(drop),
             }
             .map_err(fail)
         }
-        PrimKind::Tile { x, y, fx, fy, names } => {
-            let ax = axis(s, st, x, o)?;
-            let ay = axis(s, st, y, o)?;
+        PlanKind::Tile { x, y, fx, fy, fx_at, fy_at, names } => {
+            let ax = axis(s, st, x)?;
+            let ay = axis(s, st, y)?;
             // Point at the offending factor, else at the second loop
             // (the same loop twice), else at the call.
-            let at = if fx.value < 1 {
-                fx.sp
-            } else if fy.value < 1 {
-                fy.sp
+            let at = if *fx < 1 {
+                *fx_at
+            } else if *fy < 1 {
+                *fy_at
             } else if ax == ay {
-                sp(y)
+                y.at
             } else {
                 call
             };
-            s.at(o.add(at));
+            s.at(at);
             match names {
-                Some(n) => {
-                    let n = [name(&n[0]), name(&n[1]), name(&n[2]), name(&n[3])];
-                    s.tile_named(ax, ay, fx.value, fy.value, [&n[0], &n[1], &n[2], &n[3]]).map(drop)
-                }
-                None => s.tile(ax, ay, fx.value, fy.value).map(drop),
+                Some(n) => s.tile_named(ax, ay, *fx, *fy, [&n[0], &n[1], &n[2], &n[3]]).map(drop),
+                None => s.tile(ax, ay, *fx, *fy).map(drop),
             }
             .map_err(fail)
         }
-        PrimKind::Fuse { a, b, name: n } => {
-            let xa = axis(s, st, a, o)?;
-            let xb = axis(s, st, b, o)?;
-            s.at(o.add(call));
+        PlanKind::Fuse { a, b, name: n } => {
+            let xa = axis(s, st, a)?;
+            let xb = axis(s, st, b)?;
+            s.at(call);
             match n {
-                Some(n) => s.fuse_named(xa, xb, &name(n)).map(drop),
+                Some(n) => s.fuse_named(xa, xb, n).map(drop),
                 None => s.fuse(xa, xb).map(drop),
             }
             .map_err(fail)
         }
-        PrimKind::Reorder { axes } => {
+        PlanKind::Reorder { axes } => {
             let mut refs = vec![];
-            let mut at = call;
             for a in axes {
-                refs.push(axis(s, st, a, o)?);
+                refs.push(axis(s, st, a)?);
             }
             // A loop named twice: point at its second mention.
-            if let Some(i) = (0..refs.len()).find(|i| refs[..*i].contains(&refs[*i])) {
-                at = sp(&axes[i]);
-            }
-            s.at(o.add(at));
+            let at = (0..refs.len()).find(|i| refs[..*i].contains(&refs[*i])).map(|i| axes[i].at).unwrap_or(call);
+            s.at(at);
             s.reorder(&refs).map_err(fail)
         }
-        PrimKind::Vectorize { axis: a } => {
-            let a = axis(s, st, a, o)?;
-            s.at(o.add(call));
+        PlanKind::Vectorize(a) => {
+            let a = axis(s, st, a)?;
+            s.at(call);
             s.vectorize(a).map_err(fail)
         }
-        PrimKind::Unroll { axis: a } => {
-            let a = axis(s, st, a, o)?;
-            s.at(o.add(call));
+        PlanKind::Unroll(a) => {
+            let a = axis(s, st, a)?;
+            s.at(call);
             s.unroll(a).map_err(fail)
         }
-        PrimKind::Parallel { axis: a } => {
-            let a = axis(s, st, a, o)?;
-            s.at(o.add(call));
+        PlanKind::Parallel(a) => {
+            let a = axis(s, st, a)?;
+            s.at(call);
             s.parallel(a).map_err(fail)
         }
-        PrimKind::Bind { axis: a, thread } => {
-            let a = axis(s, st, a, o)?;
-            s.at(o.add(call));
+        PlanKind::Bind(a, thread) => {
+            let a = axis(s, st, a)?;
+            s.at(call);
             s.bind(a, *thread).map_err(fail)
         }
-        PrimKind::ComputeAt { consumer, axis: a } => {
-            let c = stage(s, consumer, o)?;
-            let a = axis(s, c, a, o)?;
-            s.at(o.add(call));
+        PlanKind::ComputeAt { consumer, axis: a } => {
+            let c = stage(s, consumer)?;
+            let a = axis(s, c, a)?;
+            s.at(call);
             s.compute_at(st, a).map_err(fail)
         }
-        PrimKind::ComputeInline => {
-            s.at(o.add(call));
+        PlanKind::ComputeInline => {
+            s.at(call);
             s.compute_inline(st).map_err(fail)
         }
-        PrimKind::ComputeRoot => {
-            s.at(o.add(call));
+        PlanKind::ComputeRoot => {
+            s.at(call);
             s.compute_root(st).map_err(fail)
         }
-        PrimKind::CacheRead { tensor, scope, name: n } => {
-            s.at(o.add(call));
+        PlanKind::CacheRead { tensor, scope, name: n } => {
+            s.at(call);
             match n {
-                Some(n) => s.cache_read_named(st, &name(tensor), *scope, &name(n)).map(drop),
-                None => s.cache_read(st, &name(tensor), *scope).map(drop),
+                Some(n) => s.cache_read_named(st, tensor, *scope, n).map(drop),
+                None => s.cache_read(st, tensor, *scope).map(drop),
             }
             .map_err(fail)
         }
-        PrimKind::CacheWrite { scope, name: n } => {
-            s.at(o.add(call));
+        PlanKind::CacheWrite { scope, name: n } => {
+            s.at(call);
             match n {
-                Some(n) => s.cache_write_named(st, *scope, &name(n)).map(drop),
+                Some(n) => s.cache_write_named(st, *scope, n).map(drop),
                 None => s.cache_write(st, *scope).map(drop),
             }
             .map_err(fail)
