@@ -2,6 +2,8 @@
 //! and sm_90 (no GPU needed); `ptxas -v` reports registers and shared
 //! memory when it is available (`$TEXPR_PTXAS`).
 
+use std::io::Write as _;
+
 use texpr_dsl::{Lowered, Target};
 
 use crate::common::*;
@@ -23,8 +25,11 @@ pub fn check_cuda(name: &str, l: &Lowered) {
             && let Ok(out) = std::process::Command::new(&ptxas).arg("-v").arg("--gpu-name=sm_90").arg(&file).arg("-o").arg(dir.join("out.cubin")).output()
         {
             let report = String::from_utf8_lossy(&out.stderr);
+            // Straight to stderr (not `eprintln!`, which the test harness
+            // captures): the report shows in the test output.
+            let mut err = std::io::stderr().lock();
             for line in report.lines().filter(|l| l.contains("Used") || l.contains("Compiling entry")) {
-                println!("ptxas {name}: {}", line.trim_start_matches("ptxas info    : "));
+                let _ = writeln!(err, "ptxas {name}: {}", line.trim_start_matches("ptxas info    : "));
             }
             assert!(out.status.success(), "ptxas failed on {name}: {report}");
         }
