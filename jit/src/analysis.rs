@@ -11,7 +11,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use texpr_dsl::{BinOp, BufId, BufKind, Expr, ForKind, LoweredFunc, Stmt, UnOp, VarId};
+use texpr_dsl::stmt::If;
+use texpr_dsl::{BinOp, BufId, BufKind, CmpOp, Expr, For, ForKind, LoweredFunc, Stmt, UnOp, VarId};
 
 /// Unrolled loops longer than this are emitted as ordinary loops.
 pub(crate) const MAX_UNROLL: i64 = 512;
@@ -96,36 +97,41 @@ impl Walk<'_> {
         });
     }
 
+    /// A loop; `tail` is `Some(vectorized)` for the tail of a partitioned
+    /// unrolled/vectorized loop, which code generation unrolls too.
+    fn for_(&mut self, l: &For, tail: Option<bool>) {
+        self.expr(&l.min);
+        self.expr(&l.extent);
+        let ext = l.extent.as_int().unwrap_or(-1);
+        let static_min = self.is_static(&l.min);
+        let (is_static, is_vec) = match (l.kind, tail) {
+            (_, Some(v)) => (static_min, v && static_min),
+            (ForKind::Unrolled, _) => (static_min && ext <= MAX_UNROLL, false),
+            (ForKind::Vectorized, _) => (static_min && ext <= MAX_VECTOR, static_min && ext <= MAX_VECTOR),
+            _ => (false, false),
+        };
+        let saved_vec = self.vec_var;
+        if is_static {
+            self.statics.insert(l.var.id);
+        }
+        if is_vec {
+            self.vec_var = Some(l.var.id);
+        }
+        let par = l.kind == ForKind::Parallel;
+        if par {
+            self.par_depth += 1;
+        }
+        self.stmt(&l.body);
+        if par {
+            self.par_depth -= 1;
+        }
+        self.statics.remove(&l.var.id);
+        self.vec_var = saved_vec;
+    }
+
     fn stmt(&mut self, s: &Stmt) {
         match s {
-            Stmt::For(l) => {
-                self.expr(&l.min);
-                self.expr(&l.extent);
-                let ext = l.extent.as_int().unwrap_or(-1);
-                let static_min = self.is_static(&l.min);
-                let (is_static, is_vec) = match l.kind {
-                    ForKind::Unrolled => (static_min && ext <= MAX_UNROLL, false),
-                    ForKind::Vectorized => (static_min && ext <= MAX_VECTOR, static_min && ext <= MAX_VECTOR),
-                    _ => (false, false),
-                };
-                let saved_vec = self.vec_var;
-                if is_static {
-                    self.statics.insert(l.var.id);
-                }
-                if is_vec {
-                    self.vec_var = Some(l.var.id);
-                }
-                let par = l.kind == ForKind::Parallel;
-                if par {
-                    self.par_depth += 1;
-                }
-                self.stmt(&l.body);
-                if par {
-                    self.par_depth -= 1;
-                }
-                self.statics.remove(&l.var.id);
-                self.vec_var = saved_vec;
-            }
+            Stmt::For(l) => self.for_(l, None),
             Stmt::Seq(v) => v.iter().for_each(|s| self.stmt(s)),
             Stmt::Let(b) => {
                 self.expr(&b.1);
@@ -139,8 +145,10 @@ impl Walk<'_> {
             Stmt::If(i) => {
                 self.expr(&i.cond);
                 self.stmt(&i.then);
-                if let Some(e) = &i.els {
-                    self.stmt(e);
+                match (tail_split(i), &i.els) {
+                    (Some((_, main, tail)), _) => self.for_(tail, Some(main.kind == ForKind::Vectorized)),
+                    (None, Some(e)) => self.stmt(e),
+                    (None, None) => {}
                 }
             }
             Stmt::Store(st) => {
@@ -205,4 +213,23 @@ pub(crate) fn used_bufs(s: &Stmt, out: &mut HashSet<BufId>) {
             }
         })
     });
+}
+
+/// The shape `partition_tails` gives a tail-clamped unrolled or vectorized
+/// loop: `if E >= c { for v in m..m + c (unrolled/vectorized) } else { for v
+/// in m..m + E (serial) }`. Returns `c`, the main loop and the tail loop.
+/// Code generation unrolls the tail too (each copy guarded by `k < E`), so
+/// its variable is a compile-time constant like the main loop's.
+pub(crate) fn tail_split(i: &If) -> Option<(i64, &For, &For)> {
+    let Expr::Cmp(CmpOp::Ge, e, c) = &i.cond else { return None };
+    let c = c.as_int()?;
+    let (Stmt::For(main), Some(Stmt::For(tail))) = (&i.then, &i.els) else { return None };
+    let ok = matches!(main.kind, ForKind::Unrolled | ForKind::Vectorized)
+        && (2..=MAX_VECTOR).contains(&c)
+        && main.extent.as_int() == Some(c)
+        && tail.kind == ForKind::Serial
+        && tail.extent == **e
+        && tail.var == main.var
+        && tail.min == main.min;
+    ok.then_some((c, &**main, &**tail))
 }

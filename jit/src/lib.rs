@@ -7,6 +7,8 @@
 //!
 //! The pieces, one module each:
 //!
+//! - [`prepare`]: loop-nest rewrites first (tails as guarded unrolls,
+//!   unswitching of loop-invariant conditions).
 //! - [`codegen`]: the lowered IR → Cranelift IR for scalar code, loops,
 //!   allocations (stack for small constant temporaries, heap otherwise,
 //!   registers for small ones indexed only by unrolled/vectorized loops),
@@ -31,6 +33,7 @@ mod analysis;
 mod codegen;
 mod error;
 mod math;
+mod prepare;
 mod runtime;
 mod vector;
 
@@ -204,6 +207,9 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
         jb.symbol(n, p);
     }
     let module = JITModule::new(jb);
+    let mut prepared = f.clone();
+    prepare::prepare(&mut prepared);
+    let f = &prepared;
     let mut ms = ModState::new(module, f);
     let ptr = ms.module.target_config().pointer_type();
     let mut text = String::new();

@@ -1,12 +1,659 @@
-//! Vectorized loops.
+//! Vectorized loops as 128-bit SIMD.
+//!
+//! A `vectorized for v in min..min + W` runs its body once for all `W`
+//! lanes, statement by statement. That is only the loop's meaning when no
+//! lane reads what another lane writes, which [`legal`] checks: every
+//! buffer written in the body is accessed at one index expression only,
+//! affine in `v` with a non-zero coefficient (each lane owns its element),
+//! except for a *reduction* `acc[I] = acc[I] op f(v)` with `I` invariant in
+//! `v`, which folds the lanes of `f(v)` into the accumulator in lane order
+//! (so results are exactly the scalar loop's). Conditions and nested loop
+//! bounds must be invariant in `v`. Anything else falls back to the
+//! caller's lane-by-lane expansion.
+//!
+//! Values are [`VV`]s: uniform scalars (invariant in `v`, broadcast when
+//! combined), Cranelift vectors (`F32X4`, `F64X2`, `I32X4`, ... — W/lanes
+//! registers per value), or per-lane scalars for what has no vector form
+//! (integer division, casts, comparisons, lazy `if`, `f16`): those are
+//! computed lane by lane with the scalar code generator, so every
+//! operation keeps its exact scalar semantics. Loads and stores that are
+//! contiguous in `v` (coefficient 1) are vector accesses; other accesses
+//! are gathered and scattered lane by lane.
 
-use texpr_dsl::For;
+use std::collections::{HashMap, HashSet};
 
-use crate::codegen::Gen;
-use crate::error::CgResult;
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::types::{self, Type};
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
+use texpr_dsl::{BinOp, Builtin, BufId, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
+
+use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine};
+use crate::codegen::{Bind, Gen, Loc, cty};
+use crate::error::{CgResult, cg_err};
+
+/// A value over the lanes of the vectorized loop.
+#[derive(Clone, Debug)]
+enum VV {
+    /// The same scalar in every lane.
+    U(Value),
+    /// One scalar per lane.
+    L(Vec<Value>),
+    /// Vector registers, `lanes` lanes each.
+    V(Vec<Value>),
+}
+
+/// The vector type of a dtype and its lane count, if it has one.
+fn vec_ty(t: DType) -> Option<(Type, usize)> {
+    let s = cty(t);
+    if matches!(t, DType::Bool | DType::F16 | DType::BF16) {
+        return None;
+    }
+    let lanes = 128 / s.bits();
+    Some((s.by(lanes)?, lanes as usize))
+}
+
+/// A reduction statement `buf[idx] = buf[idx] op rest` (or `rest op buf[idx]`).
+struct Red<'a> {
+    op: BinOp,
+    rest: &'a Expr,
+}
+
+fn as_reduction<'a>(buf: BufId, idx: &Expr, value: &'a Expr) -> Option<Red<'a>> {
+    let Expr::Binary(op @ (BinOp::Add | BinOp::Mul | BinOp::Min | BinOp::Max), a, b) = value else { return None };
+    let is_acc = |e: &Expr| matches!(e, Expr::Load(l) if l.buf == buf && l.idx[0] == *idx);
+    let reads = |e: &Expr| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == buf));
+    if is_acc(a) && !reads(b) {
+        Some(Red { op: *op, rest: b })
+    } else if is_acc(b) && !reads(a) {
+        Some(Red { op: *op, rest: a })
+    } else {
+        None
+    }
+}
+
+/// The legality walk: collects, per written buffer, its one index.
+struct Legal<'s> {
+    v: VarId,
+    varying: HashSet<VarId>,
+    /// Buffer → the index every access must use (`None`: a reduction).
+    writes: HashMap<BufId, Option<&'s Expr>>,
+    /// Stores that are reductions (by address of the store's index).
+    reductions: HashSet<*const Expr>,
+    ok: bool,
+}
+
+impl<'s> Legal<'s> {
+    fn varies(&self, e: &Expr) -> bool {
+        e.any(&mut |x| matches!(x, Expr::Var(y) if y.id == self.v || self.varying.contains(&y.id)))
+    }
+
+    fn collect_writes(&mut self, s: &'s Stmt, depth: u32) {
+        match s {
+            Stmt::Store(st) => {
+                let idx = &st.idx[0];
+                let coef = affine(idx, self.v, &self.varying);
+                if coef.is_some_and(|c| c != 0) {
+                    match self.writes.get(&st.buf) {
+                        Some(Some(prev)) if *prev == idx => {}
+                        None => {
+                            self.writes.insert(st.buf, Some(idx));
+                        }
+                        _ => self.ok = false,
+                    }
+                } else if coef == Some(0) && depth == 0 && !self.writes.contains_key(&st.buf) && as_reduction(st.buf, idx, &st.value).is_some() {
+                    self.writes.insert(st.buf, None);
+                    self.reductions.insert(idx as *const Expr);
+                } else {
+                    self.ok = false;
+                }
+            }
+            Stmt::Seq(v) => v.iter().for_each(|s| self.collect_writes(s, depth)),
+            Stmt::Let(b) => {
+                if self.varies(&b.1) {
+                    self.varying.insert(b.0.id);
+                }
+                self.collect_writes(&b.2, depth);
+            }
+            Stmt::If(i) => {
+                if self.varies(&i.cond) {
+                    self.ok = false;
+                }
+                self.collect_writes(&i.then, depth);
+                if let Some(e) = &i.els {
+                    self.collect_writes(e, depth);
+                }
+            }
+            Stmt::For(l) => {
+                if l.kind == ForKind::Parallel || self.varies(&l.min) || self.varies(&l.extent) {
+                    self.ok = false;
+                }
+                self.collect_writes(&l.body, depth + 1);
+            }
+            Stmt::Alloc(..) => self.ok = false,
+            Stmt::Nop => {}
+        }
+    }
+
+    /// Every load of a written buffer uses its one index (reductions: only
+    /// as the accumulator of their own store).
+    fn check_reads(&mut self, s: &'s Stmt) {
+        let check = |e: &Expr, red_store: Option<(BufId, &Expr)>, this: &mut Self| {
+            e.visit(&mut |x| {
+                if let Expr::Load(l) = x
+                    && let Some(w) = this.writes.get(&l.buf)
+                {
+                    let fine = match w {
+                        Some(idx) => l.idx[0] == **idx,
+                        None => red_store.is_some_and(|(b, i)| b == l.buf && l.idx[0] == *i),
+                    };
+                    if !fine {
+                        this.ok = false;
+                    }
+                }
+            });
+        };
+        match s {
+            Stmt::Store(st) => {
+                let idx = &st.idx[0];
+                check(idx, None, self);
+                let red = self.reductions.contains(&(idx as *const Expr));
+                check(&st.value, if red { Some((st.buf, idx)) } else { None }, self);
+            }
+            Stmt::Seq(v) => v.iter().for_each(|s| self.check_reads(s)),
+            Stmt::Let(b) => {
+                check(&b.1, None, self);
+                self.check_reads(&b.2);
+            }
+            Stmt::If(i) => {
+                check(&i.cond, None, self);
+                self.check_reads(&i.then);
+                if let Some(e) = &i.els {
+                    self.check_reads(e);
+                }
+            }
+            Stmt::For(l) => {
+                check(&l.min, None, self);
+                check(&l.extent, None, self);
+                self.check_reads(&l.body);
+            }
+            Stmt::Alloc(..) | Stmt::Nop => {}
+        }
+    }
+}
+
+fn legal(l: &For) -> bool {
+    let mut w = Legal { v: l.var.id, varying: HashSet::new(), writes: HashMap::new(), reductions: HashSet::new(), ok: true };
+    w.collect_writes(&l.body, 0);
+    if w.ok {
+        w.varying.clear();
+        w.check_reads(&l.body);
+    }
+    w.ok
+}
+
+/// The vector emitter's state for one vectorized loop.
+struct Vec_ {
+    v: VarId,
+    w: usize,
+    /// The loop's first value (as a constant when known).
+    min_c: Option<i64>,
+    min_v: Value,
+    /// Varying `let` variables and their values.
+    lets: HashMap<VarId, VV>,
+}
 
 /// Emits `l` with SIMD vectors if its body allows; `Ok(false)` leaves it to
 /// the caller's lane-by-lane fallback.
-pub(crate) fn try_vectorize<'a>(_g: &mut Gen<'a, '_, '_>, _l: &'a For, _ext: i64) -> CgResult<bool> {
-    Ok(false)
+pub(crate) fn try_vectorize<'a>(g: &mut Gen<'a, '_, '_>, l: &'a For, ext: i64) -> CgResult<bool> {
+    if !(2..=MAX_VECTOR).contains(&ext) || !legal(l) {
+        return Ok(false);
+    }
+    let min_c = g.const_eval(&l.min).and_then(|s| s.as_i64());
+    let min_v = g.index(&l.min)?;
+    let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new() };
+    vx.stmt(g, &l.body, 0)?;
+    Ok(true)
+}
+
+impl Vec_ {
+    fn varies(&self, e: &Expr) -> bool {
+        e.any(&mut |x| matches!(x, Expr::Var(y) if y.id == self.v || self.lets.contains_key(&y.id)))
+    }
+
+    /// The binding of the loop variable in lane `k`.
+    fn lane_bind(&self, g: &mut Gen<'_, '_, '_>, k: usize) -> Bind {
+        match self.min_c {
+            Some(c) => Bind::Const(Scalar::I64(c + k as i64)),
+            None => Bind::Val(if k == 0 { self.min_v } else { g.b.ins().iadd_imm_s(self.min_v, k as i64) }),
+        }
+    }
+
+    /// Runs `f` with the loop variable and varying lets bound to lane `k`.
+    fn in_lane<T>(&self, g: &mut Gen<'_, '_, '_>, k: usize, f: impl FnOnce(&mut Gen<'_, '_, '_>) -> CgResult<T>) -> CgResult<T> {
+        let mut saved = vec![];
+        let b = self.lane_bind(g, k);
+        saved.push((self.v, g.env.insert(self.v, b)));
+        let lets: Vec<(VarId, VV)> = self.lets.iter().map(|(k, v)| (*k, v.clone())).collect();
+        for (var, vv) in lets {
+            let x = self.lane_of(g, &vv, k, var)?;
+            saved.push((var, g.env.insert(var, Bind::Val(x))));
+        }
+        let r = f(g);
+        for (var, old) in saved.into_iter().rev() {
+            g.restore(var, old);
+        }
+        r
+    }
+
+    fn lane_of(&self, g: &mut Gen<'_, '_, '_>, vv: &VV, k: usize, var: VarId) -> CgResult<Value> {
+        Ok(match vv {
+            VV::U(x) => *x,
+            VV::L(xs) => xs[k],
+            VV::V(chunks) => {
+                let dtype = g.f.vars.get(var).map(|i| i.dtype).unwrap_or(DType::I64);
+                let (_, lanes) = vec_ty(dtype).ok_or_else(|| cg_err("vector value of a scalar-only type"))?;
+                g.b.ins().extractlane(chunks[k / lanes], (k % lanes) as u8)
+            }
+        })
+    }
+
+    /// Per-lane scalars of a value of type `t`.
+    fn to_lanes(&self, g: &mut Gen<'_, '_, '_>, vv: VV, t: DType) -> CgResult<Vec<Value>> {
+        Ok(match vv {
+            VV::U(x) => vec![x; self.w],
+            VV::L(xs) => xs,
+            VV::V(chunks) => {
+                let (_, lanes) = vec_ty(t).ok_or_else(|| cg_err("vector value of a scalar-only type"))?;
+                (0..self.w).map(|k| g.b.ins().extractlane(chunks[k / lanes], (k % lanes) as u8)).collect()
+            }
+        })
+    }
+
+    /// Vector registers of a value of type `t` (which has a vector type).
+    fn to_vecs(&self, g: &mut Gen<'_, '_, '_>, vv: VV, t: DType) -> CgResult<Vec<Value>> {
+        let (vt, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
+        Ok(match vv {
+            VV::V(c) => c,
+            VV::U(x) => {
+                let s = g.b.ins().splat(vt, x);
+                vec![s; self.w / lanes]
+            }
+            VV::L(xs) => (0..self.w / lanes)
+                .map(|c| {
+                    let mut v = g.b.ins().scalar_to_vector(vt, xs[c * lanes]);
+                    for k in 1..lanes {
+                        v = g.b.ins().insertlane(v, xs[c * lanes + k], k as u8);
+                    }
+                    v
+                })
+                .collect(),
+        })
+    }
+
+    /// Whether values of `t` are computed as vectors in this loop.
+    fn vectorizable(&self, t: DType) -> bool {
+        vec_ty(t).is_some_and(|(_, lanes)| self.w % lanes == 0)
+    }
+
+    /// Evaluates `e` lane by lane with the scalar generator.
+    fn lanes(&self, g: &mut Gen<'_, '_, '_>, e: &Expr) -> CgResult<VV> {
+        let mut out = Vec::with_capacity(self.w);
+        for k in 0..self.w {
+            out.push(self.in_lane(g, k, |g| g.expr(e))?);
+        }
+        Ok(VV::L(out))
+    }
+
+    fn expr(&mut self, g: &mut Gen<'_, '_, '_>, e: &Expr) -> CgResult<VV> {
+        if !self.varies(e) {
+            return Ok(VV::U(g.expr(e)?));
+        }
+        let t = e.dtype();
+        if let Expr::Var(x) = e
+            && let Some(vv) = self.lets.get(&x.id)
+        {
+            return Ok(vv.clone());
+        }
+        if !self.vectorizable(t) {
+            return self.lanes(g, e);
+        }
+        let (_, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
+        match e {
+            Expr::Load(l) => self.load(g, l.buf, t, &l.idx[0], e),
+            Expr::Unary(op, a) => {
+                let x = self.expr(g, a)?;
+                let xs = self.to_vecs(g, x, t)?;
+                let r = xs
+                    .into_iter()
+                    .map(|x| match (op, t.is_float()) {
+                        (UnOp::Neg, true) => g.b.ins().fneg(x),
+                        (UnOp::Neg, false) => g.b.ins().ineg(x),
+                        (UnOp::Not, _) => g.b.ins().bnot(x),
+                    })
+                    .collect();
+                Ok(VV::V(r))
+            }
+            Expr::Binary(op, a, b) => {
+                let int = !t.is_float();
+                let const_pow2 = b.as_const().and_then(|c| c.as_i64()).filter(|c| *c > 0 && c.count_ones() == 1 && (t.is_signed_int() || *c < i64::MAX));
+                let vector_op = match op {
+                    BinOp::Add | BinOp::Sub => true,
+                    BinOp::Mul => !(int && lanes == 2),
+                    BinOp::Div => !int || const_pow2.is_some(),
+                    BinOp::Rem => int && const_pow2.is_some(),
+                    BinOp::Min | BinOp::Max => !int || lanes >= 4,
+                };
+                if !vector_op {
+                    return self.lanes(g, e);
+                }
+                if let (true, Some(c)) = (int && matches!(op, BinOp::Div | BinOp::Rem), const_pow2) {
+                    let x = self.expr(g, a)?;
+                    let xs = self.to_vecs(g, x, t)?;
+                    let sh = c.trailing_zeros() as i64;
+                    let r = xs
+                        .into_iter()
+                        .map(|x| match (op, t.is_signed_int()) {
+                            (BinOp::Div, true) => g.b.ins().sshr_imm_s(x, sh),
+                            (BinOp::Div, false) => g.b.ins().ushr_imm_s(x, sh),
+                            _ => {
+                                let (vt, _) = vec_ty(t).unwrap_or((types::I32X4, 4));
+                                let m = g.b.ins().iconst(cty(t), c - 1);
+                                let mv = g.b.ins().splat(vt, m);
+                                g.b.ins().band(x, mv)
+                            }
+                        })
+                        .collect();
+                    return Ok(VV::V(r));
+                }
+                // `x * y + z` as one fused multiply-add (one rounding, like
+                // `-ffp-contract=fast`) where the CPU has FMA.
+                if *op == BinOp::Add && t.is_float() && host_has_fma() {
+                    let parts = match (&**a, &**b) {
+                        (Expr::Binary(BinOp::Mul, x, y), z) | (z, Expr::Binary(BinOp::Mul, x, y)) => Some((&**x, &**y, z)),
+                        _ => None,
+                    };
+                    if let Some((x, y, z)) = parts {
+                        let (xv, yv, zv) = (self.expr(g, x)?, self.expr(g, y)?, self.expr(g, z)?);
+                        let xs = self.to_vecs(g, xv, t)?;
+                        let ys = self.to_vecs(g, yv, t)?;
+                        let zs = self.to_vecs(g, zv, t)?;
+                        let r = (0..xs.len()).map(|c| g.b.ins().fma(xs[c], ys[c], zs[c])).collect();
+                        return Ok(VV::V(r));
+                    }
+                }
+                let b_nonnan_const = b.as_const().is_some_and(|c| !c.as_f64().is_nan());
+                let x = self.expr(g, a)?;
+                let y = self.expr(g, b)?;
+                let xs = self.to_vecs(g, x, t)?;
+                let ys = self.to_vecs(g, y, t)?;
+                let signed = t.is_signed_int();
+                let mut r = Vec::with_capacity(xs.len());
+                for (x, y) in xs.into_iter().zip(ys) {
+                    r.push(match (op, int) {
+                        (BinOp::Add, false) => g.b.ins().fadd(x, y),
+                        (BinOp::Sub, false) => g.b.ins().fsub(x, y),
+                        (BinOp::Mul, false) => g.b.ins().fmul(x, y),
+                        (BinOp::Div, false) => g.b.ins().fdiv(x, y),
+                        (BinOp::Min | BinOp::Max, false) => vminmax(g, *op == BinOp::Max, x, y, b_nonnan_const),
+                        (BinOp::Add, true) => g.b.ins().iadd(x, y),
+                        (BinOp::Sub, true) => g.b.ins().isub(x, y),
+                        (BinOp::Mul, true) => g.b.ins().imul(x, y),
+                        (BinOp::Min, true) if signed => g.b.ins().smin(x, y),
+                        (BinOp::Min, true) => g.b.ins().umin(x, y),
+                        (BinOp::Max, true) if signed => g.b.ins().smax(x, y),
+                        (BinOp::Max, true) => g.b.ins().umax(x, y),
+                        _ => return Err(cg_err("unexpected vector binary operation")),
+                    });
+                }
+                Ok(VV::V(r))
+            }
+            Expr::Select(c, a, b) if !self.varies(c) => {
+                let cv = g.expr(c)?;
+                let x = self.expr(g, a)?;
+                let y = self.expr(g, b)?;
+                let xs = self.to_vecs(g, x, t)?;
+                let ys = self.to_vecs(g, y, t)?;
+                Ok(VV::V(xs.into_iter().zip(ys).map(|(x, y)| g.b.ins().select(cv, x, y)).collect()))
+            }
+            Expr::Call(f, args) if t.is_float() && matches!(f, Builtin::Sqrt | Builtin::Abs | Builtin::Floor | Builtin::Ceil | Builtin::Trunc | Builtin::Fma) => {
+                let mut vs = vec![];
+                for a in args.iter() {
+                    let x = self.expr(g, a)?;
+                    vs.push(self.to_vecs(g, x, t)?);
+                }
+                let n = vs[0].len();
+                let r = (0..n)
+                    .map(|c| match f {
+                        Builtin::Sqrt => g.b.ins().sqrt(vs[0][c]),
+                        Builtin::Abs => g.b.ins().fabs(vs[0][c]),
+                        Builtin::Floor => g.b.ins().floor(vs[0][c]),
+                        Builtin::Ceil => g.b.ins().ceil(vs[0][c]),
+                        Builtin::Trunc => g.b.ins().trunc(vs[0][c]),
+                        _ => g.b.ins().fma(vs[0][c], vs[1][c], vs[2][c]),
+                    })
+                    .collect();
+                Ok(VV::V(r))
+            }
+            Expr::Call(f, args) if t == DType::F32 && crate::math::has_vector(*f) => {
+                let mut vs = vec![];
+                for a in args.iter() {
+                    let x = self.expr(g, a)?;
+                    vs.push(self.to_vecs(g, x, t)?);
+                }
+                let n = vs[0].len();
+                let mut r = vec![];
+                for c in 0..n {
+                    let a: Vec<Value> = vs.iter().map(|v| v[c]).collect();
+                    r.push(crate::math::vector_f32(g, *f, &a)?);
+                }
+                Ok(VV::V(r))
+            }
+            _ => self.lanes(g, e),
+        }
+    }
+
+    fn load(&mut self, g: &mut Gen<'_, '_, '_>, buf: BufId, t: DType, idx: &Expr, e: &Expr) -> CgResult<VV> {
+        let varying: HashSet<VarId> = self.lets.keys().copied().collect();
+        if affine(idx, self.v, &varying) != Some(1) {
+            return self.lanes(g, e);
+        }
+        let (vt, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
+        let base_bind = self.lane_bind(g, 0);
+        match g.locs.get(buf.0 as usize).cloned().flatten() {
+            Some(Loc::Mem(base)) => {
+                let i0 = self.at_lane0(g, base_bind, idx)?;
+                let a = g.addr(base, t, i0);
+                let fl = vflags(g.mem_flags(buf));
+                let r = (0..self.w / lanes).map(|c| g.b.ins().load(vt, fl, a, (c * 16) as i32)).collect();
+                Ok(VV::V(r))
+            }
+            Some(Loc::Regs { vars, group }) => {
+                let old = g.env.insert(self.v, base_bind);
+                let i0 = g.const_eval(idx).and_then(|s| s.as_i64());
+                g.restore(self.v, old);
+                match i0 {
+                    Some(i0) if group as usize == lanes && i0 % lanes as i64 == 0 => {
+                        let first = (i0 / lanes as i64) as usize;
+                        let r = (0..self.w / lanes).map(|c| g.b.use_var(vars[first + c])).collect();
+                        Ok(VV::V(r))
+                    }
+                    _ => self.lanes(g, e),
+                }
+            }
+            None => Err(cg_err("load of an unallocated buffer")),
+        }
+    }
+
+    /// The scalar index of lane 0.
+    fn at_lane0(&self, g: &mut Gen<'_, '_, '_>, b: Bind, idx: &Expr) -> CgResult<Value> {
+        let old = g.env.insert(self.v, b);
+        let r = g.index(idx);
+        g.restore(self.v, old);
+        r
+    }
+
+    fn stmt<'a>(&mut self, g: &mut Gen<'a, '_, '_>, s: &'a Stmt, depth: u32) -> CgResult<()> {
+        match s {
+            Stmt::Nop => Ok(()),
+            Stmt::Seq(v) => v.iter().try_for_each(|s| self.stmt(g, s, depth)),
+            Stmt::Let(bx) => {
+                let (var, value, body) = (&bx.0, &bx.1, &bx.2);
+                if self.varies(value) {
+                    let vv = self.expr(g, value)?;
+                    self.lets.insert(var.id, vv);
+                    let r = self.stmt(g, body, depth);
+                    self.lets.remove(&var.id);
+                    r
+                } else {
+                    let x = g.expr(value)?;
+                    let old = g.env.insert(var.id, Bind::Val(x));
+                    let r = self.stmt(g, body, depth);
+                    g.restore(var.id, old);
+                    r
+                }
+            }
+            Stmt::If(i) => {
+                let c = g.expr(&i.cond)?;
+                let tb = g.b.create_block();
+                let done = g.b.create_block();
+                let eb = if i.els.is_some() { g.b.create_block() } else { done };
+                g.b.ins().brif(c, tb, &[], eb, &[]);
+                g.b.switch_to_block(tb);
+                self.stmt(g, &i.then, depth)?;
+                g.b.ins().jump(done, &[]);
+                if let Some(e) = &i.els {
+                    g.b.switch_to_block(eb);
+                    self.stmt(g, e, depth)?;
+                    g.b.ins().jump(done, &[]);
+                }
+                g.b.switch_to_block(done);
+                Ok(())
+            }
+            Stmt::For(l) => {
+                let ext = g.const_eval(&l.extent).and_then(|s| s.as_i64());
+                if ext.is_some_and(|e| e <= 0) {
+                    return Ok(());
+                }
+                let unroll = matches!(l.kind, ForKind::Unrolled | ForKind::Vectorized) && ext.is_some_and(|e| e <= MAX_UNROLL);
+                if unroll {
+                    let min_c = g.const_eval(&l.min).and_then(|s| s.as_i64());
+                    let min_v = g.index(&l.min)?;
+                    for k in 0..ext.unwrap_or(0) {
+                        let b = match min_c {
+                            Some(c) => Bind::Const(Scalar::I64(c + k)),
+                            None => Bind::Val(g.b.ins().iadd_imm_s(min_v, k)),
+                        };
+                        let old = g.env.insert(l.var.id, b);
+                        self.stmt(g, &l.body, depth + 1)?;
+                        g.restore(l.var.id, old);
+                    }
+                    return Ok(());
+                }
+                let lo = g.index(&l.min)?;
+                let n = g.index(&l.extent)?;
+                g.serial(l.var, lo, n, &mut |g| self.stmt(g, &l.body, depth + 1))
+            }
+            Stmt::Store(st) => self.store(g, st.buf, &st.idx[0], &st.value),
+            Stmt::Alloc(..) => Err(cg_err("allocation inside a vectorized loop")),
+        }
+    }
+
+    fn store(&mut self, g: &mut Gen<'_, '_, '_>, buf: BufId, idx: &Expr, value: &Expr) -> CgResult<()> {
+        let t = g.f.buffer(buf).dtype;
+        let varying: HashSet<VarId> = self.lets.keys().copied().collect();
+        let coef = affine(idx, self.v, &varying);
+        if coef == Some(0) {
+            // A reduction (checked by `legal`): fold lanes in order.
+            let red = as_reduction(buf, idx, value).ok_or_else(|| cg_err("invariant store that is not a reduction"))?;
+            let acc0 = g.load(buf, t, idx)?;
+            let vals = self.expr(g, red.rest)?;
+            let lanes = self.to_lanes(g, vals, t)?;
+            let mut acc = acc0;
+            for x in lanes {
+                acc = g.binary(red.op, t, acc, x)?;
+            }
+            return g.store(buf, idx, acc);
+        }
+        let vv = self.expr(g, value)?;
+        if coef == Some(1) && self.vectorizable(t) {
+            let (_, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
+            let b0 = self.lane_bind(g, 0);
+            match g.locs.get(buf.0 as usize).cloned().flatten() {
+                Some(Loc::Mem(base)) => {
+                    let vs = self.to_vecs(g, vv, t)?;
+                    let i0 = self.at_lane0(g, b0, idx)?;
+                    let a = g.addr(base, t, i0);
+                    let fl = vflags(g.mem_flags(buf));
+                    for (c, v) in vs.into_iter().enumerate() {
+                        g.b.ins().store(fl, v, a, (c * 16) as i32);
+                    }
+                    return Ok(());
+                }
+                Some(Loc::Regs { vars, group }) => {
+                    let old = g.env.insert(self.v, b0);
+                    let i0 = g.const_eval(idx).and_then(|s| s.as_i64());
+                    g.restore(self.v, old);
+                    if let Some(i0) = i0
+                        && group as usize == lanes
+                        && i0 % lanes as i64 == 0
+                    {
+                        let vs = self.to_vecs(g, vv, t)?;
+                        let first = (i0 / lanes as i64) as usize;
+                        for (c, v) in vs.into_iter().enumerate() {
+                            g.b.def_var(vars[first + c], v);
+                        }
+                        return Ok(());
+                    }
+                }
+                None => return Err(cg_err("store to an unallocated buffer")),
+            }
+        }
+        // Scatter lane by lane.
+        let xs = self.to_lanes(g, vv, t)?;
+        for (k, x) in xs.into_iter().enumerate() {
+            self.in_lane(g, k, |g| g.store(buf, idx, x))?;
+        }
+        Ok(())
+    }
+}
+
+/// Vector accesses are not necessarily 16-byte aligned.
+fn vflags(f: MemFlagsData) -> MemFlagsData {
+    let mut r = MemFlagsData::new().with_notrap();
+    if f.readonly() {
+        r = r.with_readonly();
+    }
+    if f.can_move() {
+        r = r.with_can_move();
+    }
+    r
+}
+
+/// NaN-ignoring vector min/max (see `Gen::fminmax`).
+fn vminmax(g: &mut Gen<'_, '_, '_>, max: bool, a: Value, b: Value, b_not_nan: bool) -> Value {
+    let ty = g.b.func.dfg.value_type(a);
+    let cc = if max { FloatCC::GreaterThan } else { FloatCC::LessThan };
+    let wins = g.b.ins().fcmp(cc, a, b);
+    let pick = if b_not_nan {
+        wins
+    } else {
+        let bnan = g.b.ins().fcmp(FloatCC::Unordered, b, b);
+        g.b.ins().bor(wins, bnan)
+    };
+    let mask = g.b.ins().bitcast(ty, MemFlagsData::new(), pick);
+    g.b.ins().bitselect(mask, a, b)
+}
+
+/// Whether the host has FMA (Cranelift then emits `vfmadd`; without it an
+/// `fma` would be a libcall, so nothing is contracted).
+fn host_has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *FMA.get_or_init(|| std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }

@@ -1,0 +1,310 @@
+//! Criterion benchmarks of the Cranelift backend against Rust peers in the
+//! same run. Results and analysis: `docs/PERFORMANCE.md`.
+//!
+//! `cargo bench --bench kernels` (all) or `cargo bench --bench kernels -- matmul`.
+//! numpy and onnxruntime figures come from `benches/peers.py`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use texpr::prelude::*;
+use texpr::te::FuncBuilder;
+
+tensor_expr! {
+    /// Register-blocked matrix product (TVM's CPU GEMM recipe).
+    pub fn matmul_best(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
+        let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
+        c
+    }
+    schedule for cpu {
+        let cl = c.cache_write(local);
+        let (io, jo, ii, ji) = c.tile(i, j, 6, 8);
+        c.unroll(ii);
+        c.vectorize(ji);
+        c.parallel(io);
+        cl.compute_at(c, jo);
+        let (ko, ki) = cl.split(k, 2);
+        cl.reorder(ko, ki, i, j);
+        cl.vectorize(j);
+        cl.unroll(i);
+        cl.unroll(ki);
+    }
+
+    /// Matrix product, default schedule.
+    pub fn matmul_default(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
+        let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
+        c
+    }
+
+    /// y = max(a * b + c, 0), elementwise.
+    pub fn fused(a: f32[N], b: f32[N], c: f32[N]) -> f32[N] {
+        let y = |i| max(a[i] * b[i] + c[i], 0.0);
+        y
+    }
+    schedule for cpu {
+        let (o, v) = y.split(i, 16);
+        y.vectorize(v);
+        y.parallel(o);
+    }
+
+    /// Softmax over rows: `e` inlined, the row sum computed per row of `y`
+    /// (`mx` stays a pass of its own: compute_at needs a single direct reader).
+    pub fn softmax(x: f32[N, C]) -> f32[N, C] {
+        let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
+        let e: f32[N, C] = |n, c| exp(x[n, c] - mx[n]);
+        let s: f32[N] = |n| sum(c in 0..C => e[n, c]);
+        let y = |n, c| e[n, c] / s[n];
+        y
+    }
+    schedule for cpu {
+        e.compute_inline();
+        y.parallel(n);
+        let (yo, yi) = y.split(c, 16);
+        y.vectorize(yi);
+        s.compute_at(y, n);
+        mx.parallel(n);
+        let (mo, mi) = mx.split(c, 16);
+        mx.vectorize(mi);
+        let (so, si) = s.split(c, 16);
+        s.vectorize(si);
+    }
+
+    /// Softmax, default schedule.
+    pub fn softmax_default(x: f32[N, C]) -> f32[N, C] {
+        let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
+        let e: f32[N, C] = |n, c| exp(x[n, c] - mx[n]);
+        let s: f32[N] = |n| sum(c in 0..C => e[n, c]);
+        let y = |n, c| e[n, c] / s[n];
+        y
+    }
+
+    /// Depthwise 3x3 convolution, NCHW, zero padding 1 (explicit padded stage).
+    pub fn depthwise(x: f32[B, C, H, W], w: f32[C, 3, 3]) -> f32[B, C, H, W] {
+        let xp: f32[B, C, H + 2, W + 2] = |n, c, h, ww|
+            if h >= 1 && h <= H && ww >= 1 && ww <= W { x[n, c, h - 1, ww - 1] } else { 0.0 };
+        let y = |n, c, h, ww| sum(r in 0..3, s in 0..3 => xp[n, c, h + r, ww + s] * w[c, r, s]);
+        y
+    }
+    schedule for cpu {
+        let (wo, wi) = y.split(ww, 8);
+        y.reorder(n, c, h, wo, r, s, wi);
+        y.unroll(r);
+        y.unroll(s);
+        y.vectorize(wi);
+        let nc = y.fuse(n, c);
+        y.parallel(nc);
+        xp.compute_at(y, nc);
+    }
+
+    /// 2-D convolution 3x3, NCHW, zero padding 1 (explicit padded stage).
+    pub fn conv2d(x: f32[B, C, H, W], w: f32[F, C, 3, 3]) -> f32[B, F, H, W] {
+        let xp: f32[B, C, H + 2, W + 2] = |n, c, h, ww|
+            if h >= 1 && h <= H && ww >= 1 && ww <= W { x[n, c, h - 1, ww - 1] } else { 0.0 };
+        let y = |n, f, h, ww| sum(c in 0..C, r in 0..3, s in 0..3 => xp[n, c, h + r, ww + s] * w[f, c, r, s]);
+        y
+    }
+    schedule for cpu {
+        let yl = y.cache_write(local);
+        let (fo, wo, fi, wi) = y.tile(f, ww, 4, 8);
+        y.reorder(n, fo, h, wo, fi, wi);
+        y.unroll(fi);
+        y.vectorize(wi);
+        let nf = y.fuse(n, fo);
+        y.parallel(nf);
+        yl.compute_at(y, wo);
+        yl.reorder(c, r, s, f, ww);
+        yl.unroll(r);
+        yl.unroll(s);
+        yl.unroll(f);
+        yl.vectorize(ww);
+    }
+}
+
+fn data(shape: &[usize], seed: u32) -> Tensor<f32> {
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
+    Tensor::from_fn(shape, |_| {
+        s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+        ((s >> 8) % 2001) as f32 / 1000.0 - 1.0
+    })
+}
+
+fn matmul(c: &mut Criterion) {
+    let n = 1024;
+    let a = data(&[n, n], 1);
+    let b = data(&[n, n], 2);
+    let mut out = Tensor::<f32>::zeros([n, n]);
+    let mut g = c.benchmark_group("matmul_1024");
+    g.sample_size(10).measurement_time(Duration::from_secs(4)).throughput(Throughput::Elements(2 * (n * n * n) as u64));
+    g.bench_function("texpr_best", |bn| bn.iter(|| matmul_best::run_into(&a, &b, &mut out).unwrap()));
+    g.bench_function("texpr_default", |bn| bn.iter(|| matmul_default::run_into(&a, &b, &mut out).unwrap()));
+    let mut o2 = vec![0.0f32; n * n];
+    g.bench_function("matrixmultiply_1thread", |bn| {
+        bn.iter(|| unsafe {
+            matrixmultiply::sgemm(n, n, n, 1.0, a.as_slice().as_ptr(), n as isize, 1, b.as_slice().as_ptr(), n as isize, 1, 0.0, o2.as_mut_ptr(), n as isize, 1)
+        })
+    });
+    g.bench_function("rust_loops_ikj", |bn| {
+        bn.iter(|| {
+            let (a, b) = (a.as_slice(), b.as_slice());
+            o2.iter_mut().for_each(|v| *v = 0.0);
+            for i in 0..n {
+                for k in 0..n {
+                    let aik = a[i * n + k];
+                    let row = &b[k * n..k * n + n];
+                    for (o, bv) in o2[i * n..i * n + n].iter_mut().zip(row) {
+                        *o += aik * bv;
+                    }
+                }
+            }
+            black_box(&o2);
+        })
+    });
+    g.finish();
+}
+
+fn fused_relu(c: &mut Criterion) {
+    let n = 16 << 20;
+    let (a, b, cc) = (data(&[n], 1), data(&[n], 2), data(&[n], 3));
+    let mut y = Tensor::<f32>::zeros([n]);
+    let mut g = c.benchmark_group("fused_16M");
+    g.sample_size(20).throughput(Throughput::Bytes(16 * n as u64));
+    g.bench_function("texpr", |bn| bn.iter(|| fused::run_into(&a, &b, &cc, &mut y).unwrap()));
+    let mut y2 = vec![0.0f32; n];
+    g.bench_function("rust_loop", |bn| {
+        bn.iter(|| {
+            for (((o, x), y), z) in y2.iter_mut().zip(a.as_slice()).zip(b.as_slice()).zip(cc.as_slice()) {
+                *o = (x * y + z).max(0.0);
+            }
+            black_box(&y2);
+        })
+    });
+    g.finish();
+}
+
+fn softmax_bench(c: &mut Criterion) {
+    let (n, cc) = (4096, 1024);
+    let x = data(&[n, cc], 4);
+    let mut y = Tensor::<f32>::zeros([n, cc]);
+    let mut g = c.benchmark_group("softmax_4096x1024");
+    g.sample_size(20).throughput(Throughput::Bytes(8 * (n * cc) as u64));
+    g.bench_function("texpr", |bn| bn.iter(|| softmax::run_into(&x, &mut y).unwrap()));
+    g.bench_function("texpr_default", |bn| bn.iter(|| softmax_default::run_into(&x, &mut y).unwrap()));
+    let mut y2 = vec![0.0f32; n * cc];
+    g.bench_function("rust_loops", |bn| {
+        bn.iter(|| {
+            for (xr, yr) in x.as_slice().chunks(cc).zip(y2.chunks_mut(cc)) {
+                let m = xr.iter().fold(f32::NEG_INFINITY, |a, b| a.max(*b));
+                let mut s = 0.0;
+                for (o, v) in yr.iter_mut().zip(xr) {
+                    *o = (v - m).exp();
+                    s += *o;
+                }
+                yr.iter_mut().for_each(|o| *o /= s);
+            }
+            black_box(&y2);
+        })
+    });
+    g.finish();
+}
+
+fn convs(c: &mut Criterion) {
+    let (ch, h, w) = (128, 56, 56);
+    let x = data(&[1, ch, h, w], 5);
+    let wd = data(&[ch, 3, 3], 6);
+    let mut y = Tensor::<f32>::zeros([1, ch, h, w]);
+    let mut g = c.benchmark_group("depthwise_1x128x56x56");
+    g.sample_size(30).throughput(Throughput::Elements(2 * 9 * (ch * h * w) as u64));
+    g.bench_function("texpr", |bn| bn.iter(|| depthwise::run_into(&x, &wd, &mut y).unwrap()));
+    let mut y2 = vec![0.0f32; ch * h * w];
+    g.bench_function("rust_loops", |bn| bn.iter(|| depthwise_ref(x.as_slice(), wd.as_slice(), &mut y2, ch, h, w)));
+    g.finish();
+
+    let (ci, co) = (64, 64);
+    let x = data(&[1, ci, h, w], 7);
+    let wt = data(&[co, ci, 3, 3], 8);
+    let mut y = Tensor::<f32>::zeros([1, co, h, w]);
+    let mut g = c.benchmark_group("conv2d_1x64x56x56_64");
+    g.sample_size(10).measurement_time(Duration::from_secs(4)).throughput(Throughput::Elements(2 * 9 * (ci * co * h * w) as u64));
+    g.bench_function("texpr", |bn| bn.iter(|| conv2d::run_into(&x, &wt, &mut y).unwrap()));
+    let mut y2 = vec![0.0f32; co * h * w];
+    g.bench_function("rust_loops", |bn| bn.iter(|| conv_ref(x.as_slice(), wt.as_slice(), &mut y2, ci, co, h, w)));
+    g.finish();
+}
+
+fn depthwise_ref(x: &[f32], wt: &[f32], y: &mut [f32], ch: usize, h: usize, w: usize) {
+    for c in 0..ch {
+        for i in 0..h {
+            for j in 0..w {
+                let mut s = 0.0;
+                for r in 0..3 {
+                    for q in 0..3 {
+                        let (ii, jj) = (i + r, j + q);
+                        if ii >= 1 && ii <= h && jj >= 1 && jj <= w {
+                            s += x[(c * h + ii - 1) * w + jj - 1] * wt[c * 9 + r * 3 + q];
+                        }
+                    }
+                }
+                y[(c * h + i) * w + j] = s;
+            }
+        }
+    }
+    black_box(y);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_ref(x: &[f32], wt: &[f32], y: &mut [f32], ci: usize, co: usize, h: usize, w: usize) {
+    y.iter_mut().for_each(|v| *v = 0.0);
+    for f in 0..co {
+        for c in 0..ci {
+            for r in 0..3 {
+                for q in 0..3 {
+                    let k = wt[((f * ci + c) * 3 + r) * 3 + q];
+                    for i in 0..h {
+                        let ii = i + r;
+                        if ii < 1 || ii > h {
+                            continue;
+                        }
+                        for j in 0..w {
+                            let jj = j + q;
+                            if jj >= 1 && jj <= w {
+                                y[(f * h + i) * w + j] += k * x[(c * h + ii - 1) * w + jj - 1];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    black_box(y);
+}
+
+fn latency(c: &mut Criterion) {
+    let mut g = c.benchmark_group("jit_latency");
+    g.sample_size(30);
+    for name in ["axpb_relu", "matmul_best"] {
+        g.bench_with_input(BenchmarkId::new("definition_to_callable", name), &name, |bn, name| {
+            bn.iter(|| {
+                let k = if *name == "axpb_relu" {
+                    let mut f = FuncBuilder::new("axpb_relu");
+                    let x = f.input("x", DType::F32, ["N"]);
+                    let a = f.scalar("a", DType::F32);
+                    let b = f.scalar("b", DType::F32);
+                    f.output(DType::F32, ["N"]);
+                    let y = f.compute("y", ["i"], |[i]| te::max(a * x.at([i]) + b, 0.0));
+                    f.ret([y]);
+                    Kernel::from_func(f.build().unwrap())
+                } else {
+                    // A fresh kernel object: nothing cached.
+                    Kernel::new(matmul_best::kernel().program().unwrap().clone())
+                };
+                k.compile(Target::Cpu).unwrap();
+                black_box(k)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, matmul, fused_relu, softmax_bench, convs, latency);
+criterion_main!(benches);

@@ -1,0 +1,316 @@
+//! Loop-nest rewrites before code generation (IR → IR, semantics kept).
+//!
+//! 1. **Tails as guarded unrolls.** `partition_tails` leaves
+//!    `if E >= c { for v in m..m + c (unrolled/vectorized) } else { for v in
+//!    m..m + E }`; the serial tail becomes `unrolled for v in m..m + c - 1 {
+//!    if v < m + E { body } }` (valid because `E < c` there). Every copy of
+//!    the body then sees `v` as a constant, so a register-resident
+//!    accumulator stays in registers in the tails too.
+//! 2. **Loop partitioning.** A loop whose body tests `E >= c` with `E`
+//!    affine and decreasing in the loop variable (`A - s*v`, the guard of a
+//!    split's tail) is cut at `p = floor((A - c) / s) + 1` (clamped to the
+//!    loop's range) into a main loop, where the test is true, and a tail
+//!    loop, where it is false: no per-iteration branch is left.
+//! 3. **Unswitching.** A condition with no loads that does not depend on
+//!    any variable bound inside a loop (or allocation) is hoisted above it:
+//!    `for .. { .. if c { A } else { B } .. }` becomes `if c { for .. { .. A
+//!    .. } } else { for .. { .. B .. } }`. Tail guards of tiled loops are
+//!    invariant in every loop inside the tile, so the hot loop of a tiled
+//!    nest ends up free of branches. Code growth is bounded by a budget.
+//! 4. **Accumulator promotion.** A serial loop whose body is a perfect nest
+//!    of constant unrolled/vectorized loops around one store
+//!    `X[I] = f(X[I], ...)`, with `I` invariant in the serial loop, gets a
+//!    small temporary `t` (indexed by the inner loops only): `t` is loaded
+//!    from `X` before the loop, updated inside, stored back after. `t` then
+//!    lives in registers (see `analysis::promotable`): a `k` loop of a tiled
+//!    matrix product keeps its tile of `c` in vector registers.
+
+use std::collections::HashSet;
+
+use texpr_dsl::stmt::If;
+use texpr_dsl::{BinOp, CmpOp, Expr, For, ForKind, LoweredFunc, Stmt, VarId};
+
+use crate::analysis::{affine, tail_split};
+
+/// Most unswitched conditions per function (each may double a loop nest).
+const BUDGET: u32 = 12;
+/// Give up unswitching once a nest has this many statements.
+const MAX_STMTS: usize = 20_000;
+
+/// Runs the rewrites; may add temporaries to `f`.
+pub(crate) fn prepare(f: &mut LoweredFunc) {
+    let t = tails(&f.body);
+    let mut budget = BUDGET;
+    let p = partition(&t, &mut budget);
+    let mut budget = BUDGET;
+    let u = unswitch(&p, &mut budget);
+    f.body = promote(&u, f);
+}
+
+/// The perfect nest of constant unrolled/vectorized loops under a serial
+/// loop, and the store at its bottom.
+fn nest(s: &Stmt) -> Option<(Vec<&For>, &texpr_dsl::stmt::Store)> {
+    let mut loops = vec![];
+    let mut cur = s;
+    loop {
+        match cur {
+            Stmt::For(l) if matches!(l.kind, ForKind::Unrolled | ForKind::Vectorized) && l.min.as_int().is_some() && l.extent.as_int().is_some_and(|e| e >= 1) => {
+                loops.push(&**l);
+                cur = &l.body;
+            }
+            Stmt::Store(st) => return Some((loops, st)),
+            _ => return None,
+        }
+    }
+}
+
+fn promote(s: &Stmt, f: &mut LoweredFunc) -> Stmt {
+    match s {
+        Stmt::For(l) => {
+            if l.kind == ForKind::Serial
+                && let Some(r) = promote_loop(l, f)
+            {
+                return r;
+            }
+            Stmt::For(Box::new(For { body: promote(&l.body, f), ..(**l).clone() }))
+        }
+        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: promote(&i.then, f), els: i.els.as_ref().map(|e| promote(e, f)) })),
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| promote(x, f)).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), promote(&b.2, f)))),
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(promote(body, f))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
+
+fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
+    let (loops, st) = nest(&l.body)?;
+    let idx = &st.idx[0];
+    let inner: HashSet<VarId> = loops.iter().map(|x| x.var.id).collect();
+    // The index: invariant in `l`, only outer variables and the nest's.
+    let mut bound = HashSet::new();
+    bound_in(&l.body, &mut bound);
+    if idx.has_load() || idx.uses_var(l.var.id) || idx.any(&mut |e| matches!(e, Expr::Var(v) if bound.contains(&v.id) && !inner.contains(&v.id))) {
+        return None;
+    }
+    // Distinct nest iterations must address distinct elements of `X`:
+    // affine in every nest variable, strides that do not overlap.
+    let mut strides = vec![];
+    for x in &loops {
+        let c = affine(idx, x.var.id, &HashSet::new())?.checked_abs()?;
+        if c == 0 {
+            return None;
+        }
+        strides.push((c, x.extent.as_int().unwrap_or(1)));
+    }
+    strides.sort();
+    let mut span = 0i64;
+    for (c, e) in strides {
+        if c <= span {
+            return None;
+        }
+        span = span.checked_add(c.checked_mul(e - 1)?)?;
+    }
+    // `X` read only at the same index.
+    let mut other = false;
+    st.value.visit(&mut |e| {
+        if let Expr::Load(ld) = e
+            && ld.buf == st.buf
+            && ld.idx[0] != *idx
+        {
+            other = true;
+        }
+    });
+    if other || !st.value.any(&mut |e| matches!(e, Expr::Load(ld) if ld.buf == st.buf)) {
+        return None;
+    }
+    let len: i64 = loops.iter().map(|x| x.extent.as_int().unwrap_or(1)).product();
+    if len > crate::analysis::MAX_PROMOTE {
+        return None;
+    }
+    let buf = f.buffer(st.buf).clone();
+    let t = f.add_buffer(texpr_dsl::Buffer {
+        name: format!("{}.acc", buf.name),
+        dtype: buf.dtype,
+        shape: vec![Expr::int(len)],
+        kind: texpr_dsl::BufKind::Temp,
+        scope: texpr_dsl::Scope::Local,
+    });
+    // t's index: row-major over the nest.
+    let mut tidx = Expr::int(0);
+    for x in &loops {
+        tidx = tidx * x.extent.as_int().unwrap_or(1) + (Expr::Var(x.var) - x.min.as_int().unwrap_or(0));
+    }
+    let tidx = texpr_dsl::simplify::simplify(&tidx);
+    let tload = Expr::load(t, [tidx.clone()], buf.dtype);
+    let xload = Expr::load(st.buf, [idx.clone()], buf.dtype);
+    let value = st.value.rewrite(&mut |e| match e {
+        Expr::Load(ld) if ld.buf == st.buf => Some(tload.clone()),
+        _ => None,
+    });
+    let wrap = |inner_stmt: Stmt| {
+        loops.iter().rev().fold(inner_stmt, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc))
+    };
+    let pre = wrap(Stmt::store(t, [tidx.clone()], xload));
+    let body = Stmt::for_(l.var, l.min.clone(), l.extent.clone(), l.kind, wrap(Stmt::store(t, [tidx.clone()], value)));
+    let post = wrap(Stmt::store(st.buf, [idx.clone()], tload));
+    // Only when the loop runs: `I` need not be a valid index otherwise.
+    let runs = Expr::cmp(CmpOp::Gt, l.extent.clone(), Expr::int(0));
+    Some(Stmt::if_(runs, Stmt::Alloc(t, Box::new(Stmt::Seq(vec![pre, body, post])))))
+}
+
+fn tails(s: &Stmt) -> Stmt {
+    match s {
+        Stmt::If(i) => {
+            if let Some((c, _, tail)) = tail_split(i) {
+                let guard = Expr::cmp(CmpOp::Lt, Expr::Var(tail.var), tail.min.clone() + tail.extent.clone());
+                let body = Stmt::if_(guard, tails(&tail.body));
+                let els = Stmt::for_(tail.var, tail.min.clone(), Expr::int(c - 1), ForKind::Unrolled, body);
+                return Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then), els: Some(els) }));
+            }
+            Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then), els: i.els.as_ref().map(tails) }))
+        }
+        Stmt::For(l) => Stmt::For(Box::new(For { body: tails(&l.body), ..(**l).clone() })),
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(tails).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), tails(&b.2)))),
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(tails(body))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
+
+/// Variables bound anywhere inside `s` (loop and let variables).
+fn bound_in(s: &Stmt, out: &mut HashSet<VarId>) {
+    s.visit(&mut |x| match x {
+        Stmt::For(l) => {
+            out.insert(l.var.id);
+        }
+        Stmt::Let(b) => {
+            out.insert(b.0.id);
+        }
+        _ => {}
+    });
+}
+
+fn count(s: &Stmt) -> usize {
+    let mut n = 0;
+    s.visit(&mut |_| n += 1);
+    n
+}
+
+/// The first `if` condition inside `s` that can be hoisted above it.
+fn hoistable(s: &Stmt, bound: &HashSet<VarId>) -> Option<Expr> {
+    let mut found = None;
+    s.visit(&mut |x| {
+        if found.is_some() {
+            return;
+        }
+        if let Stmt::If(i) = x
+            && !i.cond.has_load()
+            && !i.cond.any(&mut |e| matches!(e, Expr::Var(v) if bound.contains(&v.id)))
+            && i.cond.as_const().is_none()
+        {
+            found = Some(i.cond.clone());
+        }
+    });
+    found
+}
+
+/// Replaces every `if c` by its branch for `c == val`.
+fn decide(s: &Stmt, c: &Expr, val: bool) -> Stmt {
+    match s {
+        Stmt::If(i) if i.cond == *c => {
+            if val {
+                decide(&i.then, c, val)
+            } else {
+                i.els.as_ref().map(|e| decide(e, c, val)).unwrap_or(Stmt::Nop)
+            }
+        }
+        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: decide(&i.then, c, val), els: i.els.as_ref().map(|e| decide(e, c, val)) })),
+        Stmt::For(l) => Stmt::For(Box::new(For { body: decide(&l.body, c, val), ..(**l).clone() })),
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| decide(x, c, val)).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), decide(&b.2, c, val)))),
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(decide(body, c, val))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
+
+fn unswitch(s: &Stmt, budget: &mut u32) -> Stmt {
+    match s {
+        Stmt::For(_) | Stmt::Alloc(..) => {
+            if *budget > 0 && count(s) < MAX_STMTS {
+                let mut bound = HashSet::new();
+                bound_in(s, &mut bound);
+                if let Some(c) = hoistable(s, &bound) {
+                    *budget -= 1;
+                    let t = decide(s, &c, true);
+                    let e = decide(s, &c, false);
+                    let t = unswitch(&t, budget);
+                    let e = unswitch(&e, budget);
+                    return Stmt::If(Box::new(If { cond: c, then: t, els: Some(e) }));
+                }
+            }
+            match s {
+                Stmt::For(l) => Stmt::For(Box::new(For { body: unswitch(&l.body, budget), ..(**l).clone() })),
+                Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(unswitch(body, budget))),
+                _ => s.clone(),
+            }
+        }
+        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: unswitch(&i.then, budget), els: i.els.as_ref().map(|e| unswitch(e, budget)) })),
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| unswitch(x, budget)).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), unswitch(&b.2, budget)))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
+
+/// A condition `E >= c` inside `l` that is monotone (decreasing) in `l`'s
+/// variable with everything else invariant: returns `(cond, A - c, s)`.
+fn monotone_guard(l: &For) -> Option<(Expr, Expr, i64)> {
+    let mut bound = HashSet::new();
+    bound_in(&l.body, &mut bound);
+    let v = l.var.id;
+    let mut found = None;
+    l.body.visit(&mut |x| {
+        if found.is_some() {
+            return;
+        }
+        let Stmt::If(i) = x else { return };
+        let Expr::Cmp(CmpOp::Ge, e, c) = &i.cond else { return };
+        if i.cond.has_load() || c.as_int().is_none() || i.cond.any(&mut |y| matches!(y, Expr::Var(w) if bound.contains(&w.id))) {
+            return;
+        }
+        let Some(coef) = affine(e, v, &HashSet::new()) else { return };
+        if coef >= 0 {
+            return;
+        }
+        let a = texpr_dsl::simplify::simplify(&(e.subst1(v, &Expr::int(0)) - (**c).clone()));
+        found = Some((i.cond.clone(), a, -coef));
+    });
+    found
+}
+
+fn partition(s: &Stmt, budget: &mut u32) -> Stmt {
+    match s {
+        Stmt::For(l) => {
+            if matches!(l.kind, ForKind::Serial | ForKind::Parallel)
+                && *budget > 0
+                && count(s) < MAX_STMTS
+                && let Some((cond, a, step)) = monotone_guard(l)
+            {
+                *budget -= 1;
+                // p = clamp(floor(a / step) + 1, min, min + extent).
+                let end = l.min.clone() + l.extent.clone();
+                let p = Expr::binary(BinOp::Div, a, Expr::int(step)) + 1;
+                let p = Expr::min(Expr::max(p, l.min.clone()), end.clone());
+                let p = texpr_dsl::simplify::simplify(&p);
+                let main = Stmt::for_(l.var, l.min.clone(), texpr_dsl::simplify::simplify(&(p.clone() - l.min.clone())), l.kind, decide(&l.body, &cond, true));
+                let tail = Stmt::for_(l.var, p.clone(), texpr_dsl::simplify::simplify(&(end - p)), l.kind, decide(&l.body, &cond, false));
+                return Stmt::Seq(vec![partition(&main, budget), partition(&tail, budget)]);
+            }
+            Stmt::For(Box::new(For { body: partition(&l.body, budget), ..(**l).clone() }))
+        }
+        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: partition(&i.then, budget), els: i.els.as_ref().map(|e| partition(e, budget)) })),
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| partition(x, budget)).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), partition(&b.2, budget)))),
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(partition(body, budget))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
