@@ -129,7 +129,7 @@ impl Kernel {
                 message: format!("run1 needs a single-output kernel; this one has {} outputs", outs.len()),
             }));
         }
-        let mut out = Tensor::<O>::zeros(&outs[0]);
+        let mut out = Tensor::<O>::try_zeros(&outs[0])?;
         self.run_into(target, inputs, params, &mut [(&mut out).into()])?;
         Ok(out)
     }

@@ -171,7 +171,16 @@ impl Machine<'_, '_, '_> {
                     n = n.checked_mul(d).ok_or_else(|| internal("allocation size overflows"))?;
                 }
                 let n = usize::try_from(n).map_err(|_| internal("allocation too large"))?;
-                let saved = std::mem::replace(&mut self.bufs[b.0 as usize], Buf::Temp(vec![Scalar::zero(buf.dtype); n]));
+                let mut v = Vec::new();
+                v.try_reserve_exact(n).map_err(|_| {
+                    Error::Backend {
+                        func: self.f.name.clone(),
+                        target: crate::Target::Interp,
+                        message: format!("cannot allocate {n} elements for `{}`", buf.name),
+                    }
+                })?;
+                v.resize(n, Scalar::zero(buf.dtype));
+                let saved = std::mem::replace(&mut self.bufs[b.0 as usize], Buf::Temp(v));
                 let r = self.stmt(body);
                 self.bufs[b.0 as usize] = saved;
                 r

@@ -190,6 +190,14 @@ pub fn output_shapes(func: &Func, dims: &[i64]) -> Result<Vec<Vec<usize>>> {
             })?;
             s.push(v);
         }
+        // Elements must be addressable with i64 indices (and fit in memory).
+        let elems = s.iter().try_fold(1u64, |a, d| a.checked_mul(*d as u64)).filter(|n| *n <= i64::MAX as u64);
+        if elems.is_none() {
+            return Err(Error::Shape(ShapeError {
+                func: func.name.clone(),
+                message: format!("output {k} would have shape {}: more elements than fit in memory", shape_str(&s)),
+            }));
+        }
         out.push(s);
     }
     Ok(out)

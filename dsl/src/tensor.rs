@@ -45,6 +45,23 @@ impl<T: Element> Tensor<T> {
         Tensor { data: vec![T::default(); n], shape }
     }
 
+    /// A tensor of zeros, or an `Err` (instead of a panic or an abort) when
+    /// the number of elements overflows or the memory cannot be allocated.
+    pub fn try_zeros(shape: impl AsRef<[usize]>) -> Result<Tensor<T>> {
+        let shape = shape.as_ref().to_vec();
+        let too_big = || {
+            Error::Shape(ShapeError {
+                func: "Tensor::try_zeros".into(),
+                message: format!("shape {} has more elements than fit in memory", shape_str(&shape)),
+            })
+        };
+        let n = numel(&shape).ok_or_else(too_big)?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(n).map_err(|_| too_big())?;
+        data.resize(n, T::default());
+        Ok(Tensor { shape, data })
+    }
+
     /// A tensor whose element at each multi-index is `f(index)`.
     pub fn from_fn(shape: impl AsRef<[usize]>, mut f: impl FnMut(&[usize]) -> T) -> Tensor<T> {
         let shape = shape.as_ref().to_vec();
@@ -174,6 +191,19 @@ mod nd {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn ndarray_round_trip() {
+        let t = Tensor::from_fn([2, 3], |i| (i[0] * 3 + i[1]) as f32);
+        let a: ndarray::ArrayD<f32> = t.clone().into();
+        assert_eq!(a.shape(), &[2, 3]);
+        assert_eq!(a[[1, 2]], 5.0);
+        // A transposed (non-standard-layout) array converts row-major.
+        let back: Tensor<f32> = a.reversed_axes().into();
+        assert_eq!(back.shape(), &[3, 2]);
+        assert_eq!(back.as_slice(), &[0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    }
+
     #[test]
     fn constructors() {
         let t = Tensor::from_fn([2, 3], |i| (i[0] * 10 + i[1]) as i32);
@@ -184,5 +214,8 @@ mod tests {
         let z: Tensor<f32> = Tensor::zeros(&[0, 5]);
         assert!(z.is_empty());
         assert!(Tensor::<u8>::from_vec(&[usize::MAX, 3], vec![]).is_err());
+        assert!(Tensor::<f64>::try_zeros([1 << 40, 1 << 30]).is_err());
+        assert!(Tensor::<f64>::try_zeros([1usize << 62]).is_err());
+        assert_eq!(Tensor::<u8>::try_zeros([2, 3]).unwrap().len(), 6);
     }
 }
