@@ -603,25 +603,19 @@ impl Schedule {
         let old = self.stages[si].clone();
         // Fresh variables for the new stage, named like the old ones.
         let mut axes = vec![];
-        let mut map = vec![];
+        let mut map: Vec<(crate::expr::VarId, Var)> = vec![];
         for a in &old.axes {
             let var = self.vars.add_index(a.name.clone());
-            map.push((a.var.id, Expr::Var(var)));
+            map.push((a.var.id, var));
             axes.push(Axis { var, ..a.clone() });
         }
-        let sub = |e: &Expr| e.subst(&|v| map.iter().find(|(x, _)| *x == v).map(|(_, e)| e.clone()));
+        let renamed = |v: Var| map.iter().find(|(x, _)| *x == v.id).map_or(v, |(_, n)| *n);
+        let sub = |e: &Expr| e.subst(&|v| map.iter().find(|(x, _)| *x == v).map(|(_, n)| Expr::Var(*n)));
         let body = match &old.body {
             Body::Pure(e) => Body::Pure(sub(e)),
             Body::Reduce(r) => Body::Reduce(Reduction {
                 op: r.op,
-                axes: r
-                    .axes
-                    .iter()
-                    .map(|a| {
-                        let Expr::Var(v) = sub(&Expr::Var(a.var)) else { unreachable!("a variable maps to a variable") };
-                        ReduceAxis { var: v, lo: a.lo.clone(), hi: a.hi.clone() }
-                    })
-                    .collect(),
+                axes: r.axes.iter().map(|a| ReduceAxis { var: renamed(a.var), lo: a.lo.clone(), hi: a.hi.clone() }).collect(),
                 value: sub(&r.value),
             }),
         };

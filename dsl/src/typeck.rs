@@ -466,14 +466,14 @@ impl Checker {
             Node::Bool(v) => Ok(Expr::bool(*v)),
             Node::Typed(s) => Ok(Expr::Const(*s)),
             Node::Index(t, idx) => self.load(cx, t, idx, origin),
-            Node::Unary(UnOp::Neg, a) if matches!(&*a.node, Node::Int(_)) => {
-                let Node::Int(v) = &*a.node else { unreachable!() };
-                if want.is_some_and(|t| t.is_unsigned_int()) {
-                    return Err(self.err(origin, format!("cannot negate an unsigned `{}`", want.unwrap_or(DType::U8))));
-                }
-                self.int_lit(-*v, want, origin)
-            }
             Node::Unary(op, a) => {
+                // `-3` is one literal (so `-128i8` is in range).
+                if let (UnOp::Neg, Node::Int(v)) = (op, &*a.node) {
+                    if let Some(t) = want.filter(|t| t.is_unsigned_int()) {
+                        return Err(self.err(origin, format!("cannot negate an unsigned `{t}`")));
+                    }
+                    return self.int_lit(-*v, want, origin);
+                }
                 let a = self.expr(cx, a, want, origin)?;
                 let t = a.dtype();
                 match op {
