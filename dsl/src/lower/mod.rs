@@ -10,10 +10,9 @@
 //! | `build` | schedule → loop nest: inlining, bounds inference, loops, tail guards (see [`build`]) |
 //! | `simplify` | constant folding, affine canonicalization, context-aware removal of decided guards |
 //! | `partition_tails` | constant-extent main loop + scalar tail for vectorized/unrolled loops |
-//! | `simplify` | again, on the partitioned nest |
+//! | `simplify` | again, on the partitioned nest (only if it changed) |
 //! | `prove_bounds` | every access in bounds (symbolic dims; the rest per call) |
-//! | `flatten` | one row-major index per access |
-//! | `simplify` | again, on the flat indices |
+//! | `flatten` | one row-major index per access, canonicalized |
 
 mod build;
 mod passes;
@@ -30,8 +29,10 @@ use crate::target::Target;
 
 pub use safety::Unproven;
 
-/// The passes after `build`, in order.
-pub const PASSES: [&str; 6] = ["simplify", "partition_tails", "simplify", "prove_bounds", "flatten", "simplify"];
+/// The passes after `build`, in order. (`flatten` canonicalizes the indices
+/// it builds, so no `simplify` follows it; the second `simplify` runs only
+/// when `partition_tails` changed the nest.)
+pub const PASSES: [&str; 5] = ["simplify", "partition_tails", "simplify", "prove_bounds", "flatten"];
 
 /// The result of lowering.
 #[derive(Clone, Debug)]
@@ -107,7 +108,15 @@ fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>) 
     report.push(("build".to_string(), took, true));
     let mut nest = None;
     let mut unproven = vec![];
+    let mut last_changed = true;
     for (i, pass) in PASSES.iter().enumerate() {
+        if *pass == "simplify" && !last_changed {
+            if let Some(tr) = trace.as_deref_mut() {
+                let _ = writeln!(tr, "// ---- {}: `simplify` skipped (nothing changed since the last one)", f.name);
+            }
+            report.push((pass.to_string(), Duration::ZERO, false));
+            continue;
+        }
         let before = f.clone();
         let t = Instant::now();
         match *pass {
@@ -137,6 +146,7 @@ fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>) 
             }
         }
         report.push((pass.to_string(), took, changed));
+        last_changed = *pass != "simplify" && changed;
     }
     let nest = nest.unwrap_or_else(|| f.clone());
     Ok(Lowered { nest, flat: f, unproven, passes: report })
