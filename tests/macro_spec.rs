@@ -230,11 +230,13 @@ fn matmul_matches_loops_on_every_target_schedule() {
         let want = matmul_ref(a.as_slice(), b.as_slice(), m, k, n);
         let what = format!("matmul {m}x{k} @ {k}x{n}");
         // Unscheduled (SPEC §2), default target and interpreter.
-        assert_close(&spec2::matmul(&a, &b).unwrap(), &want, &[m, n], &what);
-        assert_close(&spec2::matmul::on(Target::Interp).unwrap().run(&a, &b).unwrap(), &want, &[m, n], &what);
+        assert_close(&spec2::matmul(&a, &b).unwrap(), &want, &[m, n], &format!("{what} (default target)"));
+        let c = spec2::matmul::on(Target::Interp).unwrap().run(&a, &b).unwrap();
+        assert_close(&c, &want, &[m, n], &format!("{what} (interpreter)"));
         // The CPU schedule of SPEC §3 (tails for 32x64 tiles and split 8).
-        assert_close(&spec3::matmul::on(Target::Interp).unwrap().run(&a, &b).unwrap(), &want, &[m, n], &what);
-        assert_close(&spec3::matmul(&a, &b).unwrap(), &want, &[m, n], &what);
+        let c = spec3::matmul::on(Target::Interp).unwrap().run(&a, &b).unwrap();
+        assert_close(&c, &want, &[m, n], &format!("{what} (cpu schedule, interpreter)"));
+        assert_close(&spec3::matmul(&a, &b).unwrap(), &want, &[m, n], &format!("{what} (cpu schedule, default target)"));
         // The GPU schedule of SPEC §3, its loop nest run serially.
         let mut c = Tensor::zeros([m, n]);
         run_lowered(&spec3::matmul::kernel(), Target::OpenCl, &[&a, &b], &mut c).unwrap();
@@ -248,8 +250,11 @@ fn softmax_matches_loops() {
         let x = tensor(&[n, c], 3);
         let want = softmax_ref(x.as_slice(), n, c);
         let what = format!("softmax {n}x{c}");
-        assert_close(&spec2::softmax(&x).unwrap(), &want, &[n, c], &what);
-        assert_close(&scheduled::softmax::on(Target::Interp).unwrap().run(&x).unwrap(), &want, &[n, c], &what);
+        assert_close(&spec2::softmax(&x).unwrap(), &want, &[n, c], &format!("{what} (default target)"));
+        let y = spec2::softmax::on(Target::Interp).unwrap().run(&x).unwrap();
+        assert_close(&y, &want, &[n, c], &format!("{what} (interpreter)"));
+        let y = scheduled::softmax::on(Target::Interp).unwrap().run(&x).unwrap();
+        assert_close(&y, &want, &[n, c], &format!("{what} (cpu schedule, interpreter)"));
         let mut y = Tensor::zeros([n, c]);
         run_lowered(&scheduled::softmax::kernel(), Target::OpenCl, &[&x], &mut y).unwrap();
         assert_close(&y, &want, &[n, c], &format!("{what} (gpu schedule)"));
@@ -281,8 +286,9 @@ fn conv3x3_matches_loops() {
         let wt = tensor(&[f, c, 3, 3], 6);
         let want = conv3x3_ref(x.as_slice(), wt.as_slice(), b, c, h, w, f);
         let what = format!("conv3x3 x {b}x{c}x{h}x{w}, w {f}x{c}x3x3");
-        assert_close(&spec2::conv3x3(&x, &wt).unwrap(), &want, &[b, f, h, w], &what);
-        assert_close(&scheduled::conv3x3::on(Target::Interp).unwrap().run(&x, &wt).unwrap(), &want, &[b, f, h, w], &what);
+        assert_close(&spec2::conv3x3(&x, &wt).unwrap(), &want, &[b, f, h, w], &format!("{what} (default target)"));
+        let y = scheduled::conv3x3::on(Target::Interp).unwrap().run(&x, &wt).unwrap();
+        assert_close(&y, &want, &[b, f, h, w], &format!("{what} (all-targets schedule, interpreter)"));
         let mut y = Tensor::zeros([b, f, h, w]);
         run_lowered(&scheduled::conv3x3::kernel(), Target::OpenCl, &[&x, &wt], &mut y).unwrap();
         assert_close(&y, &want, &[b, f, h, w], &format!("{what} (all-targets schedule, gpu)"));
@@ -378,4 +384,48 @@ fn a_missing_backend_is_an_error_not_a_panic() {
             assert!(!msg.is_empty());
         }
     }
+}
+
+mod multi {
+    use texpr::prelude::*;
+
+    tensor_expr! {
+        /// Row maximum and the first column that reaches it.
+        pub fn row_max(x: f32[N, C]) -> (f32[N], i64[N]) {
+            let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
+            let arg: i64[N] = |n| min(c in 0..C => if x[n, c] == mx[n] { c } else { C });
+            (mx, arg)
+        }
+        schedule for cpu {
+            let (no, ni) = arg.split(n, 4);
+            arg.parallel(no);
+            mx.vectorize(n);
+        }
+    }
+}
+
+#[test]
+fn several_outputs_come_back_as_a_tuple() {
+    for (n, c) in [(1, 1), (5, 3), (9, 17), (0, 3)] {
+        let x = tensor(&[n, c], 11);
+        let mut want_mx = vec![];
+        let mut want_arg = vec![];
+        for r in 0..n {
+            let row = &x.as_slice()[r * c..(r + 1) * c];
+            let mx = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            want_mx.push(mx);
+            want_arg.push(row.iter().position(|v| *v == mx).unwrap_or(c) as i64);
+        }
+        let (mx, arg) = multi::row_max(&x).unwrap();
+        assert_eq!((mx.as_slice(), arg.as_slice()), (&want_mx[..], &want_arg[..]), "{n}x{c}");
+        let (mx2, arg2) = multi::row_max::on(Target::Interp).unwrap().run(&x).unwrap();
+        assert_eq!((mx2, arg2), (mx.clone(), arg.clone()));
+        let (mut mx3, mut arg3) = (Tensor::zeros([n]), Tensor::zeros([n]));
+        multi::row_max::run_into(&x, &mut mx3, &mut arg3).unwrap();
+        assert_eq!((mx3, arg3), (mx, arg));
+    }
+    let x = tensor(&[3, 2], 12);
+    let (mut mx, mut arg) = (Tensor::zeros([3]), Tensor::zeros([2]));
+    let e = multi::row_max::run_into(&x, &mut mx, &mut arg).unwrap_err();
+    assert_eq!(e.to_string(), "row_max: output 1 (`arg`) must have shape 3 but has shape 2");
 }

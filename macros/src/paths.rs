@@ -42,3 +42,8 @@ pub fn default_target() -> TokenStream {
 pub fn result() -> TokenStream {
     quote!(::core::result::Result)
 }
+
+/// The Rust type of `f16` / `bf16` elements.
+pub fn half(bf16: bool) -> TokenStream {
+    if bf16 { quote!(::texpr::bf16) } else { quote!(::texpr::f16) }
+}

@@ -16,8 +16,8 @@ use crate::paths;
 /// The Rust element type of a dtype.
 fn rust_type(d: DType) -> TokenStream {
     match d {
-        DType::F16 => quote!(::texpr::f16),
-        DType::BF16 => quote!(::texpr::bf16),
+        DType::F16 => paths::half(false),
+        DType::BF16 => paths::half(true),
         other => {
             let t = Ident::new(other.name(), Span::call_site());
             quote!(#t)
