@@ -8,7 +8,7 @@
 //!                        └──────generate──▶ fn NAME + mod NAME { run_into, on, Handle, kernel }
 //! ```
 //!
-//! - [`parse`](mod@parse): syn-based parser into an AST with a span on every node.
+//! - `parse`: syn-based parser into an AST with a span on every node.
 //! - `check`: builds the definition and schedules with `texpr_dsl` at
 //!   expansion time — the same calls the generated code makes at run time —
 //!   and maps the core's errors (which carry [`Origin`](texpr_dsl::Origin)s)
