@@ -381,9 +381,15 @@ impl Schedule {
         let st = &self.stages[s];
         let ax = &st.axes[a.axis as usize];
         if ax.kind != ForKind::Serial && ax.kind != kind {
-            return Err(self.err(format!("`{}` of `{}` is already marked {:?}; a loop has one kind", ax.name, st.name, ax.kind), None));
+            let was = match ax.kind {
+                ForKind::Parallel => "parallel".to_string(),
+                ForKind::Vectorized => "vectorized".to_string(),
+                ForKind::Unrolled => "unrolled".to_string(),
+                ForKind::Bound(t) => format!("bound to {}", t.name()),
+                ForKind::Serial => "serial".to_string(),
+            };
+            return Err(self.err(format!("`{}` of `{}` is already {was} and cannot also {what}", ax.name, st.name), Some("a loop has one kind".into())));
         }
-        let _ = what;
         let st = &mut self.stages[s];
         st.axes[a.axis as usize].kind = kind;
         st.scheduled = true;
@@ -392,12 +398,12 @@ impl Schedule {
 
     /// `vectorize(v)`: run the loop's iterations as SIMD lanes.
     pub fn vectorize(&mut self, a: AxisRef) -> Result<()> {
-        self.set_kind(a, ForKind::Vectorized, "vectorize")
+        self.set_kind(a, ForKind::Vectorized, "be vectorized")
     }
 
     /// `unroll(v)`: unroll the loop fully.
     pub fn unroll(&mut self, a: AxisRef) -> Result<()> {
-        self.set_kind(a, ForKind::Unrolled, "unroll")
+        self.set_kind(a, ForKind::Unrolled, "be unrolled")
     }
 
     /// `parallel(v)`: run iterations on several CPU threads.
@@ -417,7 +423,7 @@ impl Schedule {
                 Some("parallelize a spatial loop".into()),
             ));
         }
-        self.set_kind(a, ForKind::Parallel, "parallel")
+        self.set_kind(a, ForKind::Parallel, "be parallel")
     }
 
     /// `bind(v, block.x | thread.y | ...)`: map the loop onto a GPU grid axis.
@@ -443,7 +449,7 @@ impl Schedule {
         if let Some(other) = st.leaves.iter().find(|l| st.axes[**l].kind == ForKind::Bound(t)) {
             return Err(self.err(format!("`{}` is already bound to {} in `{}`", st.axes[*other].name, t.name(), st.name), None));
         }
-        self.set_kind(a, ForKind::Bound(t), "bind")
+        self.set_kind(a, ForKind::Bound(t), &format!("be bound to {}", t.name()))
     }
 
     fn readers(&self, buf: BufId) -> Vec<usize> {

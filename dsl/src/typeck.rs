@@ -52,21 +52,33 @@ pub(crate) fn check(b: &FuncBuilder) -> Result<Func> {
             format!("the function declares {} output(s) but returns {} stage(s)", b.outputs.len(), b.ret.len()),
         ));
     }
+    // Returned names first: a wrong tail explains later errors better than
+    // they explain it.
+    for (i, r) in b.ret.iter().enumerate() {
+        if b.ret[..i].iter().any(|p| p.name == r.name) {
+            return Err(cx.err(r.origin, format!("`{}` is returned twice", r.name)));
+        }
+        if b.stages.iter().any(|s| s.name.name == r.name) {
+            continue;
+        }
+        let msg = if b.args.iter().any(|a| matches!(a, ArgDef::Tensor { name, .. } if name.name == r.name)) {
+            format!("`{}` is an input; return a stage computed from it", r.name)
+        } else {
+            format!("`{}` is not a stage of `{}`", r.name, cx.fname)
+        };
+        return Err(cx.err(r.origin, msg));
+    }
     for s in &b.stages {
         let out = b.ret.iter().position(|r| r.name == s.name.name);
         cx.stage(s, out.map(|i| (&outputs[i], &b.outputs[i])))?;
     }
-    for (i, r) in b.ret.iter().enumerate() {
-        let Some(&Named::Tensor(buf)) = cx.tensors.get(&r.name) else {
-            return Err(cx.err(r.origin, format!("`{}` is not a stage of `{}`", r.name, cx.fname)));
-        };
-        let TensorKind::Stage(sid) = cx.func.tensor(buf).kind else {
-            return Err(cx.err(r.origin, format!("`{}` is an input; return a stage computed from it", r.name)));
-        };
-        if b.ret[..i].iter().any(|p| p.name == r.name) {
-            return Err(cx.err(r.origin, format!("`{}` is returned twice", r.name)));
+    // The returned names were checked above: each names a stage, once.
+    for r in &b.ret {
+        if let Some(&Named::Tensor(buf)) = cx.tensors.get(&r.name)
+            && let TensorKind::Stage(sid) = cx.func.tensor(buf).kind
+        {
+            cx.func.outputs.push(sid);
         }
-        cx.func.outputs.push(sid);
     }
     Ok(cx.func)
 }
@@ -610,18 +622,20 @@ impl Checker {
         Err(self.err(origin, format!("unknown name `{n}` in stage `{}`", cx.stage)))
     }
 
+    /// A load `t[idx...]`; `origin` is the whole load's, errors about the
+    /// name point at the name.
     fn load(&mut self, cx: &mut StageCx<'_>, t: &Ident, idx: &[te::Expr], origin: Option<Origin>) -> Result<Expr> {
-        let origin = t.origin.or(origin);
+        let name_origin = t.origin.or(origin);
         let buf = match self.tensors.get(&t.name) {
             Some(Named::Tensor(b)) => *b,
             _ => {
                 if t.name == cx.stage {
-                    return Err(self.err(origin, format!("stage `{}` cannot read itself", t.name)));
+                    return Err(self.err(name_origin, format!("stage `{}` cannot read itself", t.name)));
                 }
                 if self.globals.contains_key(&t.name) || cx.locals.iter().any(|(l, ..)| *l == t.name) {
-                    return Err(self.err(origin, format!("`{}` is not a tensor and cannot be indexed", t.name)));
+                    return Err(self.err(name_origin, format!("`{}` is not a tensor and cannot be indexed", t.name)));
                 }
-                return Err(self.err(origin, format!("unknown tensor `{}`", t.name)));
+                return Err(self.err(name_origin, format!("unknown tensor `{}`", t.name)));
             }
         };
         let decl = self.func.tensor(buf).clone();
