@@ -473,16 +473,25 @@ impl Schedule {
         if self.stages[si].output.is_some() {
             return Err(self.err(format!("`{sname}` is an output and is computed in full at the root"), None));
         }
-        if !self.readers(self.stages[si].buf).contains(&c) {
+        // Every reader must run inside the loop: `c` itself, or a stage
+        // already computed inside `c` at that loop or below it.
+        let readers = self.readers(self.stages[si].buf);
+        let inside = |r: usize| crate::lower::within(&self.stages, r, c, at.axis as usize);
+        if !readers.iter().any(|r| inside(*r)) {
             return Err(self.err(
                 format!("`{cname}` does not read `{sname}`"),
-                Some(format!("compute_at attaches a stage inside a loop of a stage that reads it ({})", self.reader_names(si))),
+                Some(format!(
+                    "compute_at attaches a stage inside a loop of a stage that reads it, or of a stage its reader is computed in ({})",
+                    self.reader_names(si)
+                )),
             ));
         }
-        if let Some(other) = self.readers(self.stages[si].buf).into_iter().find(|r| *r != c) {
+        if let Some(other) = readers.iter().find(|r| !inside(**r)) {
             return Err(self.err(
-                format!("`{sname}` is computed at a loop of `{cname}` but is also read by `{}`", self.stages[other].name),
-                Some("compute_at needs the stage's only reader; compute it at the root or inline it".into()),
+                format!("`{sname}` is computed at a loop of `{cname}` but is also read by `{}`", self.stages[*other].name),
+                Some(format!(
+                    "every reader must run inside that loop (in `{cname}` itself or in a stage computed inside it); compute it at the root or inline it"
+                )),
             ));
         }
         let mut cur = c;

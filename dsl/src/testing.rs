@@ -679,8 +679,9 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
             }
         }
     }
-    // Where each non-output stage is computed.
-    for st in 0..s.stages.len() {
+    // Where each non-output stage is computed: consumers first, so that a
+    // producer can be attached to a stage its reader is computed in.
+    for st in (0..s.stages.len()).rev() {
         let sr = StageRef(st as u32);
         if s.stages[st].output.is_some() {
             continue;
@@ -699,13 +700,24 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                         s.stages[*c].body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, crate::expr::Expr::Load(l) if l.buf == buf)))
                     })
                     .collect();
-                if let Some(&c) = readers.first() {
+                if let Some(&r0) = readers.first() {
+                    // The reader, or (sometimes) a stage the reader is
+                    // computed in, at a loop enclosing the reader.
+                    let mut c = r0;
+                    let mut upto = usize::MAX;
+                    while rng.chance(0.5) {
+                        let crate::schedule::Attach::At { stage, axis, .. } = s.stages[c].attach else { break };
+                        upto = s.stages[stage].leaves.iter().position(|l| *l == axis).unwrap_or(0);
+                        c = stage;
+                    }
                     let loops = s.loops(StageRef(c as u32));
+                    let loops = &loops[..loops.len().min(upto.saturating_add(1))];
                     if !loops.is_empty() {
-                        let a = *rng.pick(&loops);
+                        let a = *rng.pick(loops);
                         let (cn, an) = (s.stage_name(StageRef(c as u32)).to_string(), s.axis_name(a).to_string());
                         let r = s.compute_at(sr, a);
-                        try_op(&mut s, format!("{sname}.compute_at({cn}, {an})"), r);
+                        let how = if c == r0 { "" } else { "  (a loop of its reader's ancestor)" };
+                        try_op(&mut s, format!("{sname}.compute_at({cn}, {an}){how}"), r);
                     }
                 }
             }

@@ -53,3 +53,16 @@ fn every_primitive_is_exercised() {
         assert!(*n >= 20, "primitive {p} applied only {n} times");
     }
 }
+
+/// Some schedules attach a stage at a loop of a stage its reader is computed
+/// in (not only at its reader's loops).
+#[test]
+fn attaching_to_a_readers_ancestor_is_exercised() {
+    let n: usize = (0..1500u64)
+        .map(|seed| {
+            let case = Case::generate(seed, &GenConfig::new(TargetClass::Cpu));
+            case.log.iter().filter(|l| l.contains("reader's ancestor") && !l.contains("skipped")).count()
+        })
+        .sum();
+    eprintln!("{n} attachments to a reader's ancestor"); assert!(n >= 10, "only {n} attachments to a reader's ancestor");
+}

@@ -94,6 +94,31 @@ fn matmul_cache_write_register_tile() {
     insta::assert_snapshot!(lowered(&s, Target::Cpu));
 }
 
+/// BLIS-style packing: the accumulator tile `cc` is computed per `io`, and
+/// B's panel `bp` — read by `cc` — is packed once per `jo` (a loop of `c`,
+/// which `cc` is computed inside) and reused by every `io`.
+#[test]
+fn matmul_packed_panel_at_an_outer_loop() {
+    let func = matmul();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let c = s.stage("c").unwrap();
+    let cc = s.cache_write_named(c, Scope::Local, "cc").unwrap();
+    let (i, j) = (s.axis(c, "i").unwrap(), s.axis(c, "j").unwrap());
+    let [io, jo, ii, ji] = s.tile_named(i, j, 6, 16, ["io", "jo", "ii", "ji"]).unwrap();
+    s.reorder(&[jo, io, ii, ji]).unwrap();
+    s.parallel(io).unwrap();
+    s.compute_at(cc, io).unwrap();
+    let (ci, cj, ck) = (s.axis(cc, "i").unwrap(), s.axis(cc, "j").unwrap(), s.axis(cc, "k").unwrap());
+    s.reorder(&[ck, ci, cj]).unwrap();
+    s.unroll(ci).unwrap();
+    s.vectorize(cj).unwrap();
+    let bp = s.cache_read_named(cc, "b", Scope::Local, "bp").unwrap();
+    s.compute_at(bp, jo).unwrap();
+    let l = lower(&s, Target::Cpu).unwrap();
+    assert!(l.unproven.is_empty(), "{:?}", l.unproven);
+    insta::assert_snapshot!(l.to_string());
+}
+
 #[test]
 fn softmax_inline_and_compute_at() {
     let func = softmax();

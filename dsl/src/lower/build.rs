@@ -220,21 +220,45 @@ impl<'a> Builder<'a> {
                 ));
             }
             let readers = self.readers(i);
-            if !readers.contains(&c) {
+            if !readers.iter().any(|r| self.within(*r, c, axis)) {
                 return Err(self.sched_err(format!("`{}` does not read `{}`", cs.name, st.name), None, origin));
             }
-            if let Some(other) = readers.iter().find(|r| **r != c) {
+            if let Some(other) = readers.iter().find(|r| !self.within(**r, c, axis)) {
                 return Err(self.sched_err(
                     format!(
                         "`{}` is computed at a loop of `{}` but is also read by `{}`",
                         st.name, cs.name, self.s.stages[*other].name
                     ),
-                    Some("compute_at needs the stage's only reader; compute it at the root or inline it".into()),
+                    Some(format!(
+                        "every reader must run inside that loop (in `{}` itself or in a stage computed inside it); compute it at the root or inline it",
+                        cs.name
+                    )),
                     origin,
                 ));
             }
         }
         Ok(())
+    }
+
+    /// Is stage `r` computed inside loop `axis` of stage `t` — `t` itself,
+    /// or attached (through any chain of `compute_at`s) at that loop or a
+    /// loop nested in it?
+    fn within(&self, r: usize, t: usize, axis: usize) -> bool {
+        within(&self.s.stages, r, t, axis)
+    }
+
+    /// The chain of stages from reader `r` up to (excluding) `t`.
+    fn chain(&self, r: usize, t: usize) -> Vec<usize> {
+        let mut out = vec![];
+        let mut cur = r;
+        while cur != t {
+            out.push(cur);
+            match self.s.stages[cur].attach {
+                Attach::At { stage, .. } => cur = stage,
+                _ => break,
+            }
+        }
+        out
     }
 
     fn topo(&mut self) -> Result<()> {
@@ -428,17 +452,28 @@ impl<'a> Builder<'a> {
                 vary.insert(ax.var.id, (Expr::int(0), simplify(&(cl.extent[a].clone() - 1))));
             }
         }
-        let roots = self.root_map(c);
+        // Every reader runs inside the loop: the reader itself or a stage
+        // computed inside `c` at or below it. All loops of the stages on the
+        // way from a reader to `c` vary within one iteration.
         let buf = self.s.stages[st].buf;
         let mut accesses: Vec<Vec<Expr>> = vec![];
-        for e in self.bodies[c].exprs() {
-            e.visit(&mut |x| {
-                if let Expr::Load(l) = x
-                    && l.buf == buf
-                {
-                    accesses.push(l.idx.iter().map(|i| simplify(&i.subst(&|v| roots.get(&v).cloned()))).collect());
+        for r in self.readers(st) {
+            for q in self.chain(r, c) {
+                let (qs, ql) = (&self.s.stages[q], self.loops.get(&q).ok_or_else(|| internal("reader loops missing"))?);
+                for a in &qs.leaves {
+                    vary.insert(qs.axes[*a].var.id, (Expr::int(0), simplify(&(ql.extent[a].clone() - 1))));
                 }
-            });
+            }
+            let roots = self.root_map(r);
+            for e in self.bodies[r].exprs() {
+                e.visit(&mut |x| {
+                    if let Expr::Load(l) = x
+                        && l.buf == buf
+                    {
+                        accesses.push(l.idx.iter().map(|i| simplify(&i.subst(&|v| roots.get(&v).cloned()))).collect());
+                    }
+                });
+            }
         }
         let ctx = self.context(c, pos + 1);
         let mut region = vec![];
@@ -596,6 +631,19 @@ impl<'a> Builder<'a> {
             Some(Expr::Load(std::sync::Arc::new(Load { buf: nb, idx, dtype: l.dtype })))
         })
     }
+}
+
+/// Is stage `r` computed inside loop `axis` of stage `t`?
+pub(crate) fn within(stages: &[SStage], r: usize, t: usize, axis: usize) -> bool {
+    if r == t {
+        return true;
+    }
+    let Attach::At { stage, axis: a, .. } = stages[r].attach else { return false };
+    if stage == t {
+        let pos = |x: usize| stages[t].leaves.iter().position(|l| *l == x);
+        return matches!((pos(a), pos(axis)), (Some(pa), Some(px)) if pa >= px);
+    }
+    within(stages, stage, t, axis)
 }
 
 fn empty_func(target: Target) -> LoweredFunc {

@@ -28,6 +28,7 @@ use crate::stmt::LoweredFunc;
 use crate::target::Target;
 
 pub use safety::Unproven;
+pub(crate) use build::within;
 
 /// The passes after `build`, in order. (`flatten` canonicalizes the indices
 /// it builds, so no `simplify` follows it; the second `simplify` runs only

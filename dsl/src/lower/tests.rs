@@ -150,7 +150,10 @@ fn compute_at_regions_are_affine() {
     let c = s.axis(y, "c").unwrap();
     let (co, _) = s.split_named(c, 4, "co", "ci").unwrap();
     let err = s.compute_at(e, co).unwrap_err().to_string();
-    assert_eq!(err, "softmax: schedule: `e` is computed at a loop of `y` but is also read by `s`; compute_at needs the stage's only reader; compute it at the root or inline it");
+    assert_eq!(
+        err,
+        "softmax: schedule: `e` is computed at a loop of `y` but is also read by `s`; every reader must run inside that loop (in `y` itself or in a stage computed inside it); compute it at the root or inline it"
+    );
     let sum = s.stage("s").unwrap();
     let n = s.axis(y, "n").unwrap();
     s.compute_at(sum, n).unwrap();
