@@ -107,6 +107,25 @@ mod scheduled {
             e.compute_inline();
         }
 
+        /// Matrix product with a 6x16 accumulator tile per `io` and B's
+        /// panel packed once per `jo` (docs/language.md).
+        pub fn matmul_packed(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
+            let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
+            c
+        }
+        schedule for cpu {
+            let cc = c.cache_write(local);
+            let (io, jo, ii, ji) = c.tile(i, j, 6, 16);
+            c.reorder(jo, io, ii, ji);
+            c.parallel(io);
+            cc.compute_at(c, io);
+            cc.reorder(k, i, j);
+            cc.unroll(i);
+            cc.vectorize(j);
+            let bp = cc.cache_read(b, local);
+            bp.compute_at(c, jo);
+        }
+
         /// Convolution with a local accumulator and a fused outer loop.
         pub fn conv3x3(x: f32[B, C, H, W], w: f32[F, C, 3, 3]) -> f32[B, F, H, W] {
             let y = |n, f, h, ww| sum(c in 0..C, r in 0..3, s in 0..3 =>
@@ -221,6 +240,19 @@ fn run_lowered(k: &Kernel, target: Target, inputs: &[&Tensor<f32>], out: &mut Te
 
 const MATMUL_SHAPES: [(usize, usize, usize); 8] =
     [(1, 1, 1), (3, 4, 2), (33, 17, 65), (32, 16, 64), (47, 9, 70), (0, 5, 3), (4, 0, 3), (2, 3, 0)];
+
+#[test]
+fn packed_panel_matmul_matches_loops() {
+    for (m, k, n) in MATMUL_SHAPES {
+        let a = tensor(&[m, k], 3);
+        let b = tensor(&[k, n], 4);
+        let want = matmul_ref(a.as_slice(), b.as_slice(), m, k, n);
+        for target in [Target::Interp, Target::Cpu] {
+            let c = scheduled::matmul_packed::on(target).unwrap().run(&a, &b).unwrap();
+            assert_close(&c, &want, &[m, n], &format!("packed matmul {m}x{k} @ {k}x{n} on {target:?}"));
+        }
+    }
+}
 
 #[test]
 fn matmul_matches_loops_on_every_target_schedule() {
