@@ -39,6 +39,20 @@ tensor_expr! {
         cl.unroll(ki);
     }
 
+    /// Matrix product blocked over `k` (accumulator promotion in the JIT).
+    pub fn matmul_kblock(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
+        let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
+        c
+    }
+    schedule for cpu {
+        let (io, jo, ii, ji) = c.tile(i, j, 6, 8);
+        let (ko, ki) = c.split(k, 16);
+        c.reorder(io, ko, jo, ki, ii, ji);
+        c.unroll(ii);
+        c.vectorize(ji);
+        c.parallel(io);
+    }
+
     /// Matrix product with the default schedule.
     pub fn matmul_default(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
         let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
@@ -63,6 +77,27 @@ tensor_expr! {
         let (mo, mi) = mx.split(c, 4);
         mx.vectorize(mi);
         let (so, si) = s.split(c, 4);
+        s.vectorize(si);
+    }
+
+    /// Softmax with `e` inlined and the row sum computed per row of `y`.
+    pub fn softmax_fused(x: f32[N, C]) -> f32[N, C] {
+        let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
+        let e: f32[N, C] = |n, c| exp(x[n, c] - mx[n]);
+        let s: f32[N] = |n| sum(c in 0..C => e[n, c]);
+        let y = |n, c| e[n, c] / s[n];
+        y
+    }
+    schedule for cpu {
+        e.compute_inline();
+        y.parallel(n);
+        let (yo, yi) = y.split(c, 16);
+        y.vectorize(yi);
+        s.compute_at(y, n);
+        mx.parallel(n);
+        let (mo, mi) = mx.split(c, 16);
+        mx.vectorize(mi);
+        let (so, si) = s.split(c, 16);
         s.vectorize(si);
     }
 
@@ -152,7 +187,7 @@ fn matmuls_on_many_shapes() {
     for (m, k, n) in shapes {
         let a = data(&[m, k], 1);
         let b = data(&[k, n], 2);
-        for (name, kern) in [("tiled", matmul_tiled::kernel()), ("blocked", matmul_blocked::kernel()), ("default", matmul_default::kernel())] {
+        for (name, kern) in [("tiled", matmul_tiled::kernel()), ("blocked", matmul_blocked::kernel()), ("default", matmul_default::kernel()), ("kblock", matmul_kblock::kernel())] {
             both(&kern, &[(&a).into(), (&b).into()], &[], 1e-5, &format!("matmul {name} {m}x{k}x{n}"));
         }
     }
@@ -160,9 +195,10 @@ fn matmuls_on_many_shapes() {
 
 #[test]
 fn softmax_relu_convs() {
-    for (n, c) in [(1, 1), (3, 7), (4, 33), (2, 64), (0, 5), (5, 0)] {
+    for (n, c) in [(1, 1), (3, 7), (4, 33), (2, 64), (0, 5), (5, 0), (3, 1024)] {
         let x = data(&[n, c], 3);
         both(&softmax::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax {n}x{c}"));
+        both(&softmax_fused::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_fused {n}x{c}"));
     }
     for n in [0, 1, 15, 16, 17, 100] {
         let x = data(&[n], 4);

@@ -259,6 +259,19 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         }
     }
 
+    /// A 128-bit vector constant (every lane `bits`, `lane_bytes` wide):
+    /// from the constant pool, so x86 folds it into the instruction as a
+    /// memory operand instead of keeping it in a register.
+    pub fn vconst(&mut self, vt: Type, bits: u64) -> Value {
+        let lane = (vt.lane_bits() / 8) as usize;
+        let mut bytes = Vec::with_capacity(16);
+        for _ in 0..16 / lane {
+            bytes.extend_from_slice(&bits.to_le_bytes()[..lane]);
+        }
+        let h = self.b.func.dfg.constants.insert(cranelift_codegen::ir::ConstantData::from(bytes));
+        self.b.ins().vconst(vt, h)
+    }
+
     pub fn iconst(&mut self, v: i64) -> Value {
         self.b.ins().iconst(types::I64, v)
     }

@@ -25,8 +25,10 @@
 //! access in bounds before a call reaches [`JitKernel::run`]. No input
 //! panics: Cranelift errors (and panics, caught) become `Error::Backend`.
 //!
-//! `TEXPR_DUMP=clif` prints the Cranelift IR of every compiled function to
-//! stderr, `TEXPR_DUMP=asm` the machine code (`all` both).
+//! `TEXPR_DUMP=prepared` prints the loop nest after the JIT's rewrites,
+//! `TEXPR_DUMP=clif` the Cranelift IR of every compiled function and
+//! `TEXPR_DUMP=asm` the machine code, `TEXPR_DUMP=time` the compile time,
+//! all to stderr (`all`: everything).
 #![deny(missing_docs)]
 
 mod analysis;
@@ -155,6 +157,9 @@ pub fn compile(lowered: &Lowered) -> Result<JitKernel> {
     let ptr = module.get_finalized_function(entry_id);
     // SAFETY: the entry was defined with the `EntryFn` signature.
     let entry = unsafe { std::mem::transmute::<*const u8, runtime::EntryFn>(ptr) };
+    if dump_enabled("time") {
+        eprintln!("// ---- {}: JIT compile {:.3} ms", f.name, t.elapsed().as_secs_f64() * 1e3);
+    }
     Ok(JitKernel {
         name: f.name.clone(),
         entry,
@@ -209,6 +214,9 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
     let module = JITModule::new(jb);
     let mut prepared = f.clone();
     prepare::prepare(&mut prepared);
+    if dump_enabled("prepared") {
+        eprintln!("// ---- {}: after the JIT's loop-nest rewrites\n{prepared}", f.name);
+    }
     let f = &prepared;
     let mut ms = ModState::new(module, f);
     let ptr = ms.module.target_config().pointer_type();

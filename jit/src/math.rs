@@ -73,14 +73,18 @@ impl M<'_, '_, '_, '_> {
 
     /// A float constant of the working type.
     fn c(&mut self, v: f32) -> Value {
-        let s = self.g.b.ins().f32const(v);
-        if self.vector() { self.g.b.ins().splat(self.ty, s) } else { s }
+        if self.vector() {
+            return self.g.vconst(self.ty, v.to_bits() as u64);
+        }
+        self.g.b.ins().f32const(v)
     }
 
     /// An i32 constant of the working integer type.
     fn ci(&mut self, v: i32) -> Value {
-        let s = self.g.b.ins().iconst(types::I32, v as i64);
-        if self.vector() { self.g.b.ins().splat(types::I32X4, s) } else { s }
+        if self.vector() {
+            return self.g.vconst(types::I32X4, v as u32 as u64);
+        }
+        self.g.b.ins().iconst(types::I32, v as i64)
     }
 
     fn cmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Value {
@@ -98,7 +102,12 @@ impl M<'_, '_, '_, '_> {
         }
     }
 
+    /// `a * b + c`, fused where the CPU has FMA (within the error budget
+    /// either way).
     fn fma(&mut self, a: Value, b: Value, c: Value) -> Value {
+        if crate::vector::host_has_fma() {
+            return self.g.b.ins().fma(a, b, c);
+        }
         let p = self.g.b.ins().fmul(a, b);
         self.g.b.ins().fadd(p, c)
     }
@@ -151,8 +160,13 @@ impl M<'_, '_, '_, '_> {
         let one = self.c(1.0);
         let y = self.g.b.ins().fadd(y, one);
         // 2^n for n in [-126, 127]; n = 128 (exp2 at the top) as 2 * 2^127.
-        let it = self.ity();
-        let n = self.g.b.ins().fcvt_to_sint_sat(it, fx);
+        // n = fx as i32 (fx is integral and in [-126, 128], or NaN whose
+        // lane is replaced at the end): add 1.5 * 2^23 and read the low bits.
+        let magic = self.c(12_582_912.0);
+        let nm = self.g.b.ins().fadd(fx, magic);
+        let nb = self.to_bits(nm);
+        let magic_bits = self.ci(0x4B40_0000);
+        let n = self.g.b.ins().isub(nb, magic_bits);
         let n1 = self.ci(1);
         let big = self.ci(127);
         let over = self.g.b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::SignedGreaterThan, n, big);

@@ -1,5 +1,11 @@
 //! Loop-nest rewrites before code generation (IR → IR, semantics kept).
 //!
+//! 0. **Decided guards.** `if E >= 0` where `E` is provably non-negative
+//!    (sums, products, floor quotients and remainders of dims, non-negative
+//!    loop variables and constants) is replaced by its branch, and a loop
+//!    `for v in m..m + min(E, 1)` by `if E >= 1 { let v = m; .. }`: the
+//!    lowering leaves both around `compute_at` regions, and both would keep
+//!    an accumulator out of registers or a branch in a hot loop.
 //! 1. **Tails as guarded unrolls.** `partition_tails` leaves
 //!    `if E >= c { for v in m..m + c (unrolled/vectorized) } else { for v in
 //!    m..m + E }`; the serial tail becomes `unrolled for v in m..m + c - 1 {
@@ -39,7 +45,8 @@ const MAX_STMTS: usize = 20_000;
 
 /// Runs the rewrites; may add temporaries to `f`.
 pub(crate) fn prepare(f: &mut LoweredFunc) {
-    let t = tails(&f.body);
+    let g = guards(&f.body, &mut HashSet::new());
+    let t = tails(&g);
     let mut budget = BUDGET;
     let p = partition(&t, &mut budget);
     let mut budget = BUDGET;
@@ -93,22 +100,42 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
         return None;
     }
     // Distinct nest iterations must address distinct elements of `X`:
-    // affine in every nest variable, strides that do not overlap.
-    let mut strides = vec![];
-    for x in &loops {
-        let c = affine(idx, x.var.id, &HashSet::new())?.checked_abs()?;
-        if c == 0 {
+    // affine in every nest variable with (possibly symbolic) strides that do
+    // not overlap, innermost first. Checked at run time when symbolic.
+    // One vectorized nest loop whose variable the index does not use makes a
+    // reduction along that loop: `t` keeps one partial result per lane
+    // (reassociating the reduction, which SPEC allows), folded into `X`
+    // in lane order after the loop.
+    let red_var = loops.iter().find(|x| x.kind == ForKind::Vectorized && !idx.uses_var(x.var.id)).map(|x| x.var.id);
+    let red_op = match red_var {
+        Some(_) => {
+            let Expr::Binary(op @ (BinOp::Add | BinOp::Mul | BinOp::Min | BinOp::Max), a, b) = &st.value else { return None };
+            let is_acc = |e: &Expr| matches!(e, Expr::Load(ld) if ld.buf == st.buf && ld.idx[0] == *idx);
+            let reads_x = |e: &Expr| e.any(&mut |y| matches!(y, Expr::Load(ld) if ld.buf == st.buf));
+            if !((is_acc(a) && !reads_x(b)) || (is_acc(b) && !reads_x(a))) {
+                return None;
+            }
+            Some(*op)
+        }
+        None => None,
+    };
+    let mut inj = Expr::bool(true);
+    let mut span = Expr::int(0);
+    for x in loops.iter().rev() {
+        if Some(x.var.id) == red_var {
+            continue;
+        }
+        let c = coef(idx, x.var.id)?;
+        if c.any(&mut |e| matches!(e, Expr::Var(v) if bound.contains(&v.id))) {
             return None;
         }
-        strides.push((c, x.extent.as_int().unwrap_or(1)));
+        let abs = Expr::max(c.clone(), Expr::int(0) - c);
+        inj = Expr::and(inj, Expr::cmp(CmpOp::Gt, abs.clone(), span.clone()));
+        span = span + abs * (x.extent.as_int().unwrap_or(1) - 1);
     }
-    strides.sort();
-    let mut span = 0i64;
-    for (c, e) in strides {
-        if c <= span {
-            return None;
-        }
-        span = span.checked_add(c.checked_mul(e - 1)?)?;
+    let inj = texpr_dsl::simplify::simplify(&inj);
+    if inj.as_const().is_some_and(|c| !c.is_true()) {
+        return None;
     }
     // `X` read only at the same index.
     let mut other = false;
@@ -150,12 +177,26 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     let wrap = |inner_stmt: Stmt| {
         loops.iter().rev().fold(inner_stmt, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc))
     };
-    let pre = wrap(Stmt::store(t, [tidx.clone()], xload));
+    let (pre, post) = match red_op {
+        None => (wrap(Stmt::store(t, [tidx.clone()], xload)), wrap(Stmt::store(st.buf, [idx.clone()], tload))),
+        Some(op) => {
+            let rop = match op {
+                BinOp::Add => texpr_dsl::ReduceOp::Sum,
+                BinOp::Mul => texpr_dsl::ReduceOp::Prod,
+                BinOp::Min => texpr_dsl::ReduceOp::Min,
+                _ => texpr_dsl::ReduceOp::Max,
+            };
+            let id = Expr::Const(texpr_dsl::Scalar::reduce_identity(rop, buf.dtype));
+            (wrap(Stmt::store(t, [tidx.clone()], id)), wrap(Stmt::store(st.buf, [idx.clone()], Expr::binary(op, xload.clone(), tload.clone()))))
+        }
+    };
     let body = Stmt::for_(l.var, l.min.clone(), l.extent.clone(), l.kind, wrap(Stmt::store(t, [tidx.clone()], value)));
-    let post = wrap(Stmt::store(st.buf, [idx.clone()], tload));
-    // Only when the loop runs: `I` need not be a valid index otherwise.
+    // Only when the loop runs (`I` need not be a valid index otherwise) and
+    // the addresses are distinct; the original loop otherwise.
     let runs = Expr::cmp(CmpOp::Gt, l.extent.clone(), Expr::int(0));
-    Some(Stmt::if_(runs, Stmt::Alloc(t, Box::new(Stmt::Seq(vec![pre, body, post])))))
+    let cond = texpr_dsl::simplify::simplify(&Expr::and(runs, inj));
+    let original = Stmt::For(Box::new(l.clone()));
+    Some(Stmt::If(Box::new(If { cond, then: Stmt::Alloc(t, Box::new(Stmt::Seq(vec![pre, body, post]))), els: Some(original) })))
 }
 
 fn tails(s: &Stmt) -> Stmt {
@@ -311,6 +352,85 @@ fn partition(s: &Stmt, budget: &mut u32) -> Stmt {
         Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| partition(x, budget)).collect()),
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), partition(&b.2, budget)))),
         Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(partition(body, budget))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
+
+/// The coefficient of `v` in `e` as an expression, if `e` is affine in `v`
+/// (coefficients may be symbolic).
+fn coef(e: &Expr, v: VarId) -> Option<Expr> {
+    if !e.uses_var(v) {
+        return Some(Expr::int(0));
+    }
+    match e {
+        Expr::Var(x) if x.id == v => Some(Expr::int(1)),
+        Expr::Binary(BinOp::Add, a, b) => Some(coef(a, v)? + coef(b, v)?),
+        Expr::Binary(BinOp::Sub, a, b) => Some(coef(a, v)? - coef(b, v)?),
+        Expr::Binary(BinOp::Mul, a, b) if !b.uses_var(v) && !b.has_load() => Some(coef(a, v)? * (**b).clone()),
+        Expr::Binary(BinOp::Mul, a, b) if !a.uses_var(v) && !a.has_load() => Some((**a).clone() * coef(b, v)?),
+        Expr::Unary(texpr_dsl::UnOp::Neg, a) => Some(Expr::int(0) - coef(a, v)?),
+        _ => None,
+    }
+}
+
+/// Whether `e` is provably `>= 0` (dims are; `nonneg` holds variables that
+/// are).
+fn nonneg(e: &Expr, vars: &HashSet<VarId>) -> bool {
+    match e {
+        Expr::Const(c) => c.as_i64().is_some_and(|v| v >= 0),
+        Expr::Dim(_) => true,
+        Expr::Var(v) => vars.contains(&v.id),
+        Expr::Binary(BinOp::Add | BinOp::Mul | BinOp::Div | BinOp::Min | BinOp::Max, a, b) => nonneg(a, vars) && nonneg(b, vars),
+        // Floor remainder by a non-negative divisor (0 for a zero divisor).
+        Expr::Binary(BinOp::Rem, _, b) => nonneg(b, vars),
+        _ => false,
+    }
+}
+
+fn guards(s: &Stmt, vars: &mut HashSet<VarId>) -> Stmt {
+    match s {
+        Stmt::If(i) => {
+            if let Expr::Cmp(CmpOp::Ge, e, z) = &i.cond
+                && z.as_int() == Some(0)
+                && e.dtype() == texpr_dsl::DType::I64
+                && nonneg(e, vars)
+            {
+                return guards(&i.then, vars);
+            }
+            Stmt::If(Box::new(If { cond: i.cond.clone(), then: guards(&i.then, vars), els: i.els.as_ref().map(|e| guards(e, vars)) }))
+        }
+        Stmt::For(l) => {
+            let nn = nonneg(&l.min, vars);
+            if nn {
+                vars.insert(l.var.id);
+            }
+            let body = guards(&l.body, vars);
+            vars.remove(&l.var.id);
+            // At most one iteration: a guarded `let`.
+            let one = match &l.extent {
+                Expr::Binary(BinOp::Min, a, b) if b.as_int() == Some(1) => Some(a),
+                Expr::Binary(BinOp::Min, a, b) if a.as_int() == Some(1) => Some(b),
+                _ => None,
+            };
+            if let Some(e) = one
+                && matches!(l.kind, ForKind::Serial | ForKind::Unrolled | ForKind::Vectorized)
+            {
+                let cond = Expr::cmp(CmpOp::Ge, (**e).clone(), Expr::int(1));
+                return Stmt::if_(cond, Stmt::Let(Box::new((l.var, l.min.clone(), body))));
+            }
+            Stmt::For(Box::new(For { body, ..(**l).clone() }))
+        }
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| guards(x, vars)).collect()),
+        Stmt::Let(b) => {
+            let nn = nonneg(&b.1, vars);
+            if nn {
+                vars.insert(b.0.id);
+            }
+            let body = guards(&b.2, vars);
+            vars.remove(&b.0.id);
+            Stmt::Let(Box::new((b.0, b.1.clone(), body)))
+        }
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(guards(body, vars))),
         Stmt::Store(_) | Stmt::Nop => s.clone(),
     }
 }

@@ -275,7 +275,10 @@ impl Vec_ {
         Ok(match vv {
             VV::V(c) => c,
             VV::U(x) => {
-                let s = g.b.ins().splat(vt, x);
+                let s = match const_bits(g, x) {
+                    Some(bits) => g.vconst(vt, bits),
+                    None => g.b.ins().splat(vt, x),
+                };
                 vec![s; self.w / lanes]
             }
             VV::L(xs) => (0..self.w / lanes)
@@ -646,7 +649,7 @@ fn vminmax(g: &mut Gen<'_, '_, '_>, max: bool, a: Value, b: Value, b_not_nan: bo
 
 /// Whether the host has FMA (Cranelift then emits `vfmadd`; without it an
 /// `fma` would be a libcall, so nothing is contracted).
-fn host_has_fma() -> bool {
+pub(crate) fn host_has_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -655,5 +658,17 @@ fn host_has_fma() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// The bits of a value defined by a constant instruction.
+fn const_bits(g: &Gen<'_, '_, '_>, v: Value) -> Option<u64> {
+    use cranelift_codegen::ir::InstructionData;
+    let inst = g.b.func.dfg.value_def(v).inst()?;
+    match g.b.func.dfg.insts[inst] {
+        InstructionData::UnaryImm { imm, .. } => Some(imm.bits() as u64),
+        InstructionData::UnaryIeee32 { imm, .. } => Some(imm.bits() as u64),
+        InstructionData::UnaryIeee64 { imm, .. } => Some(imm.bits()),
+        _ => None,
     }
 }
