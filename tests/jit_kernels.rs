@@ -143,6 +143,18 @@ tensor_expr! {
         y.parallel(c);
     }
 
+    /// Nested parallel loops (the inner one runs inside an outlined chunk).
+    pub fn nested_parallel(a: f32[M, N], b: f32[M, N]) -> f32[M, N] {
+        let y = |i, j| a[i, j] * 2.0 + b[i, j];
+        y
+    }
+    schedule for cpu {
+        let (jo, ji) = y.split(j, 4);
+        y.parallel(i);
+        y.parallel(jo);
+        y.vectorize(ji);
+    }
+
     /// Integer histogram-like reduction with wrapping and floor division.
     pub fn int_mix(a: i32[N, K], d: i32) -> i32[N] {
         let y = |i| sum(k in 0..K => (a[i, k] * 7 - 3) / d + a[i, k] % (d + 1));
@@ -231,6 +243,21 @@ fn generated_api_runs_on_cpu() {
     let c = matmul_tiled::on(Target::Cpu).unwrap().run(&a, &b).unwrap();
     let want: Tensor<f32> = matmul_tiled::kernel().run1(Target::Interp, &[(&a).into(), (&b).into()], &[]).unwrap();
     close(c.as_slice(), want.as_slice(), 1e-5).unwrap();
+}
+
+#[test]
+fn nested_parallel_loops() {
+    for (m, n) in [(0, 3), (1, 1), (7, 9), (33, 64), (100, 3)] {
+        let a = data(&[m, n], 11);
+        let b = data(&[m, n], 12);
+        both(&nested_parallel::kernel(), &[(&a).into(), (&b).into()], &[], 0.0, &format!("nested {m}x{n}"));
+    }
+}
+
+#[test]
+fn kernel_objects_are_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<texpr_jit::JitKernel>();
 }
 
 #[test]
