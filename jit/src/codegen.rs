@@ -198,7 +198,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         }
         for (p, decl) in self.f.params.iter().enumerate() {
             let v = self.b.ins().load(mty(decl.dtype), ro, self.params_ptr, p as i32 * 8);
-            let v = self.from_mem(decl.dtype, v);
+            let v = self.mem_to_value(decl.dtype, v);
             self.params.push(v);
         }
     }
@@ -293,7 +293,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     }
 
     /// Converts a loaded value to its compute type.
-    pub fn from_mem(&mut self, t: DType, v: Value) -> Value {
+    pub fn mem_to_value(&mut self, t: DType, v: Value) -> Value {
         match t {
             DType::F16 => {
                 let w = self.b.ins().uextend(types::I32, v);
@@ -309,7 +309,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     }
 
     /// Converts a computed value to its memory type.
-    pub fn to_mem(&mut self, t: DType, v: Value) -> CgResult<Value> {
+    pub fn value_to_mem(&mut self, t: DType, v: Value) -> CgResult<Value> {
         Ok(match t {
             DType::F16 => {
                 let h = self.call1("texpr_f32_to_f16", &[types::F32], types::I32, &[v])?;
@@ -419,7 +419,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 let a = self.addr(base, dtype, i);
                 let fl = self.mem_flags(buf);
                 let v = self.b.ins().load(mty(dtype), fl, a, 0);
-                Ok(self.from_mem(dtype, v))
+                Ok(self.mem_to_value(dtype, v))
             }
             Loc::Regs { vars, group } => {
                 let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err("register buffer indexed by a run-time value"))?;
@@ -434,7 +434,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             Loc::Mem(base) => {
                 let i = self.index(idx)?;
                 let a = self.addr(base, dtype, i);
-                let mv = self.to_mem(dtype, v)?;
+                let mv = self.value_to_mem(dtype, v)?;
                 let fl = self.mem_flags(buf);
                 self.b.ins().store(fl, mv, a, 0);
                 Ok(())

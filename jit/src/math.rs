@@ -112,12 +112,12 @@ impl M<'_, '_, '_, '_> {
         self.g.b.ins().fadd(p, c)
     }
 
-    fn to_bits(&mut self, x: Value) -> Value {
+    fn as_bits(&mut self, x: Value) -> Value {
         let it = self.ity();
         self.g.b.ins().bitcast(it, MemFlagsData::new(), x)
     }
 
-    fn from_bits(&mut self, x: Value) -> Value {
+    fn as_float(&mut self, x: Value) -> Value {
         self.g.b.ins().bitcast(self.ty, MemFlagsData::new(), x)
     }
 
@@ -154,7 +154,7 @@ impl M<'_, '_, '_, '_> {
             let r = self.fma(fx, c1, xc);
             (fx, self.fma(fx, c2, r))
         };
-        let p = self.poly(r, &[1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1]);
+        let p = self.poly(r, &[1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5e-1]);
         let r2 = self.g.b.ins().fmul(r, r);
         let y = self.fma(p, r2, r);
         let one = self.c(1.0);
@@ -164,7 +164,7 @@ impl M<'_, '_, '_, '_> {
         // lane is replaced at the end): add 1.5 * 2^23 and read the low bits.
         let magic = self.c(12_582_912.0);
         let nm = self.g.b.ins().fadd(fx, magic);
-        let nb = self.to_bits(nm);
+        let nb = self.as_bits(nm);
         let magic_bits = self.ci(0x4B40_0000);
         let n = self.g.b.ins().isub(nb, magic_bits);
         let n1 = self.ci(1);
@@ -180,7 +180,7 @@ impl M<'_, '_, '_, '_> {
         let bias = self.ci(127);
         let e = self.g.b.ins().iadd(n_adj, bias);
         let e = self.g.b.ins().ishl_imm_s(e, 23);
-        let p2 = self.from_bits(e);
+        let p2 = self.as_float(e);
         let res = self.g.b.ins().fmul(y, p2);
         let two = self.c(2.0);
         let res2 = self.g.b.ins().fmul(res, two);
@@ -201,7 +201,7 @@ impl M<'_, '_, '_, '_> {
         let scale = self.c(8_388_608.0);
         let xs = self.g.b.ins().fmul(x, scale);
         let xw = self.sel(is_sub, xs, x);
-        let bits = self.to_bits(xw);
+        let bits = self.as_bits(xw);
         let e_raw = self.g.b.ins().ushr_imm_s(bits, 23);
         let c126 = self.ci(126);
         let mut e = self.g.b.ins().isub(e_raw, c126);
@@ -218,7 +218,7 @@ impl M<'_, '_, '_, '_> {
         let half_bits = self.ci(0x3F00_0000);
         let mb = self.g.b.ins().band(bits, mant_mask);
         let mb = self.g.b.ins().bor(mb, half_bits);
-        let m = self.from_bits(mb); // in [0.5, 1)
+        let m = self.as_float(mb); // in [0.5, 1)
         let sqrth = self.c(std::f32::consts::FRAC_1_SQRT_2);
         let small = self.cmp(FloatCC::LessThan, m, sqrth);
         let one = self.c(1.0);
@@ -263,7 +263,7 @@ impl M<'_, '_, '_, '_> {
         let ax = self.g.b.ins().fabs(x);
         // Small: x + x^3 P(x^2).
         let z = self.g.b.ins().fmul(x, x);
-        let p = self.poly(z, &[-5.704_988_7e-3, 2.063_908_9e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328_2e-1]);
+        let p = self.poly(z, &[-5.704_988_7e-3, 2.063_909e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328e-1]);
         let pz = self.g.b.ins().fmul(p, z);
         let small_r = self.fma(pz, x, x);
         // Large: 1 - 2 / (exp(2|x|) + 1), with x's sign.
@@ -274,12 +274,12 @@ impl M<'_, '_, '_, '_> {
         let d = self.g.b.ins().fadd(e, one);
         let q = self.g.b.ins().fdiv(two, d);
         let big = self.g.b.ins().fsub(one, q);
-        let xb = self.to_bits(x);
+        let xb = self.as_bits(x);
         let sign_mask = self.ci(i32::MIN);
         let sign = self.g.b.ins().band(xb, sign_mask);
-        let bb = self.to_bits(big);
+        let bb = self.as_bits(big);
         let bb = self.g.b.ins().bor(bb, sign);
-        let big = self.from_bits(bb);
+        let big = self.as_float(bb);
         let lim = self.c(0.625);
         let is_small = self.cmp(FloatCC::LessThan, ax, lim);
         let r = self.sel(is_small, small_r, big);

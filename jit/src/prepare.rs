@@ -112,7 +112,8 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
             let Expr::Binary(op @ (BinOp::Add | BinOp::Mul | BinOp::Min | BinOp::Max), a, b) = &st.value else { return None };
             let is_acc = |e: &Expr| matches!(e, Expr::Load(ld) if ld.buf == st.buf && ld.idx[0] == *idx);
             let reads_x = |e: &Expr| e.any(&mut |y| matches!(y, Expr::Load(ld) if ld.buf == st.buf));
-            if !((is_acc(a) && !reads_x(b)) || (is_acc(b) && !reads_x(a))) {
+            let acc_op = (is_acc(a) && !reads_x(b)) || (is_acc(b) && !reads_x(a));
+            if !acc_op {
                 return None;
             }
             Some(*op)

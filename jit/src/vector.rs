@@ -211,7 +211,7 @@ pub(crate) fn try_vectorize<'a>(g: &mut Gen<'a, '_, '_>, l: &'a For, ext: i64) -
     let min_c = g.const_eval(&l.min).and_then(|s| s.as_i64());
     let min_v = g.index(&l.min)?;
     let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new() };
-    vx.stmt(g, &l.body, 0)?;
+    vx.stmt(g, &l.body)?;
     Ok(true)
 }
 
@@ -295,7 +295,7 @@ impl Vec_ {
 
     /// Whether values of `t` are computed as vectors in this loop.
     fn vectorizable(&self, t: DType) -> bool {
-        vec_ty(t).is_some_and(|(_, lanes)| self.w % lanes == 0)
+        vec_ty(t).is_some_and(|(_, lanes)| self.w.is_multiple_of(lanes))
     }
 
     /// Evaluates `e` lane by lane with the scalar generator.
@@ -495,22 +495,22 @@ impl Vec_ {
         r
     }
 
-    fn stmt<'a>(&mut self, g: &mut Gen<'a, '_, '_>, s: &'a Stmt, depth: u32) -> CgResult<()> {
+    fn stmt<'a>(&mut self, g: &mut Gen<'a, '_, '_>, s: &'a Stmt) -> CgResult<()> {
         match s {
             Stmt::Nop => Ok(()),
-            Stmt::Seq(v) => v.iter().try_for_each(|s| self.stmt(g, s, depth)),
+            Stmt::Seq(v) => v.iter().try_for_each(|s| self.stmt(g, s)),
             Stmt::Let(bx) => {
                 let (var, value, body) = (&bx.0, &bx.1, &bx.2);
                 if self.varies(value) {
                     let vv = self.expr(g, value)?;
                     self.lets.insert(var.id, vv);
-                    let r = self.stmt(g, body, depth);
+                    let r = self.stmt(g, body);
                     self.lets.remove(&var.id);
                     r
                 } else {
                     let x = g.expr(value)?;
                     let old = g.env.insert(var.id, Bind::Val(x));
-                    let r = self.stmt(g, body, depth);
+                    let r = self.stmt(g, body);
                     g.restore(var.id, old);
                     r
                 }
@@ -522,11 +522,11 @@ impl Vec_ {
                 let eb = if i.els.is_some() { g.b.create_block() } else { done };
                 g.b.ins().brif(c, tb, &[], eb, &[]);
                 g.b.switch_to_block(tb);
-                self.stmt(g, &i.then, depth)?;
+                self.stmt(g, &i.then)?;
                 g.b.ins().jump(done, &[]);
                 if let Some(e) = &i.els {
                     g.b.switch_to_block(eb);
-                    self.stmt(g, e, depth)?;
+                    self.stmt(g, e)?;
                     g.b.ins().jump(done, &[]);
                 }
                 g.b.switch_to_block(done);
@@ -547,14 +547,14 @@ impl Vec_ {
                             None => Bind::Val(g.b.ins().iadd_imm_s(min_v, k)),
                         };
                         let old = g.env.insert(l.var.id, b);
-                        self.stmt(g, &l.body, depth + 1)?;
+                        self.stmt(g, &l.body)?;
                         g.restore(l.var.id, old);
                     }
                     return Ok(());
                 }
                 let lo = g.index(&l.min)?;
                 let n = g.index(&l.extent)?;
-                g.serial(l.var, lo, n, &mut |g| self.stmt(g, &l.body, depth + 1))
+                g.serial(l.var, lo, n, &mut |g| self.stmt(g, &l.body))
             }
             Stmt::Store(st) => self.store(g, st.buf, &st.idx[0], &st.value),
             Stmt::Alloc(..) => Err(cg_err("allocation inside a vectorized loop")),
