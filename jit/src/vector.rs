@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{self, Type};
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value};
 use texpr_dsl::{BinOp, Builtin, BufId, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
 
 use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine};
@@ -409,6 +409,26 @@ impl Vec_ {
                     });
                 }
                 Ok(VV::V(r))
+            }
+            Expr::If(c, a, b) if !self.varies(c) => {
+                // A lazy `if` whose condition is the same in every lane: one
+                // branch, vector values merged in block parameters.
+                let (vt, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
+                let cv = g.expr(c)?;
+                let tb = g.b.create_block();
+                let eb = g.b.create_block();
+                let done = g.b.create_block();
+                let params: Vec<Value> = (0..self.w / lanes).map(|_| g.b.append_block_param(done, vt)).collect();
+                g.b.ins().brif(cv, tb, &[], eb, &[]);
+                for (blk, arm) in [(tb, a), (eb, b)] {
+                    g.b.switch_to_block(blk);
+                    let x = self.expr(g, arm)?;
+                    let xs = self.to_vecs(g, x, t)?;
+                    let args: Vec<BlockArg> = xs.into_iter().map(BlockArg::Value).collect();
+                    g.b.ins().jump(done, &args);
+                }
+                g.b.switch_to_block(done);
+                Ok(VV::V(params))
             }
             Expr::Select(c, a, b) if !self.varies(c) => {
                 let cv = g.expr(c)?;
