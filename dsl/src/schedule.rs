@@ -452,13 +452,29 @@ impl Schedule {
         self.set_kind(a, ForKind::Bound(t), &format!("be bound to {}", t.name()))
     }
 
+    /// The stages that read `buf` once inlining is done: an inlined reader
+    /// is replaced by its own readers.
     fn readers(&self, buf: BufId) -> Vec<usize> {
-        self.stages
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == buf))))
-            .map(|(i, _)| i)
-            .collect()
+        let mut out = vec![];
+        let mut todo = vec![buf];
+        let mut seen = vec![];
+        while let Some(b) = todo.pop() {
+            if seen.contains(&b) {
+                continue;
+            }
+            seen.push(b);
+            for (i, st) in self.stages.iter().enumerate() {
+                if !st.body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == b))) {
+                    continue;
+                }
+                if st.attach == Attach::Inline {
+                    todo.push(st.buf);
+                } else if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
+        out
     }
 
     /// `stage.compute_at(consumer, v)`: compute the stage inside loop `v` of

@@ -164,3 +164,20 @@ fn compute_at_regions_are_affine() {
     assert!(text.contains("/ s[0]"), "{text}");
     assert!(l.unproven.is_empty());
 }
+
+#[test]
+fn single_pass_softmax_schedule() {
+    // `e` inlined, then `mx` and `s` computed per row inside `y`: `mx` is read
+    // by `s` and `y` through the inlined `e`, both inside `y`'s row loop.
+    let func = crate::testing::spec::softmax();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let (y, e, mx, sum) = (s.stage("y").unwrap(), s.stage("e").unwrap(), s.stage("mx").unwrap(), s.stage("s").unwrap());
+    let n = s.axis(y, "n").unwrap();
+    s.compute_inline(e).unwrap();
+    s.compute_at(sum, n).unwrap();
+    s.compute_at(mx, n).unwrap();
+    let l = lower(&s, Target::Interp).unwrap();
+    let text = l.to_string();
+    assert!(text.contains("alloc global mx: f32[1]"), "{text}");
+    assert!(l.unproven.is_empty());
+}
