@@ -181,3 +181,21 @@ fn single_pass_softmax_schedule() {
     assert!(text.contains("alloc global mx: f32[1]"), "{text}");
     assert!(l.unproven.is_empty());
 }
+
+#[test]
+fn softmax_row_buffer_schedule() {
+    // `exp` once per element: `e` computed per row into a row buffer that `s`
+    // (also per row) and `y` read.
+    let func = crate::testing::spec::softmax();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let (y, e, mx, sum) = (s.stage("y").unwrap(), s.stage("e").unwrap(), s.stage("mx").unwrap(), s.stage("s").unwrap());
+    let n = s.axis(y, "n").unwrap();
+    s.compute_at(sum, n).unwrap();
+    s.compute_at(e, n).unwrap();
+    s.compute_at(mx, n).unwrap();
+    let l = lower(&s, Target::Interp).unwrap();
+    let text = l.to_string();
+    assert_eq!(text.matches("exp(").count(), 1, "{text}");
+    assert!(text.contains("alloc global e: f32[1, max(C, 0)]"), "{text}");
+    assert!(l.unproven.is_empty());
+}
