@@ -63,3 +63,8 @@ pub mod __private {
         Tensor, ThreadAxis, UnOp, te,
     };
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
