@@ -725,6 +725,13 @@ impl Prover {
                 b.lower.push((1, Affine::constant(0)));
                 b.upper.push((1, Affine::constant(d - 1)));
             }
+            // A remainder by a divisor whose numeric range is positive.
+            Expr::Binary(BinOp::Rem, _, d) if !self.thorough && self.expr_interval(d, 1).0.is_some_and(|lo| lo >= 1) => {
+                b.lower.push((1, Affine::constant(0)));
+                if let Some(da) = Affine::of(d).and_then(|a| a.plus(-1)) {
+                    b.upper.push((1, da));
+                }
+            }
             // A divisor that is a variable extent (a fused loop over a
             // region): proven positive, it bounds the quotient and remainder.
             Expr::Binary(op @ (BinOp::Div | BinOp::Rem), x, d) if self.thorough && self.nested.get() < 2 => {

@@ -26,6 +26,16 @@ fn simplify_stmt(s: &Stmt, p: &mut Prover) -> Stmt {
                 }
                 _ => {}
             }
+            // At most one iteration: `for v in m..m + min(E, 1)` is
+            // `if E >= 1 { body[v := m] }`.
+            if let Expr::Binary(crate::expr::BinOp::Min, e, one) = &extent
+                && one.as_int() == Some(1)
+                && !matches!(l.kind, ForKind::Bound(_) | ForKind::Parallel)
+            {
+                let cond = Expr::cmp(CmpOp::Ge, (**e).clone(), Expr::int(1));
+                let body = subst_stmt(&l.body, l.var.id, &min);
+                return simplify_stmt(&Stmt::if_(cond, body), p);
+            }
             let m = p.mark();
             p.push_loop(l.var.id, &min, &extent);
             let body = simplify_stmt(&l.body, p);
