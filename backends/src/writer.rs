@@ -948,7 +948,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             }
             Helper::Sat(t) => {
                 let ty = self.d.value_type(t);
-                let (lo, hi) = int_limits(t);
+                let (lo, hi) = texpr_dsl::value::int_range(t);
                 let min = self.lit(Scalar::from_i128(t, lo), true).s;
                 let max = self.lit(Scalar::from_i128(t, hi), true).s;
                 let (flo, fhi) = (format!("{:?}", lo as f64), format!("{:?}", hi as f64));
@@ -999,19 +999,6 @@ fn helper_name(h: Helper) -> String {
     }
 }
 
-fn int_limits(t: DType) -> (i128, i128) {
-    match t {
-        DType::I8 => (i8::MIN as i128, i8::MAX as i128),
-        DType::I16 => (i16::MIN as i128, i16::MAX as i128),
-        DType::I32 => (i32::MIN as i128, i32::MAX as i128),
-        DType::I64 => (i64::MIN as i128, i64::MAX as i128),
-        DType::U8 => (0, u8::MAX as i128),
-        DType::U16 => (0, u16::MAX as i128),
-        DType::U32 => (0, u32::MAX as i128),
-        DType::U64 => (0, u64::MAX as i128),
-        _ => (0, 1),
-    }
-}
 
 /// The source of `g` in dialect `d`, with the kernels' C names.
 pub fn write<D: Dialect>(d: &D, g: &GpuFunc) -> (String, Vec<String>) {

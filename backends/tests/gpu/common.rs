@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+pub use texpr_dsl::testing::spec::{axpb_relu, conv3x3, matmul, softmax};
 use texpr_dsl::te::{self, FuncBuilder};
 use texpr_dsl::value::Scalar;
 use texpr_dsl::{
@@ -41,53 +42,9 @@ pub fn nvrtc() -> bool {
 
 // ---- the SPEC §2 definitions ------------------------------------------------
 
-pub fn matmul() -> Func {
-    let mut f = FuncBuilder::new("matmul");
-    let a = f.input("a", DType::F32, ["M", "K"]);
-    let b = f.input("b", DType::F32, ["K", "N"]);
-    f.output(DType::F32, ["M", "N"]);
-    let c = f.compute("c", ["i", "j"], |[i, j]| te::sum([("k", 0, "K")], |[k]| a.at([&i, &k]) * b.at([&k, &j])));
-    f.ret([c]);
-    f.build().unwrap()
-}
 
-pub fn softmax() -> Func {
-    let mut f = FuncBuilder::new("softmax");
-    let x = f.input("x", DType::F32, ["N", "C"]);
-    f.output(DType::F32, ["N", "C"]);
-    let mx = f.compute_typed("mx", DType::F32, ["N"], ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| x.at([&n, &c])));
-    let e = f.compute_typed("e", DType::F32, ["N", "C"], ["n", "c"], |[n, c]| te::exp(x.at([&n, &c]) - mx.at([&n])));
-    let s = f.compute_typed("s", DType::F32, ["N"], ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| e.at([&n, &c])));
-    let y = f.compute("y", ["n", "c"], |[n, c]| e.at([&n, &c]) / s.at([&n]));
-    f.ret([y]);
-    f.build().unwrap()
-}
 
-pub fn axpb_relu() -> Func {
-    let mut f = FuncBuilder::new("axpb_relu");
-    let x = f.input("x", DType::F32, ["N"]);
-    let a = f.scalar("a", DType::F32);
-    let b = f.scalar("b", DType::F32);
-    f.output(DType::F32, ["N"]);
-    let y = f.compute("y", ["i"], |[i]| te::max(a * x.at([i]) + b, 0.0));
-    f.ret([y]);
-    f.build().unwrap()
-}
 
-pub fn conv3x3() -> Func {
-    let mut f = FuncBuilder::new("conv3x3");
-    let x = f.input("x", DType::F32, ["B", "C", "H", "W"]);
-    let w = f.input("w", DType::F32, [te::Expr::from("F"), te::Expr::from("C"), 3.into(), 3.into()]);
-    f.output(DType::F32, ["B", "F", "H", "W"]);
-    let y = f.compute("y", ["n", "f", "h", "ww"], |[n, ff, h, ww]| {
-        te::sum([te::rvar("c", 0, "C"), te::rvar("r", 0, 3), te::rvar("s", 0, 3)], |[c, r, s]| {
-            let inside = (&h + &r).ge(1).and((&h + &r).le("H")).and((&ww + &s).ge(1)).and((&ww + &s).le("W"));
-            te::if_(inside, x.at([&n, &c, &(&h + &r - 1), &(&ww + &s - 1)]) * w.at([&ff, &c, &r, &s]), 0.0)
-        })
-    });
-    f.ret([y]);
-    f.build().unwrap()
-}
 
 /// A row reduction: `s[i] = sum(j => x[i, j])`.
 pub fn rowsum() -> Func {
