@@ -53,6 +53,51 @@ tensor_expr! {
         c.parallel(io);
     }
 
+    /// BLIS-style: a `K x 8` panel of `b` packed once per `jo` (each thread
+    /// packs its own, `jo` parallel), a 6x8 register tile over `k`, `k`
+    /// split and unrolled (the JIT's accumulator promotion sees the unrolled
+    /// `ki` as repeated updates).
+    pub fn matmul_packed(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
+        let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
+        c
+    }
+    schedule for cpu {
+        let cc = c.cache_write(local);
+        let (io, jo, ii, ji) = c.tile(i, j, 6, 8);
+        c.reorder(jo, io, ii, ji);
+        c.parallel(jo);
+        cc.compute_at(c, io);
+        let (ko, ki) = cc.split(k, 2);
+        cc.reorder(ko, ki, i, j);
+        cc.unroll(ki);
+        cc.unroll(i);
+        cc.vectorize(j);
+        let bp = cc.cache_read(b, local);
+        bp.compute_at(c, jo);
+    }
+
+    /// docs/language.md's packed panel: `jo` serial, `io` parallel inside
+    /// it, the panel copy vectorized.
+    pub fn matmul_packed_io(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
+        let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
+        c
+    }
+    schedule for cpu {
+        let cc = c.cache_write(local);
+        let (io, jo, ii, ji) = c.tile(i, j, 6, 16);
+        c.reorder(jo, io, ii, ji);
+        c.parallel(io);
+        c.unroll(ii);
+        c.vectorize(ji);
+        cc.compute_at(c, io);
+        cc.reorder(k, i, j);
+        cc.unroll(i);
+        cc.vectorize(j);
+        let bp = cc.cache_read(b, local);
+        bp.compute_at(c, jo);
+        bp.vectorize(ax1);
+    }
+
     /// Matrix product with the default schedule.
     pub fn matmul_default(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
         let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
@@ -98,6 +143,31 @@ tensor_expr! {
         let (mo, mi) = mx.split(c, 16);
         mx.vectorize(mi);
         let (so, si) = s.split(c, 16);
+        s.vectorize(si);
+    }
+
+    /// Softmax with one `exp` per element: `e` in a row buffer shared by
+    /// the row sum and the output (a dynamic-size temporary allocated once
+    /// per chunk of rows by the JIT).
+    pub fn softmax_rows(x: f32[N, C]) -> f32[N, C] {
+        let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
+        let e: f32[N, C] = |n, c| exp(x[n, c] - mx[n]);
+        let s: f32[N] = |n| sum(c in 0..C => e[n, c]);
+        let y = |n, c| e[n, c] / s[n];
+        y
+    }
+    schedule for cpu {
+        y.parallel(n);
+        let (yo, yi) = y.split(c, 16);
+        y.vectorize(yi);
+        s.compute_at(y, n);
+        e.compute_at(y, n);
+        mx.compute_at(y, n);
+        let (eo, ei) = e.split(c, 8);
+        e.vectorize(ei);
+        let (mo, mi) = mx.split(c, 16);
+        mx.vectorize(mi);
+        let (so, si) = s.split(c, 8);
         s.vectorize(si);
     }
 
@@ -195,11 +265,18 @@ fn both(k: &Kernel, inputs: &[texpr::Input<'_>], params: &[Scalar], tol: f32, wh
 
 #[test]
 fn matmuls_on_many_shapes() {
-    let shapes = [(0, 0, 0), (1, 1, 1), (3, 5, 2), (4, 16, 16), (33, 17, 65), (37, 9, 70), (64, 64, 64), (5, 0, 7)];
+    let shapes = [(0, 0, 0), (1, 1, 1), (3, 5, 2), (4, 16, 16), (33, 17, 65), (37, 9, 70), (64, 64, 64), (5, 0, 7), (13, 31, 24), (6, 1, 8)];
     for (m, k, n) in shapes {
         let a = data(&[m, k], 1);
         let b = data(&[k, n], 2);
-        for (name, kern) in [("tiled", matmul_tiled::kernel()), ("blocked", matmul_blocked::kernel()), ("default", matmul_default::kernel()), ("kblock", matmul_kblock::kernel())] {
+        for (name, kern) in [
+            ("tiled", matmul_tiled::kernel()),
+            ("blocked", matmul_blocked::kernel()),
+            ("default", matmul_default::kernel()),
+            ("kblock", matmul_kblock::kernel()),
+            ("packed", matmul_packed::kernel()),
+            ("packed_io", matmul_packed_io::kernel()),
+        ] {
             both(&kern, &[(&a).into(), (&b).into()], &[], 1e-5, &format!("matmul {name} {m}x{k}x{n}"));
         }
     }
@@ -211,6 +288,13 @@ fn softmax_relu_convs() {
         let x = data(&[n, c], 3);
         both(&softmax::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax {n}x{c}"));
         both(&softmax_fused::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_fused {n}x{c}"));
+        both(&softmax_rows::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_rows {n}x{c}"));
+    }
+    // Rows with -inf (exp gives 0), huge and tiny values, a NaN row.
+    let specials = [f32::NEG_INFINITY, 88.0, -88.0, 0.0, 1e-30, -100.0, 30.0];
+    let x = Tensor::from_fn([5, 37], |i| if i[0] == 4 { f32::NAN } else { specials[(i[0] * 3 + i[1]) % specials.len()] });
+    for k in [softmax::kernel(), softmax_fused::kernel(), softmax_rows::kernel()] {
+        both(&k, &[(&x).into()], &[], 1e-6, "softmax special values");
     }
     for n in [0, 1, 15, 16, 17, 100] {
         let x = data(&[n], 4);

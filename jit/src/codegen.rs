@@ -147,10 +147,19 @@ pub(crate) struct Gen<'a, 'm, 'b> {
     pub dims: Vec<Value>,
     pub params: Vec<Value>,
     pub env: HashMap<VarId, Bind>,
+    /// The loop depth at which each variable's value is fixed (serial loop
+    /// variables: their loop's depth; `let`s: the deepest variable they
+    /// use). Absent: treated as varying in the innermost loop.
+    pub depth: HashMap<VarId, u32>,
+    /// How many serial loops enclose the code being generated.
+    pub loop_depth: u32,
     pub locs: Vec<Option<Loc>>,
     refs: HashMap<&'static str, FuncRef>,
     stack_used: i64,
     fail: Option<Block>,
+    /// Heap temporaries allocated once before the serial loop that
+    /// contains them (see [`Gen::hoisted_allocs`]): pointer and byte size.
+    prealloc: HashMap<BufId, (Value, Value)>,
 }
 
 impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
@@ -171,10 +180,13 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             dims: vec![],
             params: vec![],
             env: HashMap::new(),
+            depth: HashMap::new(),
+            loop_depth: 0,
             locs: vec![None; f.buffers.len()],
             refs: HashMap::new(),
             stack_used: 0,
             fail: None,
+            prealloc: HashMap::new(),
         };
         g.prologue();
         g
@@ -365,6 +377,82 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         self.b.ins().iadd(base, off)
     }
 
+    /// The loop depth at which `e`'s value is fixed: 0 for constants, dims
+    /// and parameters, the binding depth of its variables, the current depth
+    /// for anything else (loads).
+    pub fn expr_depth(&self, e: &Expr) -> u32 {
+        let mut d = 0;
+        e.visit(&mut |x| {
+            let here = match x {
+                Expr::Var(v) => match self.env.get(&v.id) {
+                    Some(Bind::Const(_)) => 0,
+                    _ => self.depth.get(&v.id).copied().unwrap_or(self.loop_depth),
+                },
+                Expr::Load(_) => self.loop_depth,
+                _ => 0,
+            };
+            d = d.max(here);
+        });
+        d
+    }
+
+    /// The address of element `idx` of a buffer at `base`, as a value and
+    /// a constant byte offset for the access's immediate. The value is a
+    /// chain `((base + t0) + t1) + ...` of the index's terms grouped by the
+    /// loop depth at which they are fixed (outermost first): Cranelift
+    /// hoists each partial sum out of the loops it does not depend on, so a
+    /// row pointer `a + (i * K) * 4` is computed once per row and the
+    /// innermost access is one addressing mode `c(row, k, 4)`.
+    /// The offset is below 2^30 in magnitude, so callers may add the
+    /// offsets of a few vector registers to it.
+    pub fn addr_of(&mut self, base: Value, t: DType, idx: &Expr) -> CgResult<(Value, i32)> {
+        let sh = t.bytes().trailing_zeros();
+        let small = |bytes: i64, elems: i64| (bytes >> sh) == elems && bytes.abs() < (1 << 30);
+        if let Some(c) = self.const_eval(idx).and_then(|s| s.as_i64()) {
+            if small(c.wrapping_shl(sh), c) {
+                return Ok((base, c.wrapping_shl(sh) as i32));
+            }
+            let i = self.iconst(c);
+            return Ok((self.addr(base, t, i), 0));
+        }
+        let mut terms = vec![];
+        add_terms(idx, &mut terms);
+        let mut groups: std::collections::BTreeMap<u32, Vec<&Expr>> = std::collections::BTreeMap::new();
+        let mut konst: i64 = 0;
+        for e in terms {
+            if let Some(c) = self.const_eval(e).and_then(|s| s.as_i64()) {
+                konst = konst.wrapping_add(c);
+                continue;
+            }
+            groups.entry(self.expr_depth(e)).or_default().push(e);
+        }
+        let mut a = base;
+        let mut off = 0i32;
+        let bytes = konst.wrapping_shl(sh);
+        if konst != 0 {
+            if small(bytes, konst) {
+                off = bytes as i32;
+            } else {
+                a = self.b.ins().iadd_imm_s(a, bytes);
+            }
+        }
+        for (_, ts) in groups {
+            let mut sum: Option<Value> = None;
+            for e in ts {
+                let v = self.index(e)?;
+                sum = Some(match sum {
+                    None => v,
+                    Some(s) => self.b.ins().iadd(s, v),
+                });
+            }
+            if let Some(s) = sum {
+                let o = if sh == 0 { s } else { self.b.ins().ishl_imm_s(s, sh as i64) };
+                a = self.b.ins().iadd(a, o);
+            }
+        }
+        Ok((a, off))
+    }
+
     pub fn mem_flags(&self, buf: BufId) -> MemFlagsData {
         match self.f.buffer(buf).kind {
             BufKind::Input(_) => MemFlagsData::trusted().with_readonly().with_can_move(),
@@ -415,10 +503,9 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     pub fn load(&mut self, buf: BufId, dtype: DType, idx: &Expr) -> CgResult<Value> {
         match self.loc(buf)? {
             Loc::Mem(base) => {
-                let i = self.index(idx)?;
-                let a = self.addr(base, dtype, i);
+                let (a, off) = self.addr_of(base, dtype, idx)?;
                 let fl = self.mem_flags(buf);
-                let v = self.b.ins().load(mty(dtype), fl, a, 0);
+                let v = self.b.ins().load(mty(dtype), fl, a, off);
                 Ok(self.mem_to_value(dtype, v))
             }
             Loc::Regs { vars, group } => {
@@ -432,11 +519,10 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         let dtype = self.f.buffer(buf).dtype;
         match self.loc(buf)? {
             Loc::Mem(base) => {
-                let i = self.index(idx)?;
-                let a = self.addr(base, dtype, i);
+                let (a, off) = self.addr_of(base, dtype, idx)?;
                 let mv = self.value_to_mem(dtype, v)?;
                 let fl = self.mem_flags(buf);
-                self.b.ins().store(fl, mv, a, 0);
+                self.b.ins().store(fl, mv, a, off);
                 Ok(())
             }
             Loc::Regs { vars, group } => {
@@ -902,9 +988,12 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                     Some(c) => Bind::Const(c),
                     None => Bind::Val(self.expr(value)?),
                 };
+                let d = self.expr_depth(value);
+                let old_d = self.depth.insert(var.id, d);
                 let old = self.env.insert(var.id, bind);
                 let r = self.stmt(body);
                 self.restore(var.id, old);
+                self.restore_depth(var.id, old_d);
                 r
             }
             Stmt::If(i) => {
@@ -942,6 +1031,17 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         }
     }
 
+    pub fn restore_depth(&mut self, v: VarId, old: Option<u32>) {
+        match old {
+            Some(o) => {
+                self.depth.insert(v, o);
+            }
+            None => {
+                self.depth.remove(&v);
+            }
+        }
+    }
+
     pub fn restore(&mut self, v: VarId, old: Option<Bind>) {
         match old {
             Some(o) => {
@@ -965,26 +1065,41 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             _ => {
                 let lo = self.index(&l.min)?;
                 let n = self.index(&l.extent)?;
-                self.serial(l.var, lo, n, &mut |g| g.stmt(&l.body))
+                self.serial_hoisting(l, lo, n, &mut |g| g.stmt(&l.body))
             }
         }
     }
 
-    /// `for var in lo..lo + n { body }`, top-tested once, bottom-tested after.
+    /// `for var in lo..lo + n { body }`, tested at the top of every
+    /// iteration: `header(i): brif i < hi, body, exit; body: ..; jump
+    /// header(i + 1)`. Values carried around the loop (promoted
+    /// accumulators) then have one use each — the back edge's argument —
+    /// and the loop's exit reads the header's parameters. With a
+    /// bottom-tested loop the latch's values also flow to the exit, which
+    /// counts as a second use, and Cranelift then refuses to fold the loads
+    /// that feed them into their users (a `splat` of a load stays a scalar
+    /// load plus a register broadcast).
     pub fn serial(&mut self, var: Var, lo: Value, n: Value, body: &mut dyn FnMut(&mut Self) -> CgResult<()>) -> CgResult<()> {
         let hi = self.b.ins().iadd(lo, n);
+        let header = self.b.create_block();
         let blk = self.b.create_block();
         let exit = self.b.create_block();
-        let i = self.b.append_block_param(blk, types::I64);
-        let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, n, 0);
-        self.b.ins().brif(any, blk, &[BlockArg::Value(lo)], exit, &[]);
+        let i = self.b.append_block_param(header, types::I64);
+        self.b.ins().jump(header, &[BlockArg::Value(lo)]);
+        self.b.switch_to_block(header);
+        let done = self.b.ins().icmp(IntCC::SignedGreaterThanOrEqual, i, hi);
+        self.b.ins().brif(done, exit, &[], blk, &[]);
         self.b.switch_to_block(blk);
         let old = self.env.insert(var.id, Bind::Val(i));
-        body(self)?;
+        self.loop_depth += 1;
+        let old_d = self.depth.insert(var.id, self.loop_depth);
+        let r = body(self);
+        self.loop_depth -= 1;
+        self.restore_depth(var.id, old_d);
         self.restore(var.id, old);
+        r?;
         let i1 = self.b.ins().iadd_imm_s(i, 1);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, i1, hi);
-        self.b.ins().brif(more, blk, &[BlockArg::Value(i1)], exit, &[]);
+        self.b.ins().jump(header, &[BlockArg::Value(i1)]);
         self.b.switch_to_block(exit);
         Ok(())
     }
@@ -1058,7 +1173,30 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             self.locs[buf.0 as usize] = old;
             return r;
         }
-        // Heap: size = product of max(0, dim), times the element size.
+        if let Some((p, bytes)) = self.prealloc.get(&buf).copied() {
+            // Allocated before an enclosing loop: zeroed again here, as a
+            // fresh allocation would be.
+            let c = self.b.ins().iconst(types::I32, 0);
+            self.call("texpr_lc_memset", &[self.ptr, types::I32, types::I64], &[self.ptr], &[p, c, bytes])?;
+            self.locs[buf.0 as usize] = Some(Loc::Mem(p));
+            self.stmt(body)?;
+            self.locs[buf.0 as usize] = old;
+            return Ok(());
+        }
+        let (p, bytes) = self.heap_alloc(buf)?;
+        self.locs[buf.0 as usize] = Some(Loc::Mem(p));
+        self.stmt(body)?;
+        self.call("texpr_free", &[self.ptr, types::I64], &[], &[p, bytes])?;
+        self.locs[buf.0 as usize] = old;
+        Ok(())
+    }
+
+    /// Allocates a temporary on the heap (zeroed): pointer and byte size.
+    /// A failed allocation returns status 1 from the function.
+    fn heap_alloc(&mut self, buf: BufId) -> CgResult<(Value, Value)> {
+        let info = self.f.buffer(buf).clone();
+        let esz = info.dtype.bytes() as i64;
+        // Size = product of max(0, dim), times the element size.
         let mut n = self.iconst(1);
         for d in &info.shape {
             let v = self.index(d)?;
@@ -1075,10 +1213,71 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         let ok = self.b.create_block();
         self.b.ins().brif(p, ok, &[], fail, &[]);
         self.b.switch_to_block(ok);
-        self.locs[buf.0 as usize] = Some(Loc::Mem(p));
-        self.stmt(body)?;
-        self.call("texpr_free", &[self.ptr, types::I64], &[], &[p, bytes])?;
-        self.locs[buf.0 as usize] = old;
+        Ok((p, bytes))
+    }
+
+    /// The heap temporaries allocated at the top of `l`'s body (a chain of
+    /// `alloc`s) whose size does not depend on `l` or anything bound in it:
+    /// they can be allocated once around the loop (and zeroed per
+    /// iteration) instead of once per iteration — for a parallel loop, once
+    /// per chunk. A packed panel or a softmax row buffer of dynamic size
+    /// then costs one `malloc` per thread instead of one per tile or row.
+    pub fn hoisted_allocs(&self, l: &For) -> Vec<BufId> {
+        let mut bound = HashSet::new();
+        bound.insert(l.var.id);
+        l.body.visit(&mut |x| match x {
+            Stmt::For(f) => {
+                bound.insert(f.var.id);
+            }
+            Stmt::Let(b) => {
+                bound.insert(b.0.id);
+            }
+            _ => {}
+        });
+        let mut out = vec![];
+        let mut cur = &l.body;
+        while let Stmt::Alloc(b, body) = cur {
+            let info = self.f.buffer(*b);
+            let on_heap = !self.m.promoted.contains_key(b)
+                && info.shape.iter().any(|d| d.as_int().is_none())
+                && !info.shape.iter().any(|d| d.has_load() || d.any(&mut |e| matches!(e, Expr::Var(v) if bound.contains(&v.id))));
+            if on_heap && !self.prealloc.contains_key(b) {
+                out.push(*b);
+            }
+            cur = body;
+        }
+        out
+    }
+
+    /// `serial` for the loop `l`, with the temporaries of
+    /// [`Gen::hoisted_allocs`] allocated around it.
+    pub fn serial_hoisting(&mut self, l: &'a For, lo: Value, n: Value, body: &mut dyn FnMut(&mut Self) -> CgResult<()>) -> CgResult<()> {
+        let hoist = self.hoisted_allocs(l);
+        if hoist.is_empty() {
+            return self.serial(l.var, lo, n, body);
+        }
+        // Only when the loop runs: an empty loop allocates nothing.
+        let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, n, 0);
+        let run = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(any, run, &[], done, &[]);
+        self.b.switch_to_block(run);
+        let mut got = vec![];
+        for b in &hoist {
+            let pb = self.heap_alloc(*b)?;
+            self.prealloc.insert(*b, pb);
+            got.push(pb);
+        }
+        let r = self.serial(l.var, lo, n, body);
+        for b in &hoist {
+            self.prealloc.remove(b);
+        }
+        r?;
+        for (p, bytes) in got {
+            self.call("texpr_free", &[self.ptr, types::I64], &[], &[p, bytes])?;
+        }
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
         Ok(())
     }
 
@@ -1174,9 +1373,21 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 Cap::Var(v) => {
                     let x = self.b.ins().load(cty(v.dtype), fl, env, off);
                     self.env.insert(v.id, Bind::Val(x));
+                    self.depth.insert(v.id, 0);
                 }
             }
         }
+    }
+}
+
+/// The terms of a sum (`a + b + c` → `[a, b, c]`).
+fn add_terms<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::Binary(BinOp::Add, a, b) => {
+            add_terms(a, out);
+            add_terms(b, out);
+        }
+        _ => out.push(e),
     }
 }
 

@@ -27,6 +27,7 @@
 //!
 //! `TEXPR_DUMP=prepared` prints the loop nest after the JIT's rewrites,
 //! `TEXPR_DUMP=clif` the Cranelift IR of every compiled function and
+//! `TEXPR_DUMP=opt` the Cranelift IR after Cranelift's optimizations,
 //! `TEXPR_DUMP=asm` the machine code, `TEXPR_DUMP=time` the compile time,
 //! all to stderr (`all`: everything).
 #![deny(missing_docs)]
@@ -276,7 +277,7 @@ fn define<'a>(
                 g.bind_caps(params[0], caps);
                 let (lo, hi) = (params[1], params[2]);
                 let n = g.b.ins().isub(hi, lo);
-                g.serial(l.var, lo, n, &mut |g| g.stmt(&l.body))?;
+                g.serial_hoisting(l, lo, n, &mut |g| g.stmt(&l.body))?;
             }
             (Kind::Chunk(_), None) => return Err(cg_err("outlined function without a loop")),
         }
@@ -303,6 +304,9 @@ fn define<'a>(
     ms.module.define_function(id, &mut ctx).map_err(|e| cg_err(format!("compiling `{name}`: {e:?}\n{}", ctx.func.display())))?;
     if dump_asm && let Some(code) = ctx.compiled_code() && let Some(v) = &code.vcode {
         eprintln!("; {name} (machine code)\n{v}");
+    }
+    if dump_enabled("opt") {
+        eprintln!("; {name} (after Cranelift's optimizations)\n{}", ctx.func.display());
     }
     ms.module.clear_context(&mut ctx);
     Ok(())

@@ -35,7 +35,9 @@
 //!    small temporary `t` (indexed by the inner loops only): `t` is loaded
 //!    from `X` before the loop, updated inside, stored back after. `t` then
 //!    lives in registers (see `analysis::promotable`): a `k` loop of a tiled
-//!    matrix product keeps its tile of `c` in vector registers.
+//!    matrix product keeps its tile of `c` in vector registers. Unrolled
+//!    nest loops that the index does not use (`k` split, its inner part
+//!    unrolled) repeat updates of the same elements and do not index `t`.
 
 use std::collections::HashSet;
 
@@ -113,6 +115,11 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     // (reassociating the reduction, which SPEC allows), folded into `X`
     // in lane order after the loop.
     let red_var = loops.iter().find(|x| x.kind == ForKind::Vectorized && !idx.uses_var(x.var.id)).map(|x| x.var.id);
+    // Unrolled nest loops the index does not use repeat the update of the
+    // same elements (a `k` loop split and unrolled inside the serial one):
+    // `t` is not indexed by them.
+    let repeat = |x: &For| x.kind == ForKind::Unrolled && !idx.uses_var(x.var.id);
+    let kept: Vec<&For> = loops.iter().copied().filter(|x| !repeat(x)).collect();
     let red_op = match red_var {
         Some(_) => {
             let Expr::Binary(op @ (BinOp::Add | BinOp::Mul | BinOp::Min | BinOp::Max), a, b) = &st.value else { return None };
@@ -128,7 +135,7 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     };
     let mut inj = Expr::bool(true);
     let mut span = Expr::int(0);
-    for x in loops.iter().rev() {
+    for x in kept.iter().rev() {
         if Some(x.var.id) == red_var {
             continue;
         }
@@ -157,7 +164,7 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     if other || !st.value.any(&mut |e| matches!(e, Expr::Load(ld) if ld.buf == st.buf)) {
         return None;
     }
-    let len: i64 = loops.iter().map(|x| x.extent.as_int().unwrap_or(1)).product();
+    let len: i64 = kept.iter().map(|x| x.extent.as_int().unwrap_or(1)).product();
     if len > crate::analysis::MAX_PROMOTE {
         return None;
     }
@@ -171,7 +178,7 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     });
     // t's index: row-major over the nest.
     let mut tidx = Expr::int(0);
-    for x in &loops {
+    for x in &kept {
         tidx = tidx * x.extent.as_int().unwrap_or(1) + (Expr::Var(x.var) - x.min.as_int().unwrap_or(0));
     }
     let tidx = texpr_dsl::simplify::simplify(&tidx);
@@ -181,9 +188,8 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
         Expr::Load(ld) if ld.buf == st.buf => Some(tload.clone()),
         _ => None,
     });
-    let wrap = |inner_stmt: Stmt| {
-        loops.iter().rev().fold(inner_stmt, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc))
-    };
+    let wrap_in = |ls: &[&For], inner_stmt: Stmt| ls.iter().rev().fold(inner_stmt, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc));
+    let wrap = |inner_stmt: Stmt| wrap_in(&kept, inner_stmt);
     let (pre, post) = match red_op {
         None => (wrap(Stmt::store(t, [tidx.clone()], xload)), wrap(Stmt::store(st.buf, [idx.clone()], tload))),
         Some(op) => {
@@ -197,7 +203,7 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
             (wrap(Stmt::store(t, [tidx.clone()], id)), wrap(Stmt::store(st.buf, [idx.clone()], Expr::binary(op, xload.clone(), tload.clone()))))
         }
     };
-    let body = Stmt::for_(l.var, l.min.clone(), l.extent.clone(), l.kind, wrap(Stmt::store(t, [tidx.clone()], value)));
+    let body = Stmt::for_(l.var, l.min.clone(), l.extent.clone(), l.kind, wrap_in(&loops, Stmt::store(t, [tidx.clone()], value)));
     // Only when the loop runs (`I` need not be a valid index otherwise) and
     // the addresses are distinct; the original loop otherwise.
     let runs = Expr::cmp(CmpOp::Gt, l.extent.clone(), Expr::int(0));

@@ -376,9 +376,21 @@ impl Vec_ {
                         _ => None,
                     };
                     if let Some((x, y, z)) = parts {
-                        let (xv, yv, zv) = (self.expr(g, x)?, self.expr(g, y)?, self.expr(g, z)?);
-                        let xs = self.to_vecs(g, xv, t)?;
-                        let ys = self.to_vecs(g, yv, t)?;
+                        let xs = match self.load_splats(g, x, t)? {
+                            Some(v) => v,
+                            None => {
+                                let xv = self.expr(g, x)?;
+                                self.to_vecs(g, xv, t)?
+                            }
+                        };
+                        let ys = match self.load_splats(g, y, t)? {
+                            Some(v) => v,
+                            None => {
+                                let yv = self.expr(g, y)?;
+                                self.to_vecs(g, yv, t)?
+                            }
+                        };
+                        let zv = self.expr(g, z)?;
                         let zs = self.to_vecs(g, zv, t)?;
                         let r = (0..xs.len()).map(|c| g.b.ins().fma(xs[c], ys[c], zs[c])).collect();
                         return Ok(VV::V(r));
@@ -475,6 +487,39 @@ impl Vec_ {
         }
     }
 
+    /// A uniform load as a multiplicand of several fused multiply-adds:
+    /// one broadcast load per vector register instead of one shared splat.
+    /// x86's FMA overwrites a multiplicand, so a shared splat costs a
+    /// register copy per use and a scalar load plus a register broadcast;
+    /// a splat used once folds its load (`vbroadcastss (mem)`) and dies in
+    /// its FMA. The loads must differ for Cranelift not to merge them back
+    /// into one: alternate loads drop the (for a scalar load meaningless)
+    /// `aligned` flag, and from the third on the address is a distinct
+    /// value (`a - 16c` with offset `16c`), which costs one `lea`.
+    fn load_splats(&mut self, g: &mut Gen<'_, '_, '_>, e: &Expr, t: DType) -> CgResult<Option<Vec<Value>>> {
+        let Expr::Load(l) = e else { return Ok(None) };
+        let Some((vt, lanes)) = vec_ty(t) else { return Ok(None) };
+        let n = self.w / lanes;
+        if n < 2 || self.varies(e) || !t.is_float() {
+            return Ok(None);
+        }
+        let Some(Loc::Mem(base)) = g.locs.get(l.buf.0 as usize).cloned().flatten() else { return Ok(None) };
+        let (a, off) = g.addr_of(base, t, &l.idx[0])?;
+        let fl = g.mem_flags(l.buf);
+        let mut out = Vec::with_capacity(n);
+        for c in 0..n {
+            let pair = (c / 2) as i32 * 16;
+            let ac = if pair == 0 { a } else { g.b.ins().iadd_imm_s(a, -(pair as i64)) };
+            let mut f = vflags(fl);
+            if c % 2 == 0 {
+                f = f.with_aligned();
+            }
+            let x = g.b.ins().load(cty(t), f, ac, off + pair);
+            out.push(g.b.ins().splat(vt, x));
+        }
+        Ok(Some(out))
+    }
+
     fn load(&mut self, g: &mut Gen<'_, '_, '_>, buf: BufId, t: DType, idx: &Expr, e: &Expr) -> CgResult<VV> {
         let varying: HashSet<VarId> = self.lets.keys().copied().collect();
         if affine(idx, self.v, &varying) != Some(1) {
@@ -484,10 +529,9 @@ impl Vec_ {
         let base_bind = self.lane_bind(g, 0);
         match g.locs.get(buf.0 as usize).cloned().flatten() {
             Some(Loc::Mem(base)) => {
-                let i0 = self.at_lane0(g, base_bind, idx)?;
-                let a = g.addr(base, t, i0);
+                let (a, off) = self.addr_lane0(g, base_bind, base, t, idx)?;
                 let fl = vflags(g.mem_flags(buf));
-                let r = (0..self.w / lanes).map(|c| g.b.ins().load(vt, fl, a, (c * 16) as i32)).collect();
+                let r = (0..self.w / lanes).map(|c| g.b.ins().load(vt, fl, a, off + (c * 16) as i32)).collect();
                 Ok(VV::V(r))
             }
             Some(Loc::Regs { vars, group }) => {
@@ -507,10 +551,10 @@ impl Vec_ {
         }
     }
 
-    /// The scalar index of lane 0.
-    fn at_lane0(&self, g: &mut Gen<'_, '_, '_>, b: Bind, idx: &Expr) -> CgResult<Value> {
+    /// The address of lane 0's element.
+    fn addr_lane0(&self, g: &mut Gen<'_, '_, '_>, b: Bind, base: Value, t: DType, idx: &Expr) -> CgResult<(Value, i32)> {
         let old = g.env.insert(self.v, b);
-        let r = g.index(idx);
+        let r = g.addr_of(base, t, idx);
         g.restore(self.v, old);
         r
     }
@@ -529,9 +573,12 @@ impl Vec_ {
                     r
                 } else {
                     let x = g.expr(value)?;
+                    let d = g.expr_depth(value);
+                    let old_d = g.depth.insert(var.id, d);
                     let old = g.env.insert(var.id, Bind::Val(x));
                     let r = self.stmt(g, body);
                     g.restore(var.id, old);
+                    g.restore_depth(var.id, old_d);
                     r
                 }
             }
@@ -604,11 +651,10 @@ impl Vec_ {
             match g.locs.get(buf.0 as usize).cloned().flatten() {
                 Some(Loc::Mem(base)) => {
                     let vs = self.to_vecs(g, vv, t)?;
-                    let i0 = self.at_lane0(g, b0, idx)?;
-                    let a = g.addr(base, t, i0);
+                    let (a, off) = self.addr_lane0(g, b0, base, t, idx)?;
                     let fl = vflags(g.mem_flags(buf));
                     for (c, v) in vs.into_iter().enumerate() {
-                        g.b.ins().store(fl, v, a, (c * 16) as i32);
+                        g.b.ins().store(fl, v, a, off + (c * 16) as i32);
                     }
                     return Ok(());
                 }
@@ -655,8 +701,10 @@ fn vflags(f: MemFlagsData) -> MemFlagsData {
 /// NaN-ignoring vector min/max (see `Gen::fminmax`).
 fn vminmax(g: &mut Gen<'_, '_, '_>, max: bool, a: Value, b: Value, b_not_nan: bool) -> Value {
     let ty = g.b.func.dfg.value_type(a);
-    let cc = if max { FloatCC::GreaterThan } else { FloatCC::LessThan };
-    let wins = g.b.ins().fcmp(cc, a, b);
+    // `a > b` is written `b < a`: with a non-NaN `b`, `bitselect(b < a, a,
+    // b)` and `bitselect(a < b, a, b)` are exactly x86's `maxps a, b` and
+    // `minps a, b`, which Cranelift selects for these shapes.
+    let wins = if max { g.b.ins().fcmp(FloatCC::LessThan, b, a) } else { g.b.ins().fcmp(FloatCC::LessThan, a, b) };
     let pick = if b_not_nan {
         wins
     } else {
