@@ -137,7 +137,7 @@ mod sealed {
 
 /// A Rust type that is an element type of the language.
 ///
-/// Implemented for `bool`, `i8`–`i64`, `u8`–`u64`, [`f16`], [`bf16`], `f32` and
+/// Implemented for `bool`, `i8`–`i64`, `u8`–`u64`, [`f16`](struct@f16), [`bf16`](struct@bf16), `f32` and
 /// `f64`; sealed.
 pub trait Element:
     sealed::Sealed + Copy + Default + PartialEq + fmt::Debug + Send + Sync + 'static

@@ -11,7 +11,7 @@
 //! - [`te`]: the builder API (what `tensor_expr!` expands to).
 //! - [`typeck`](crate::Func): names, types, literal inference → [`Func`].
 //! - [`schedule`]: the schedule primitives and per-target defaults.
-//! - [`lower`]: bounds inference, loop construction, tail handling,
+//! - [`lower`](mod@lower): bounds inference, loop construction, tail handling,
 //!   simplification, the bounds proof, flattening; IR verified between passes.
 //! - [`interp`]: the reference interpreter over the lowered IR.
 //! - [`runtime`]: shape binding and calls, shared by every backend.

@@ -120,7 +120,7 @@ pub enum BufKind {
     Input(u32),
     /// The `n`-th output.
     Output(u32),
-    /// A temporary allocated by an [`Alloc`].
+    /// A temporary allocated by an [`Stmt::Alloc`].
     Temp,
 }
 

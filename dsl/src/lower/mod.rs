@@ -7,7 +7,7 @@
 //!
 //! | pass | does |
 //! |---|---|
-//! | `build` | schedule → loop nest: inlining, bounds inference, loops, tail guards (see [`build`]) |
+//! | `build` | schedule → loop nest: inlining, bounds inference, loops, tail guards (module `build`) |
 //! | `simplify` | constant folding, affine canonicalization, context-aware removal of decided guards |
 //! | `partition_tails` | constant-extent main loop + scalar tail for vectorized/unrolled loops |
 //! | `simplify` | again, on the partitioned nest (only if it changed) |
