@@ -416,15 +416,15 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             return Ok((self.addr(base, t, i), 0));
         }
         let mut terms = vec![];
-        add_terms(idx, &mut terms);
-        let mut groups: std::collections::BTreeMap<u32, Vec<&Expr>> = std::collections::BTreeMap::new();
+        self.add_terms(idx, None, &mut terms);
+        let mut groups: std::collections::BTreeMap<u32, Vec<Expr>> = std::collections::BTreeMap::new();
         let mut konst: i64 = 0;
         for e in terms {
-            if let Some(c) = self.const_eval(e).and_then(|s| s.as_i64()) {
+            if let Some(c) = self.const_eval(&e).and_then(|s| s.as_i64()) {
                 konst = konst.wrapping_add(c);
                 continue;
             }
-            groups.entry(self.expr_depth(e)).or_default().push(e);
+            groups.entry(self.expr_depth(&e)).or_default().push(e);
         }
         let mut a = base;
         let mut off = 0i32;
@@ -439,7 +439,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         for (_, ts) in groups {
             let mut sum: Option<Value> = None;
             for e in ts {
-                let v = self.index(e)?;
+                let v = self.index(&e)?;
                 sum = Some(match sum {
                     None => v,
                     Some(s) => self.b.ins().iadd(s, v),
@@ -451,6 +451,42 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             }
         }
         Ok((a, off))
+    }
+
+    /// The terms of an index sum, times `scale`: products with a factor
+    /// fixed outside the innermost loop are distributed over sums
+    /// (`(r + c * H) * W` → `r * W + c * H * W`), so that the parts fixed
+    /// at outer loops separate from the varying ones (integer arithmetic
+    /// wraps: distribution is exact).
+    fn add_terms(&self, e: &Expr, scale: Option<&Expr>, out: &mut Vec<Expr>) {
+        let scaled = |x: &Expr| match scale {
+            Some(k) => x.clone() * k.clone(),
+            None => x.clone(),
+        };
+        match e {
+            Expr::Binary(BinOp::Add, a, b) => {
+                self.add_terms(a, scale, out);
+                self.add_terms(b, scale, out);
+            }
+            Expr::Binary(BinOp::Mul, a, b) if e.dtype() == DType::I64 && out.len() < 16 => {
+                let inner = |x: &Expr| self.expr_depth(x) < self.loop_depth && !x.has_load();
+                let sums = |x: &Expr| matches!(x, Expr::Binary(BinOp::Add, ..));
+                let (sum, k) = if sums(a) && inner(b) {
+                    (&**a, &**b)
+                } else if sums(b) && inner(a) {
+                    (&**b, &**a)
+                } else {
+                    out.push(scaled(e));
+                    return;
+                };
+                let k2 = match scale {
+                    Some(s) => k.clone() * s.clone(),
+                    None => k.clone(),
+                };
+                self.add_terms(sum, Some(&k2), out);
+            }
+            _ => out.push(scaled(e)),
+        }
     }
 
     pub fn mem_flags(&self, buf: BufId) -> MemFlagsData {
@@ -1377,17 +1413,6 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 }
             }
         }
-    }
-}
-
-/// The terms of a sum (`a + b + c` → `[a, b, c]`).
-fn add_terms<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match e {
-        Expr::Binary(BinOp::Add, a, b) => {
-            add_terms(a, out);
-            add_terms(b, out);
-        }
-        _ => out.push(e),
     }
 }
 

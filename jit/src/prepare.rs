@@ -207,9 +207,11 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     // Only when the loop runs (`I` need not be a valid index otherwise) and
     // the addresses are distinct; the original loop otherwise.
     let runs = Expr::cmp(CmpOp::Gt, l.extent.clone(), Expr::int(0));
-    let cond = texpr_dsl::simplify::simplify(&Expr::and(runs, inj));
-    let original = Stmt::For(Box::new(l.clone()));
-    Some(Stmt::If(Box::new(If { cond, then: Stmt::Alloc(t, Box::new(Stmt::Seq(vec![pre, body, post]))), els: Some(original) })))
+    let cond = texpr_dsl::simplify::simplify(&Expr::and(runs, inj.clone()));
+    // With the addresses known distinct, the original loop is only taken
+    // when it runs no iteration: nothing to compile for it.
+    let original = if inj.as_const().is_some_and(|c| c.is_true()) { None } else { Some(Stmt::For(Box::new(l.clone()))) };
+    Some(Stmt::If(Box::new(If { cond, then: Stmt::Alloc(t, Box::new(Stmt::Seq(vec![pre, body, post]))), els: original })))
 }
 
 fn tails(s: &Stmt) -> Stmt {

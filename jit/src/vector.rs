@@ -376,6 +376,11 @@ impl Vec_ {
                         _ => None,
                     };
                     if let Some((x, y, z)) = parts {
+                        // x86 FMAs overwrite their first multiplicand: put
+                        // the broadcast there (it dies in this FMA) and keep
+                        // a vector shared by several FMAs as the second
+                        // (exact: multiplication commutes).
+                        let (x, y) = if self.splats_once(g, y, t) && !self.splats_once(g, x, t) { (y, x) } else { (x, y) };
                         let xs = match self.load_splats(g, x, t)? {
                             Some(v) => v,
                             None => {
@@ -497,12 +502,12 @@ impl Vec_ {
     /// `aligned` flag, and from the third on the address is a distinct
     /// value (`a - 16c` with offset `16c`), which costs one `lea`.
     fn load_splats(&mut self, g: &mut Gen<'_, '_, '_>, e: &Expr, t: DType) -> CgResult<Option<Vec<Value>>> {
+        if !self.splats_once(g, e, t) {
+            return Ok(None);
+        }
         let Expr::Load(l) = e else { return Ok(None) };
         let Some((vt, lanes)) = vec_ty(t) else { return Ok(None) };
         let n = self.w / lanes;
-        if n < 2 || self.varies(e) || !t.is_float() {
-            return Ok(None);
-        }
         let Some(Loc::Mem(base)) = g.locs.get(l.buf.0 as usize).cloned().flatten() else { return Ok(None) };
         let (a, off) = g.addr_of(base, t, &l.idx[0])?;
         let fl = g.mem_flags(l.buf);
@@ -518,6 +523,13 @@ impl Vec_ {
             out.push(g.b.ins().splat(vt, x));
         }
         Ok(Some(out))
+    }
+
+    /// Whether [`Vec_::load_splats`] applies: a uniform float load from
+    /// memory.
+    fn splats_once(&self, g: &Gen<'_, '_, '_>, e: &Expr, t: DType) -> bool {
+        let Expr::Load(l) = e else { return false };
+        t.is_float() && !self.varies(e) && vec_ty(t).is_some() && matches!(g.locs.get(l.buf.0 as usize), Some(Some(Loc::Mem(_))))
     }
 
     fn load(&mut self, g: &mut Gen<'_, '_, '_>, buf: BufId, t: DType, idx: &Expr, e: &Expr) -> CgResult<VV> {
