@@ -153,6 +153,9 @@ pub(crate) struct Gen<'a, 'm, 'b> {
     pub depth: HashMap<VarId, u32>,
     /// How many serial loops enclose the code being generated.
     pub loop_depth: u32,
+    /// Variables of the unrolled loops inside the innermost serial loop
+    /// around the code being generated.
+    pub unrolled: Vec<VarId>,
     pub locs: Vec<Option<Loc>>,
     refs: HashMap<&'static str, FuncRef>,
     stack_used: i64,
@@ -160,6 +163,12 @@ pub(crate) struct Gen<'a, 'm, 'b> {
     /// Heap temporaries allocated once before the serial loop that
     /// contains them (see [`Gen::hoisted_allocs`]): pointer and byte size.
     prealloc: HashMap<BufId, (Value, Value)>,
+    /// Heap temporaries that are only read from here on (see
+    /// [`Gen::alloc`]): loaded `readonly + can_move`.
+    frozen: HashSet<BufId>,
+    /// Sequences in which temporaries freeze: the sequence's address, the
+    /// buffer, and the index of the last element that stores to it.
+    freeze_at: HashMap<*const Stmt, Vec<(BufId, usize)>>,
 }
 
 impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
@@ -182,11 +191,14 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             env: HashMap::new(),
             depth: HashMap::new(),
             loop_depth: 0,
+            unrolled: vec![],
             locs: vec![None; f.buffers.len()],
             refs: HashMap::new(),
             stack_used: 0,
             fail: None,
             prealloc: HashMap::new(),
+            frozen: HashSet::new(),
+            freeze_at: HashMap::new(),
         };
         g.prologue();
         g
@@ -492,6 +504,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     pub fn mem_flags(&self, buf: BufId) -> MemFlagsData {
         match self.f.buffer(buf).kind {
             BufKind::Input(_) => MemFlagsData::trusted().with_readonly().with_can_move(),
+            BufKind::Temp if self.frozen.contains(&buf) => MemFlagsData::trusted().with_readonly().with_can_move(),
             _ => MemFlagsData::trusted(),
         }
     }
@@ -1017,7 +1030,23 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     pub fn stmt(&mut self, s: &'a Stmt) -> CgResult<()> {
         match s {
             Stmt::Nop => Ok(()),
-            Stmt::Seq(v) => v.iter().try_for_each(|s| self.stmt(s)),
+            Stmt::Seq(v) => {
+                let Some(fr) = self.freeze_at.get(&(s as *const Stmt)).cloned() else {
+                    return v.iter().try_for_each(|s| self.stmt(s));
+                };
+                for (i, x) in v.iter().enumerate() {
+                    for (b, last) in &fr {
+                        if i == last + 1 {
+                            self.frozen.insert(*b);
+                        }
+                    }
+                    self.stmt(x)?;
+                }
+                for (b, _) in &fr {
+                    self.frozen.remove(b);
+                }
+                Ok(())
+            }
             Stmt::Let(bx) => {
                 let (var, value, body) = (&bx.0, &bx.1, &bx.2);
                 let bind = match self.const_eval(value) {
@@ -1129,7 +1158,9 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         let old = self.env.insert(var.id, Bind::Val(i));
         self.loop_depth += 1;
         let old_d = self.depth.insert(var.id, self.loop_depth);
+        let old_u = std::mem::take(&mut self.unrolled);
         let r = body(self);
+        self.unrolled = old_u;
         self.loop_depth -= 1;
         self.restore_depth(var.id, old_d);
         self.restore(var.id, old);
@@ -1150,8 +1181,11 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 _ => return Err(cg_err("unrolled loop without a start")),
             };
             let old = self.env.insert(l.var.id, bind);
-            self.stmt(&l.body)?;
+            self.unrolled.push(l.var.id);
+            let r = self.stmt(&l.body);
+            self.unrolled.pop();
             self.restore(l.var.id, old);
+            r?;
         }
         Ok(())
     }
@@ -1209,22 +1243,41 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             self.locs[buf.0 as usize] = old;
             return r;
         }
-        if let Some((p, bytes)) = self.prealloc.get(&buf).copied() {
+        // The heap base pointer is the result of a call made here (the
+        // allocation, or the zeroing of a hoisted one, which returns its
+        // destination), so it is a fresh value in every iteration of an
+        // enclosing loop. Loads that follow the last statement storing to
+        // the buffer may then be `readonly + can_move`: Cranelift may merge,
+        // sink or hoist them, but never above that call or a store (no
+        // store follows them, and an enclosing loop changes the base).
+        // Sinking them next to their users is what keeps a padded input's
+        // rows from being loaded all at once (and spilled).
+        let seq = freeze_point(body, buf);
+        if let Some((ptr, last)) = seq {
+            self.freeze_at.entry(ptr).or_default().push((buf, last));
+        }
+        let r = if let Some((p, bytes)) = self.prealloc.get(&buf).copied() {
             // Allocated before an enclosing loop: zeroed again here, as a
             // fresh allocation would be.
             let c = self.b.ins().iconst(types::I32, 0);
-            self.call("texpr_lc_memset", &[self.ptr, types::I32, types::I64], &[self.ptr], &[p, c, bytes])?;
+            let base = self.call1("texpr_lc_memset", &[self.ptr, types::I32, types::I64], self.ptr, &[p, c, bytes])?;
+            self.locs[buf.0 as usize] = Some(Loc::Mem(base));
+            self.stmt(body)
+        } else {
+            let (p, bytes) = self.heap_alloc(buf)?;
             self.locs[buf.0 as usize] = Some(Loc::Mem(p));
-            self.stmt(body)?;
-            self.locs[buf.0 as usize] = old;
-            return Ok(());
+            self.stmt(body).and_then(|_| self.call("texpr_free", &[self.ptr, types::I64], &[], &[p, bytes]).map(|_| ()))
+        };
+        if let Some((ptr, _)) = seq
+            && let Some(v) = self.freeze_at.get_mut(&ptr)
+        {
+            v.retain(|(b, _)| *b != buf);
+            if v.is_empty() {
+                self.freeze_at.remove(&ptr);
+            }
         }
-        let (p, bytes) = self.heap_alloc(buf)?;
-        self.locs[buf.0 as usize] = Some(Loc::Mem(p));
-        self.stmt(body)?;
-        self.call("texpr_free", &[self.ptr, types::I64], &[], &[p, bytes])?;
         self.locs[buf.0 as usize] = old;
-        Ok(())
+        r
     }
 
     /// Allocates a temporary on the heap (zeroed): pointer and byte size.
@@ -1414,6 +1467,29 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             }
         }
     }
+}
+
+/// The sequence at the bottom of an allocation's body (through nested
+/// allocations) and the index of its last element that stores to `buf`.
+fn freeze_point(body: &Stmt, buf: BufId) -> Option<(*const Stmt, usize)> {
+    let mut cur = body;
+    while let Stmt::Alloc(_, inner) = cur {
+        cur = inner;
+    }
+    let Stmt::Seq(v) = cur else { return None };
+    let stores = |s: &Stmt| {
+        let mut any = false;
+        s.visit(&mut |x| {
+            if let Stmt::Store(st) = x
+                && st.buf == buf
+            {
+                any = true;
+            }
+        });
+        any
+    };
+    let last = v.iter().rposition(stores)?;
+    (last + 1 < v.len()).then_some((cur as *const Stmt, last))
 }
 
 fn has_call(e: &Expr) -> bool {

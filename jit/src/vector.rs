@@ -376,19 +376,32 @@ impl Vec_ {
                         _ => None,
                     };
                     if let Some((x, y, z)) = parts {
-                        // x86 FMAs overwrite their first multiplicand: put
-                        // the broadcast there (it dies in this FMA) and keep
-                        // a vector shared by several FMAs as the second
-                        // (exact: multiplication commutes).
-                        let (x, y) = if self.splats_once(g, y, t) && !self.splats_once(g, x, t) { (y, x) } else { (x, y) };
-                        let xs = match self.load_splats(g, x, t)? {
+                        // x86 FMAs overwrite their first multiplicand, so the
+                        // first operand should die in its FMA (multiplication
+                        // commutes: the order is free). A vector load used
+                        // once (it varies with every unrolled loop around it:
+                        // a depthwise window) goes first and a broadcast is
+                        // shared; a vector shared by the unrolled rows of a
+                        // register tile (matmul's `b`, conv's input) goes
+                        // second and the broadcast is loaded per use.
+                        let uniform = |e: &Expr| !self.varies(e);
+                        let once = |g: &Gen<'_, '_, '_>, e: &Expr| {
+                            matches!(e, Expr::Load(ld) if g.unrolled.iter().all(|u| ld.idx[0].uses_var(*u)))
+                        };
+                        let (x, y) = match (uniform(x), uniform(y)) {
+                            (true, false) if once(g, y) => (y, x),
+                            (false, true) if !once(g, x) && self.splats_once(g, y, t) => (y, x),
+                            _ => (x, y),
+                        };
+                        let per_use = |this: &Self, g: &Gen<'_, '_, '_>, u: &Expr, v: &Expr| !once(g, v) && this.splats_once(g, u, t);
+                        let xs = match if per_use(self, g, x, y) { self.load_splats(g, x, t)? } else { None } {
                             Some(v) => v,
                             None => {
                                 let xv = self.expr(g, x)?;
                                 self.to_vecs(g, xv, t)?
                             }
                         };
-                        let ys = match self.load_splats(g, y, t)? {
+                        let ys = match if per_use(self, g, y, x) { self.load_splats(g, y, t)? } else { None } {
                             Some(v) => v,
                             None => {
                                 let yv = self.expr(g, y)?;
@@ -526,10 +539,17 @@ impl Vec_ {
     }
 
     /// Whether [`Vec_::load_splats`] applies: a uniform float load from
-    /// memory.
+    /// memory whose address changes in the innermost loop. (A load fixed
+    /// there is hoisted by Cranelift: one shared splat in a register is
+    /// better than a broadcast per use — depthwise weights.)
     fn splats_once(&self, g: &Gen<'_, '_, '_>, e: &Expr, t: DType) -> bool {
         let Expr::Load(l) = e else { return false };
-        t.is_float() && !self.varies(e) && vec_ty(t).is_some() && matches!(g.locs.get(l.buf.0 as usize), Some(Some(Loc::Mem(_))))
+        t.is_float()
+            && !self.varies(e)
+            && vec_ty(t).is_some()
+            && matches!(g.locs.get(l.buf.0 as usize), Some(Some(Loc::Mem(_))))
+            && g.loop_depth > 0
+            && g.expr_depth(&l.idx[0]) >= g.loop_depth
     }
 
     fn load(&mut self, g: &mut Gen<'_, '_, '_>, buf: BufId, t: DType, idx: &Expr, e: &Expr) -> CgResult<VV> {
@@ -626,8 +646,11 @@ impl Vec_ {
                             None => Bind::Val(g.b.ins().iadd_imm_s(min_v, k)),
                         };
                         let old = g.env.insert(l.var.id, b);
-                        self.stmt(g, &l.body)?;
+                        g.unrolled.push(l.var.id);
+                        let r = self.stmt(g, &l.body);
+                        g.unrolled.pop();
                         g.restore(l.var.id, old);
+                        r?;
                     }
                     return Ok(());
                 }
