@@ -238,6 +238,53 @@ tensor_expr! {
         y.parallel(c);
     }
 
+    /// Depthwise 3x3 as in `benches/kernels.rs`: a padded copy per channel
+    /// (vectorized, partitioned around its guards) and the whole window
+    /// unrolled (its accumulator promoted across the window).
+    pub fn depthwise_padded(x: f32[B, C, H, W], w: f32[C, 3, 3]) -> f32[B, C, H, W] {
+        let xp: f32[B, C, H + 2, W + 2] = |n, c, h, ww|
+            if h >= 1 && h <= H && ww >= 1 && ww <= W { x[n, c, h - 1, ww - 1] } else { 0.0 };
+        let y = |n, c, h, ww| sum(r in 0..3, s in 0..3 => xp[n, c, h + r, ww + s] * w[c, r, s]);
+        y
+    }
+    schedule for cpu {
+        let (wo, wi) = y.split(ww, 8);
+        y.reorder(n, c, h, wo, r, s, wi);
+        y.unroll(r);
+        y.unroll(s);
+        y.vectorize(wi);
+        let nc = y.fuse(n, c);
+        y.parallel(nc);
+        xp.compute_at(y, nc);
+        let (xo, xi) = xp.split(ww, 8);
+        xp.vectorize(xi);
+    }
+
+    /// Softmax with one `exp` per element and a reciprocal per row.
+    pub fn softmax_recip(x: f32[N, C]) -> f32[N, C] {
+        let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
+        let e: f32[N, C] = |n, c| exp(x[n, c] - mx[n]);
+        let s: f32[N] = |n| sum(c in 0..C => e[n, c]);
+        let r: f32[N] = |n| 1.0 / s[n];
+        let y = |n, c| e[n, c] * r[n];
+        y
+    }
+    schedule for cpu {
+        y.parallel(n);
+        let (yo, yi) = y.split(c, 16);
+        y.vectorize(yi);
+        r.compute_at(y, n);
+        s.compute_at(y, n);
+        e.compute_at(y, n);
+        mx.compute_at(y, n);
+        let (eo, ei) = e.split(c, 16);
+        e.vectorize(ei);
+        let (mo, mi) = mx.split(c, 16);
+        mx.vectorize(mi);
+        let (so, si) = s.split(c, 16);
+        s.vectorize(si);
+    }
+
     /// Nested parallel loops (the inner one runs inside an outlined chunk).
     pub fn nested_parallel(a: f32[M, N], b: f32[M, N]) -> f32[M, N] {
         let y = |i, j| a[i, j] * 2.0 + b[i, j];
@@ -314,11 +361,12 @@ fn softmax_relu_convs() {
         both(&softmax::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax {n}x{c}"));
         both(&softmax_fused::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_fused {n}x{c}"));
         both(&softmax_rows::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_rows {n}x{c}"));
+        both(&softmax_recip::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_recip {n}x{c}"));
     }
     // Rows with -inf (exp gives 0), huge and tiny values, a NaN row.
     let specials = [f32::NEG_INFINITY, 88.0, -88.0, 0.0, 1e-30, -100.0, 30.0];
     let x = Tensor::from_fn([5, 37], |i| if i[0] == 4 { f32::NAN } else { specials[(i[0] * 3 + i[1]) % specials.len()] });
-    for k in [softmax::kernel(), softmax_fused::kernel(), softmax_rows::kernel()] {
+    for k in [softmax::kernel(), softmax_fused::kernel(), softmax_rows::kernel(), softmax_recip::kernel()] {
         both(&k, &[(&x).into()], &[], 1e-6, "softmax special values");
     }
     for n in [0, 1, 15, 16, 17, 100] {
@@ -332,6 +380,7 @@ fn softmax_relu_convs() {
         both(&conv3x3_blocked::kernel(), &[(&x).into(), (&wt).into()], &[], 1e-5, &format!("conv blocked {b}x{c}x{h}x{w}->{f}"));
         let wd = data(&[c, 3, 3], 7);
         both(&depthwise::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("depthwise {b}x{c}x{h}x{w}"));
+        both(&depthwise_padded::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("depthwise padded {b}x{c}x{h}x{w}"));
     }
 }
 

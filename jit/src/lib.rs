@@ -160,6 +160,7 @@ pub fn compile(lowered: &Lowered) -> Result<JitKernel> {
     let entry = unsafe { std::mem::transmute::<*const u8, runtime::EntryFn>(ptr) };
     if dump_enabled("time") {
         eprintln!("// ---- {}: JIT compile {:.3} ms", f.name, t.elapsed().as_secs_f64() * 1e3);
+        eprintln!("{}", cranelift_codegen::timing::take_current());
     }
     Ok(JitKernel {
         name: f.name.clone(),
@@ -301,9 +302,14 @@ fn define<'a>(
     if dump_asm {
         ctx.set_disasm(true);
     }
+    let t = Instant::now();
     ms.module.define_function(id, &mut ctx).map_err(|e| cg_err(format!("compiling `{name}`: {e:?}\n{}", ctx.func.display())))?;
     if dump_asm && let Some(code) = ctx.compiled_code() && let Some(v) = &code.vcode {
         eprintln!("; {name} (machine code)\n{v}");
+    }
+    if dump_enabled("time") {
+        let insts = ctx.func.dfg.num_insts();
+        eprintln!("// ---- {name}: Cranelift {:.3} ms ({insts} instructions)", t.elapsed().as_secs_f64() * 1e3);
     }
     if dump_enabled("opt") {
         eprintln!("; {name} (after Cranelift's optimizations)\n{}", ctx.func.display());

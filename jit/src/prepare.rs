@@ -11,7 +11,8 @@
 //!    m..m + E }`; the serial tail becomes `unrolled for v in m..m + c - 1 {
 //!    if v < m + E { body } }` (valid because `E < c` there). Every copy of
 //!    the body then sees `v` as a constant, so a register-resident
-//!    accumulator stays in registers in the tails too.
+//!    accumulator stays in registers in the tails too. Only while the
+//!    copies stay few (`TAIL_COPIES`): a larger tail stays a serial loop.
 //! 2. **Loop partitioning.** A loop whose body tests `E >= c` with `E`
 //!    affine and decreasing in the loop variable (`A - s*v`, the guard of a
 //!    split's tail) is cut at `p = floor((A - c) / s) + 1` (clamped to the
@@ -38,6 +39,9 @@
 //!    matrix product keeps its tile of `c` in vector registers. Unrolled
 //!    nest loops that the index does not use (`k` split, its inner part
 //!    unrolled) repeat updates of the same elements and do not index `t`.
+//!    The outer loop may itself be such an unrolled loop (a reduction
+//!    window unrolled whole): the accumulator then stays in registers
+//!    across the window instead of being stored and reloaded per step.
 
 use std::collections::HashSet;
 
@@ -46,6 +50,11 @@ use texpr_dsl::{BinOp, CmpOp, Expr, For, ForKind, LoweredFunc, Stmt, VarId};
 
 use crate::analysis::{affine, tail_split};
 
+/// Most copies of a tail's stores made by guarded unrolls (counting the
+/// unrolled loops around it): larger tails stay serial loops, which costs
+/// their accumulators the registers but keeps compile time in check (a 6x8
+/// register tile's column tail alone would be 42 guarded scalar copies).
+const TAIL_COPIES: i64 = 16;
 /// Most unswitched conditions per function (each may double a loop nest).
 const BUDGET: u32 = 12;
 /// Give up unswitching once a nest has this many statements.
@@ -54,7 +63,7 @@ const MAX_STMTS: usize = 20_000;
 /// Runs the rewrites; may add temporaries to `f`.
 pub(crate) fn prepare(f: &mut LoweredFunc) {
     let g = guards(&f.body, &mut HashSet::new());
-    let t = tails(&g);
+    let t = tails(&g, 1);
     let mut budget = BUDGET;
     let p = partition(&t, &mut budget);
     let mut budget = BUDGET;
@@ -82,7 +91,11 @@ fn nest(s: &Stmt) -> Option<(Vec<&For>, &texpr_dsl::stmt::Store)> {
 fn promote(s: &Stmt, f: &mut LoweredFunc) -> Stmt {
     match s {
         Stmt::For(l) => {
-            if l.kind == ForKind::Serial
+            // A serial loop, or a constant unrolled one the stored index
+            // does not use (a reduction loop unrolled whole: the 3x3 window
+            // of a depthwise convolution).
+            let repeats = l.kind == ForKind::Unrolled && l.extent.as_int().is_some_and(|e| e >= 1) && l.min.as_int().is_some();
+            if (l.kind == ForKind::Serial || repeats)
                 && let Some(r) = promote_loop(l, f)
             {
                 return r;
@@ -214,22 +227,50 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     Some(Stmt::If(Box::new(If { cond, then: Stmt::Alloc(t, Box::new(Stmt::Seq(vec![pre, body, post]))), els: original })))
 }
 
-fn tails(s: &Stmt) -> Stmt {
+fn tails(s: &Stmt, copies: i64) -> Stmt {
     match s {
         Stmt::If(i) => {
             if let Some((c, _, tail)) = tail_split(i) {
-                let guard = Expr::cmp(CmpOp::Lt, Expr::Var(tail.var), tail.min.clone() + tail.extent.clone());
-                let body = Stmt::if_(guard, tails(&tail.body));
-                let els = Stmt::for_(tail.var, tail.min.clone(), Expr::int(c - 1), ForKind::Unrolled, body);
-                return Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then), els: Some(els) }));
+                let body = tails(&tail.body, copies * (c - 1));
+                if copies * (c - 1) * weight(&body) <= TAIL_COPIES {
+                    let guard = Expr::cmp(CmpOp::Lt, Expr::Var(tail.var), tail.min.clone() + tail.extent.clone());
+                    let els = Stmt::for_(tail.var, tail.min.clone(), Expr::int(c - 1), ForKind::Unrolled, Stmt::if_(guard, body));
+                    return Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then, copies), els: Some(els) }));
+                }
+                // Too much code for a tail: it stays a serial loop.
+                let els = Stmt::For(Box::new(For { body: tails(&tail.body, copies), ..tail.clone() }));
+                return Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then, copies), els: Some(els) }));
             }
-            Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then), els: i.els.as_ref().map(tails) }))
+            Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then, copies), els: i.els.as_ref().map(|e| tails(e, copies)) }))
         }
-        Stmt::For(l) => Stmt::For(Box::new(For { body: tails(&l.body), ..(**l).clone() })),
-        Stmt::Seq(v) => Stmt::Seq(v.iter().map(tails).collect()),
-        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), tails(&b.2)))),
-        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(tails(body))),
+        Stmt::For(l) => {
+            let n = match (l.kind, l.extent.as_int()) {
+                (ForKind::Unrolled, Some(n)) => copies * n.max(1),
+                _ => copies,
+            };
+            Stmt::For(Box::new(For { body: tails(&l.body, n), ..(**l).clone() }))
+        }
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| tails(x, copies)).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), tails(&b.2, copies)))),
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(tails(body, copies))),
         Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
+
+/// Stores in the code generated for `s`: unrolled loops repeat their body,
+/// a vectorized or serial loop is one copy.
+fn weight(s: &Stmt) -> i64 {
+    match s {
+        Stmt::Store(_) => 1,
+        Stmt::Nop => 0,
+        Stmt::If(i) => weight(&i.then) + i.els.as_ref().map_or(0, weight),
+        Stmt::For(l) => match (l.kind, l.extent.as_int()) {
+            (ForKind::Unrolled, Some(n)) => n.max(1) * weight(&l.body),
+            _ => weight(&l.body),
+        },
+        Stmt::Seq(v) => v.iter().map(weight).sum(),
+        Stmt::Let(b) => weight(&b.2),
+        Stmt::Alloc(_, body) => weight(body),
     }
 }
 
