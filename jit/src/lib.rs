@@ -47,11 +47,14 @@ use std::time::Instant;
 
 use cranelift_codegen::ir::types;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Signature, UserFuncName};
+use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::Context;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{FuncId, Linkage, Module};
+use cranelift_module::{FuncId, Linkage, Module, ModuleReloc};
+use rayon::prelude::*;
 use texpr_dsl::{Call, Error, Executable, Lowered, LoweredFunc, Result, Target};
 
 use codegen::{Gen, ModState};
@@ -160,7 +163,6 @@ pub fn compile(lowered: &Lowered) -> Result<JitKernel> {
     let entry = unsafe { std::mem::transmute::<*const u8, runtime::EntryFn>(ptr) };
     if dump_enabled("time") {
         eprintln!("// ---- {}: JIT compile {:.3} ms", f.name, t.elapsed().as_secs_f64() * 1e3);
-        eprintln!("{}", cranelift_codegen::timing::take_current());
     }
     Ok(JitKernel {
         name: f.name.clone(),
@@ -229,13 +231,53 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
     let sig = ms.signature(&[ptr, ptr, ptr], &[types::I32]);
     let name = codegen::sanitize(&f.name);
     let main = ms.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
-    define(&mut ms, main, &name, sig, Kind::Main, None, want_text, dump_clif, dump_asm, &mut text)?;
+    let mut pending = vec![define(&mut ms, main, &name, sig, Kind::Main, None, want_text, dump_clif, &mut text)?];
     while let Some(job) = ms.jobs.pop() {
         let sig = ms.signature(&[ptr, types::I64, types::I64], &[types::I32]);
-        define(&mut ms, job.id, &job.name, sig, Kind::Chunk(&job.caps), Some(job.lp), want_text, dump_clif, dump_asm, &mut text)?;
+        pending.push(define(&mut ms, job.id, &job.name, sig, Kind::Chunk(&job.caps), Some(job.lp), want_text, dump_clif, &mut text)?);
+    }
+    // Cranelift compiles the functions (the entry and every outlined
+    // parallel loop) independently: on the thread pool, in parallel.
+    let isa = ms.module.isa();
+    let compiled: Vec<CgResult<f64>> = pending
+        .par_iter_mut()
+        .map(|p| {
+            if dump_asm {
+                p.ctx.set_disasm(true);
+            }
+            let t = Instant::now();
+            p.ctx
+                .compile(isa, &mut ControlPlane::default())
+                .map(|_| t.elapsed().as_secs_f64() * 1e3)
+                .map_err(|e| cg_err(format!("compiling `{}`: {:?}\n{}", p.name, e.inner, e.func.display())))
+        })
+        .collect();
+    for (p, ms_taken) in pending.iter().zip(compiled) {
+        let ms_taken = ms_taken?;
+        let code = p.ctx.compiled_code().ok_or_else(|| cg_err(format!("`{}` was not compiled", p.name)))?;
+        if dump_asm && let Some(v) = &code.vcode {
+            eprintln!("; {} (machine code)\n{v}", p.name);
+        }
+        if dump_enabled("time") {
+            eprintln!("// ---- {}: Cranelift {ms_taken:.3} ms ({} instructions)", p.name, p.ctx.func.dfg.num_insts());
+        }
+        if dump_enabled("opt") {
+            eprintln!("; {} (after Cranelift's optimizations)\n{}", p.name, p.ctx.func.display());
+        }
+        let relocs: Vec<ModuleReloc> = code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &p.ctx.func, p.id)).collect();
+        ms.module
+            .define_function_bytes(p.id, code.buffer.alignment as u64, code.code_buffer(), &relocs)
+            .map_err(|e| cg_err(format!("defining `{}`: {e}", p.name)))?;
     }
     ms.module.finalize_definitions().map_err(|e| cg_err(format!("finalizing: {e}")))?;
     Ok((ms.module, main, text))
+}
+
+/// A function built in Cranelift IR, not yet compiled.
+struct Pending {
+    id: FuncId,
+    name: String,
+    ctx: Context,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -248,9 +290,8 @@ fn define<'a>(
     lp: Option<&'a texpr_dsl::For>,
     want_text: bool,
     dump_clif: bool,
-    dump_asm: bool,
     text: &mut String,
-) -> CgResult<()> {
+) -> CgResult<Pending> {
     let f = ms.f;
     let mut ctx = ms.module.make_context();
     ctx.func.signature = sig;
@@ -299,21 +340,5 @@ fn define<'a>(
             let _ = writeln!(text, "{t}");
         }
     }
-    if dump_asm {
-        ctx.set_disasm(true);
-    }
-    let t = Instant::now();
-    ms.module.define_function(id, &mut ctx).map_err(|e| cg_err(format!("compiling `{name}`: {e:?}\n{}", ctx.func.display())))?;
-    if dump_asm && let Some(code) = ctx.compiled_code() && let Some(v) = &code.vcode {
-        eprintln!("; {name} (machine code)\n{v}");
-    }
-    if dump_enabled("time") {
-        let insts = ctx.func.dfg.num_insts();
-        eprintln!("// ---- {name}: Cranelift {:.3} ms ({insts} instructions)", t.elapsed().as_secs_f64() * 1e3);
-    }
-    if dump_enabled("opt") {
-        eprintln!("; {name} (after Cranelift's optimizations)\n{}", ctx.func.display());
-    }
-    ms.module.clear_context(&mut ctx);
-    Ok(())
+    Ok(Pending { id, name: name.to_string(), ctx })
 }
