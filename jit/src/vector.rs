@@ -200,6 +200,9 @@ struct Vec_ {
     min_v: Value,
     /// Varying `let` variables and their values.
     lets: HashMap<VarId, VV>,
+    /// The value of the store being generated when it is an accumulator
+    /// update `X[I] = X[I] + x * y` (see [`Vec_::store`]).
+    acc: Option<*const Expr>,
 }
 
 /// Emits `l` with SIMD vectors if its body allows; `Ok(false)` leaves it to
@@ -210,7 +213,7 @@ pub(crate) fn try_vectorize<'a>(g: &mut Gen<'a, '_, '_>, l: &'a For, ext: i64) -
     }
     let min_c = g.const_eval(&l.min).and_then(|s| s.as_i64());
     let min_v = g.index(&l.min)?;
-    let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new() };
+    let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new(), acc: None };
     vx.stmt(g, &l.body)?;
     Ok(true)
 }
@@ -283,8 +286,10 @@ impl Vec_ {
             }
             VV::L(xs) => (0..self.w / lanes)
                 .map(|c| {
-                    let mut v = g.b.ins().scalar_to_vector(vt, xs[c * lanes]);
-                    for k in 1..lanes {
+                    // x86 moves only 32/64-bit scalars into a vector
+                    // register: narrower lanes are inserted into zeros.
+                    let (mut v, first) = if vt.lane_bits() < 32 { (g.vconst(vt, 0), 0) } else { (g.b.ins().scalar_to_vector(vt, xs[c * lanes]), 1) };
+                    for k in first..lanes {
                         v = g.b.ins().insertlane(v, xs[c * lanes + k], k as u8);
                     }
                     v
@@ -341,7 +346,8 @@ impl Vec_ {
                 let const_pow2 = b.as_const().and_then(|c| c.as_i64()).filter(|c| *c > 0 && c.count_ones() == 1 && (t.is_signed_int() || *c < i64::MAX));
                 let vector_op = match op {
                     BinOp::Add | BinOp::Sub => true,
-                    BinOp::Mul => !(int && lanes == 2),
+                    // No 64-bit or 8-bit lane multiply in SSE.
+                    BinOp::Mul => !(int && (lanes == 2 || lanes == 16)),
                     BinOp::Div => !int || const_pow2.is_some(),
                     BinOp::Rem => int && const_pow2.is_some(),
                     BinOp::Min | BinOp::Max => !int || lanes >= 4,
@@ -368,9 +374,12 @@ impl Vec_ {
                         .collect();
                     return Ok(VV::V(r));
                 }
-                // `x * y + z` as one fused multiply-add (one rounding, like
-                // `-ffp-contract=fast`) where the CPU has FMA.
-                if *op == BinOp::Add && t.is_float() && host_has_fma() {
+                // The update `X[I] + x * y` of an accumulator (a reduction's
+                // step) as one fused multiply-add where the CPU has FMA: a
+                // reduction's rounding is only defined up to reassociation
+                // (SPEC §3), and one rounding per step is within that.
+                // Elementwise `x * y + z` rounds twice, as IEEE says.
+                if *op == BinOp::Add && t.is_float() && host_has_fma() && self.acc == Some(e as *const Expr) {
                     let parts = match (&**a, &**b) {
                         (Expr::Binary(BinOp::Mul, x, y), z) | (z, Expr::Binary(BinOp::Mul, x, y)) => Some((&**x, &**y, z)),
                         _ => None,
@@ -679,7 +688,12 @@ impl Vec_ {
             }
             return g.store(buf, idx, acc);
         }
-        let vv = self.expr(g, value)?;
+        let is_acc = |x: &Expr| matches!(x, Expr::Load(ld) if ld.buf == buf && ld.idx[0] == *idx);
+        let update = matches!(value, Expr::Binary(BinOp::Add, a, b) if is_acc(a) || is_acc(b));
+        let old = std::mem::replace(&mut self.acc, update.then_some(value as *const Expr));
+        let vv = self.expr(g, value);
+        self.acc = old;
+        let vv = vv?;
         if coef == Some(1) && self.vectorizable(t) {
             let (_, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
             let b0 = self.lane_bind(g, 0);

@@ -6,8 +6,7 @@
 //! within one f32 rounding) bit-for-bit against Rust std, including a
 //! vectorized schedule with a tail, and the integer ones (`abs min max
 //! clamp fma select`, wrapping) on i32, i64 and u8 (unsigned comparisons).
-//! Checked on the default target (CPU JIT) and the reference interpreter
-//! (u8 `clamp select fma`: interpreter only for now, see `TARGETS_8BIT`).
+//! Checked on the default target (CPU JIT) and the reference interpreter.
 use texpr::prelude::*;
 
 tensor_expr! {
@@ -118,12 +117,6 @@ tensor_expr! {
 }
 
 const TARGETS: [Target; 2] = [Target::Cpu, Target::Interp];
-/// TODO: add `Target::Cpu` once the JIT compiles these 8-bit operations in
-/// the vectorized loops of its default schedule; today `on(Target::Cpu)`
-/// returns `Error::Backend` ("Cranelift panicked: ... no rule matched for
-/// term bitcast_gpr_to_xmm" for `clamp`/`select`, "Unsupported ...
-/// imul.i8x16" for `*`).
-const TARGETS_8BIT: [Target; 1] = [Target::Interp];
 
 /// erf from its everywhere-positive series
 /// `erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_n 2^n x^(2n+1) / (1*3*...*(2n+1))`.
@@ -288,7 +281,7 @@ fn main() -> Result<(), texpr::Error> {
         assert_eq!(mn.to_vec(), zip().map(|(x, y)| x.min(y)).collect::<Vec<_>>(), "u8 min on {t:?}");
         assert_eq!(mx.to_vec(), zip().map(|(x, y)| x.max(y)).collect::<Vec<_>>(), "u8 max on {t:?}");
     }
-    for t in TARGETS_8BIT {
+    for t in TARGETS {
         let (cl, se, fm) = uint8_lanewise::on(t)?.run(&xut, &yut)?;
         let zip = || xu.iter().copied().zip(yu.iter().copied());
         assert_eq!(cl.to_vec(), zip().map(|(x, _)| x.clamp(10, 200)).collect::<Vec<_>>(), "u8 clamp on {t:?}");

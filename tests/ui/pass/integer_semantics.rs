@@ -7,9 +7,7 @@
 //! like Rust's `as` (float to integer truncates and saturates, NaN gives 0,
 //! integer to integer truncates or sign-extends, u64 to f32 rounds once,
 //! bool to integer). Checked on the
-//! default target (CPU JIT) and the reference interpreter against Rust
-//! (8-bit `*`, `/`, `%` and casts to 8 bits: interpreter only for now,
-//! see `TARGETS_8BIT`).
+//! default target (CPU JIT) and the reference interpreter against Rust.
 use texpr::prelude::*;
 
 tensor_expr! {
@@ -105,12 +103,6 @@ tensor_expr! {
 }
 
 const TARGETS: [Target; 2] = [Target::Cpu, Target::Interp];
-/// TODO: add `Target::Cpu` once the JIT compiles these 8-bit operations
-/// (`*`, `/`, `%`, casts to `u8`/`i8`) in the vectorized loops of its
-/// default schedule; today `on(Target::Cpu)` returns `Error::Backend`
-/// ("Cranelift panicked: ... no rule matched for term bitcast_gpr_to_xmm"
-/// for `/`, `%` and casts, "Unsupported ... imul.i8x16" for `*`).
-const TARGETS_8BIT: [Target; 1] = [Target::Interp];
 
 macro_rules! floor_divmod {
     ($name:ident, $t:ty) => {
@@ -158,7 +150,7 @@ fn main() -> Result<(), texpr::Error> {
     let ys8: Vec<i8> = vec![-1, 0, 3, -128, 2, -2, 127, -3];
     let (xt, yt) = (Tensor::from_vec([8], xs8.clone())?, Tensor::from_vec([8], ys8.clone())?);
     let want: (Vec<i8>, Vec<i8>) = xs8.iter().zip(&ys8).map(|(&a, &b)| floor8(a, b)).unzip();
-    for t in TARGETS_8BIT {
+    for t in TARGETS {
         let (q, r) = divmod8::on(t)?.run(&xt, &yt)?;
         assert_eq!((q.to_vec(), r.to_vec()), want, "i8 / and % on {t:?}");
     }
@@ -234,7 +226,7 @@ fn main() -> Result<(), texpr::Error> {
         assert_eq!(o.7.to_vec(), k.clone().map(|i| (!u[i]).wrapping_add(v[i])).collect::<Vec<_>>(), "u8 ! on {t:?}");
         assert_eq!(o.8.to_vec(), k.clone().map(|i| w[i].wrapping_mul(w[i]).wrapping_add(1)).collect::<Vec<_>>(), "i64 on {t:?}");
     }
-    for t in TARGETS_8BIT {
+    for t in TARGETS {
         let (bb, uv) = wrapping8_mul::on(t)?.run(&ts.2, &ts.3, &ts.4)?;
         assert_eq!(bb.to_vec(), b.iter().map(|x| x.wrapping_mul(3).wrapping_sub(x.wrapping_neg())).collect::<Vec<_>>(), "i8 * on {t:?}");
         assert_eq!(uv.to_vec(), u.iter().zip(&v).map(|(x, y)| (!x).wrapping_mul(*y)).collect::<Vec<_>>(), "u8 * on {t:?}");
@@ -252,7 +244,7 @@ fn main() -> Result<(), texpr::Error> {
         assert_eq!(o.3.to_vec(), df.iter().map(|&v| v as u64).collect::<Vec<_>>(), "f64 as u64 on {t:?}");
         assert_eq!(o.4.to_vec(), df.iter().map(|&v| v as i16).collect::<Vec<_>>(), "f64 as i16 on {t:?}");
     }
-    for t in TARGETS_8BIT {
+    for t in TARGETS {
         let (b, c) = float_to_int8::on(t)?.run(&xt)?;
         assert_eq!(b.to_vec(), xf.iter().map(|&v| v as u8).collect::<Vec<_>>(), "f32 as u8 on {t:?}");
         assert_eq!(c.to_vec(), xf.iter().map(|&v| v as i8).collect::<Vec<_>>(), "f32 as i8 on {t:?}");
@@ -278,7 +270,7 @@ fn main() -> Result<(), texpr::Error> {
         assert_eq!(o.5.to_vec(), want_k, "bool as i32 on {t:?}");
         assert_eq!(o.6.to_vec(), xi.iter().map(|&v| (v as i64 * 3) as f32).collect::<Vec<_>>(), "i64 as f32 on {t:?}");
     }
-    for t in TARGETS_8BIT {
+    for t in TARGETS {
         let (a, c, k) = int_to_int8::on(t)?.run(&ts.0)?;
         assert_eq!(a.to_vec(), xi.iter().map(|&v| v as u8).collect::<Vec<_>>(), "i32 as u8 on {t:?}");
         assert_eq!(c.to_vec(), xi.iter().map(|&v| v as i8).collect::<Vec<_>>(), "i32 as i8 on {t:?}");

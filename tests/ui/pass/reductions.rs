@@ -5,8 +5,7 @@
 //! `lo >= hi`) for floats, signed and unsigned integers, two reductions in
 //! one expression, and reduction results (rank 0 and rank 1) read by later
 //! stages. Checked on the default target (CPU JIT) and the reference
-//! interpreter against plain Rust loops (`u8` products: interpreter only
-//! for now, see `TARGETS_8BIT`).
+//! interpreter against plain Rust loops.
 use texpr::prelude::*;
 
 tensor_expr! {
@@ -85,10 +84,6 @@ fn close64(a: f64, b: f64) -> bool {
 }
 
 const TARGETS: [Target; 2] = [Target::Cpu, Target::Interp];
-/// TODO: add `Target::Cpu` once the JIT compiles 8-bit integer `*` in
-/// vectorized loops; today a `u8` product returns `Error::Backend`
-/// ("Unsupported ... imul.i8x16").
-const TARGETS_8BIT: [Target; 1] = [Target::Interp];
 
 fn main() -> Result<(), texpr::Error> {
     // --- window_stats, with an empty output (H = 2) and a 1-wide one ------
@@ -172,7 +167,7 @@ fn main() -> Result<(), texpr::Error> {
         assert_eq!((s.shape(), s.as_slice().len()), (&[0][..], 0));
     }
 
-    for t in TARGETS_8BIT {
+    for t in TARGETS {
         let up = u8_prod::on(t)?.run(&y)?;
         assert_eq!(up.as_slice(), &[(200u8).wrapping_mul(100).wrapping_mul(3), 0], "{t:?}"); // 16 * 16 wraps to 0
         assert_eq!(u8_prod::on(t)?.run(&Tensor::zeros([3, 0]))?.as_slice(), &[1u8; 3][..], "{t:?}");
