@@ -581,9 +581,20 @@ impl Schedule {
         let Some(src) = self.tensors.iter().position(|t| t.name == tensor).map(|i| BufId(i as u32)) else {
             return Err(self.err(format!("unknown tensor `{tensor}`"), None));
         };
-        let reads = self.stages[c].body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == src)));
-        if !reads {
-            return Err(self.err(format!("`{}` does not read `{tensor}`", self.stages[c].name), None));
+        let reads_src = |st: &SStage| st.body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == src)));
+        if !reads_src(&self.stages[c]) {
+            let cname = &self.stages[c].name;
+            // A reduction nested in an expression is a hidden stage
+            // `NAME.rN` (see typeck): say so rather than just "no".
+            let prefix = format!("{cname}.r");
+            let hidden = self.stages.iter().find(|st| st.name.strip_prefix(&prefix).is_some_and(|n| n.parse::<u32>().is_ok()) && reads_src(st));
+            let help = hidden.map(|st| {
+                format!(
+                    "`{tensor}` is read by a reduction inside `{cname}`'s expression, computed by the hidden stage `{}`; make that reduction a stage of its own (`let {cname}_sum = |..| sum(..);`) to schedule its reads",
+                    st.name
+                )
+            });
+            return Err(self.err(format!("`{cname}` does not read `{tensor}`"), help));
         }
         self.check_fresh(name)?;
         let decl = self.tensors[src.0 as usize].clone();

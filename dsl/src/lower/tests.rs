@@ -199,3 +199,20 @@ fn softmax_row_buffer_schedule() {
     assert!(text.contains("alloc global e: f32[1, max(C, 0)]"), "{text}");
     assert!(l.unproven.is_empty());
 }
+
+#[test]
+fn cache_read_of_a_reduction_inside_an_expression_names_its_hidden_stage() {
+    use crate::te::{self, FuncBuilder};
+    let mut f = FuncBuilder::new("dense");
+    let x = f.input("x", DType::F32, ["N", "C"]);
+    let w = f.input("w", DType::F32, ["C", "M"]);
+    let bias = f.input("bias", DType::F32, ["M"]);
+    f.output(DType::F32, ["N", "M"]);
+    let h = f.compute("h", ["n", "m"], |[n, m]| te::sum([("c", 0, "C")], |[c]| x.at([&n, &c]) * w.at([&c, &m])) + bias.at([&m]));
+    f.ret([h]);
+    let func = f.build().unwrap();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let h = s.stage("h").unwrap();
+    let e = s.cache_read(h, "w", crate::Scope::Local).unwrap_err().to_string();
+    assert!(e.starts_with("dense: schedule: `h` does not read `w`; `w` is read by a reduction inside `h`'s expression, computed by the hidden stage `h.r0`"), "{e}");
+}
