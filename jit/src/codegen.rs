@@ -157,6 +157,8 @@ pub(crate) struct Gen<'a, 'm, 'b> {
     /// around the code being generated.
     pub unrolled: Vec<VarId>,
     pub locs: Vec<Option<Loc>>,
+    /// Results of the fused multiply-adds emitted (see `Vec_::expr`).
+    pub fma_results: HashSet<Value>,
     refs: HashMap<&'static str, FuncRef>,
     stack_used: i64,
     fail: Option<Block>,
@@ -193,6 +195,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             loop_depth: 0,
             unrolled: vec![],
             locs: vec![None; f.buffers.len()],
+            fma_results: HashSet::new(),
             refs: HashMap::new(),
             stack_used: 0,
             fail: None,

@@ -419,7 +419,25 @@ impl Vec_ {
                         };
                         let zv = self.expr(g, z)?;
                         let zs = self.to_vecs(g, zv, t)?;
-                        let r = (0..xs.len()).map(|c| g.b.ins().fma(xs[c], ys[c], zs[c])).collect();
+                        // An accumulator that an FMA just produced (a chain
+                        // of unrolled steps: a convolution window) takes
+                        // `z + x * y` instead: Cranelift places an FMA's
+                        // multiplicands before its addend, so every step's
+                        // loads would be issued ahead of the whole chain and
+                        // spilled; `fadd(z, fmul(x, y))` emits each load next
+                        // to its multiply, which folds it.
+                        let r = (0..xs.len())
+                            .map(|c| {
+                                if g.fma_results.contains(&zs[c]) {
+                                    let p = g.b.ins().fmul(xs[c], ys[c]);
+                                    g.b.ins().fadd(zs[c], p)
+                                } else {
+                                    let v = g.b.ins().fma(xs[c], ys[c], zs[c]);
+                                    g.fma_results.insert(v);
+                                    v
+                                }
+                            })
+                            .collect();
                         return Ok(VV::V(r));
                     }
                 }
