@@ -101,6 +101,24 @@ def main():
             return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
         return build
 
+    def softmax_model(h, T):
+        g = h.make_graph([h.make_node("Softmax", ["x"], ["y"], axis=-1)], "softmax",
+                         [h.make_tensor_value_info("x", T.FLOAT, [4096, 1024])],
+                         [h.make_tensor_value_info("y", T.FLOAT, [4096, 1024])])
+        return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+    sess = ort_session(softmax_model)
+    report("onnxruntime softmax 4096x1024", median_time(lambda: sess.run(None, {"x": s}), 20), 8 * s.size, "GB/s")
+
+    def fused_model(h, T):
+        nodes = [h.make_node("Mul", ["a", "b"], ["p"]), h.make_node("Add", ["p", "c"], ["q"]), h.make_node("Relu", ["q"], ["y"])]
+        vi = [h.make_tensor_value_info(k, T.FLOAT, [m]) for k in ("a", "b", "c")]
+        g = h.make_graph(nodes, "fused", vi, [h.make_tensor_value_info("y", T.FLOAT, [m])])
+        return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+    sess = ort_session(fused_model)
+    report("onnxruntime fused max(a*b+c,0) 16M", median_time(lambda: sess.run(None, {"a": x, "b": y, "c": z}), 20), 16 * m, "GB/s")
+
     xd = rng.uniform(-1, 1, (1, 128, 56, 56)).astype(np.float32)
     sess = ort_session(conv(128, 128, 128))
     report("onnxruntime depthwise 1x128x56x56", median_time(lambda: sess.run(None, {"x": xd}), 50), 2 * 9 * 128 * 56 * 56, "GFLOP/s")

@@ -7,18 +7,19 @@
 //!
 //! The pieces, one module each:
 //!
-//! - [`prepare`]: loop-nest rewrites first (tails as guarded unrolls,
-//!   unswitching of loop-invariant conditions).
-//! - [`codegen`]: the lowered IR → Cranelift IR for scalar code, loops,
+//! - `prepare`: loop-nest rewrites first (tails as guarded unrolls, loop
+//!   partitioning at tail and padding guards, unswitching of loop-invariant
+//!   conditions, accumulators promoted to registers).
+//! - `codegen`: the lowered IR → Cranelift IR for scalar code, loops,
 //!   allocations (stack for small constant temporaries, heap otherwise,
 //!   registers for small ones indexed only by unrolled/vectorized loops),
 //!   and parallel loops (outlined into their own functions).
-//! - [`vector`]: vectorized loops as 128-bit SIMD (the widest Cranelift's
+//! - `vector`: vectorized loops as 128-bit SIMD (the widest Cranelift's
 //!   x86_64 backend handles): contiguous accesses as vector loads/stores,
 //!   invariant values broadcast, the rest lane by lane.
-//! - [`math`]: inline polynomial `exp`, `ln`, `tanh`, ... for `f32`.
-//! - [`analysis`]: register promotion and affine index analysis.
-//! - [`runtime`]: the functions JIT code calls (thread pool, allocation,
+//! - `math`: inline polynomial `exp`, `ln`, `tanh`, ... for `f32`.
+//! - `analysis`: register promotion and affine index analysis.
+//! - `runtime`: the functions JIT code calls (thread pool, allocation,
 //!   `f64` math), and the `vzeroupper` trampoline every entry goes through.
 //!
 //! Generated code never checks bounds: `texpr_dsl::runtime` proved every
@@ -28,7 +29,9 @@
 //! `TEXPR_DUMP=prepared` prints the loop nest after the JIT's rewrites,
 //! `TEXPR_DUMP=clif` the Cranelift IR of every compiled function and
 //! `TEXPR_DUMP=opt` the Cranelift IR after Cranelift's optimizations,
-//! `TEXPR_DUMP=asm` the machine code, `TEXPR_DUMP=time` the compile time,
+//! `TEXPR_DUMP=asm` the machine code, `TEXPR_DUMP=time` the compile time
+//! (and Cranelift's time per function; the functions of a kernel compile
+//! in parallel on the thread pool),
 //! all to stderr (`all`: everything).
 #![deny(missing_docs)]
 
