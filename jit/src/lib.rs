@@ -219,8 +219,10 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
         jb.symbol(n, p);
     }
     let module = JITModule::new(jb);
+    let t0 = Instant::now();
     let mut prepared = f.clone();
     prepare::prepare(&mut prepared);
+    let t_prepare = t0.elapsed();
     if dump_enabled("prepared") {
         eprintln!("// ---- {}: after the JIT's loop-nest rewrites\n{prepared}", f.name);
     }
@@ -239,6 +241,7 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
         let sig = ms.signature(&[ptr, types::I64, types::I64], &[types::I32]);
         pending.push(define(&mut ms, job.id, &job.name, sig, Kind::Chunk(&job.caps), Some(job.lp), want_text, dump_clif, &mut text)?);
     }
+    let t_gen = t0.elapsed() - t_prepare;
     // Cranelift compiles the functions (the entry and every outlined
     // parallel loop) independently: on the thread pool, in parallel.
     let isa = ms.module.isa();
@@ -273,6 +276,10 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
             .map_err(|e| cg_err(format!("defining `{}`: {e}", p.name)))?;
     }
     ms.module.finalize_definitions().map_err(|e| cg_err(format!("finalizing: {e}")))?;
+    if dump_enabled("time") {
+        let ms_of = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        eprintln!("// ---- {}: prepare {:.3} ms, Cranelift IR {:.3} ms, compile + link {:.3} ms", f.name, ms_of(t_prepare), ms_of(t_gen), ms_of(t0.elapsed() - t_prepare - t_gen));
+    }
     Ok((ms.module, main, text))
 }
 

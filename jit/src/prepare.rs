@@ -12,7 +12,8 @@
 //!    if v < m + E { body } }` (valid because `E < c` there). Every copy of
 //!    the body then sees `v` as a constant, so a register-resident
 //!    accumulator stays in registers in the tails too. Only while the
-//!    copies stay few (`TAIL_COPIES`): a larger tail stays a serial loop.
+//!    copies stay few (`TAIL_COPIES`): a larger tail stays a serial loop,
+//!    and an unrolled loop around such a serial loop is rerolled.
 //! 2. **Loop partitioning.** A loop whose body tests `E >= c` with `E`
 //!    affine and decreasing in the loop variable (`A - s*v`, the guard of a
 //!    split's tail) is cut at `p = floor((A - c) / s) + 1` (clamped to the
@@ -68,7 +69,7 @@ pub(crate) fn prepare(f: &mut LoweredFunc) {
     let p = partition(&t, &mut budget);
     let mut budget = BUDGET;
     let u = unswitch(&p, &mut budget);
-    f.body = promote(&u, f);
+    f.body = promote(&reroll(&u), f);
 }
 
 /// The perfect nest of constant unrolled/vectorized loops under a serial
@@ -271,6 +272,35 @@ fn weight(s: &Stmt) -> i64 {
         Stmt::Seq(v) => v.iter().map(weight).sum(),
         Stmt::Let(b) => weight(&b.2),
         Stmt::Alloc(_, body) => weight(body),
+    }
+}
+
+/// An unrolled loop around a serial loop of run-time extent (a tail kept
+/// serial by `tails`, inside the rows of a register tile) becomes serial:
+/// its copies would share no registers and only multiply compile time.
+fn reroll(s: &Stmt) -> Stmt {
+    let dynamic_loop = |b: &Stmt| {
+        let mut found = false;
+        b.visit(&mut |x| {
+            if let Stmt::For(l) = x
+                && l.kind == ForKind::Serial
+                && l.extent.as_int().is_none()
+            {
+                found = true;
+            }
+        });
+        found
+    };
+    match s {
+        Stmt::For(l) => {
+            let kind = if l.kind == ForKind::Unrolled && dynamic_loop(&l.body) { ForKind::Serial } else { l.kind };
+            Stmt::For(Box::new(For { body: reroll(&l.body), kind, ..(**l).clone() }))
+        }
+        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: reroll(&i.then), els: i.els.as_ref().map(reroll) })),
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(reroll).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), reroll(&b.2)))),
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(reroll(body))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
     }
 }
 
