@@ -55,7 +55,7 @@ use crate::analysis::{affine, tail_split};
 /// unrolled loops around it): larger tails stay serial loops, which costs
 /// their accumulators the registers but keeps compile time in check (a 6x8
 /// register tile's column tail alone would be 42 guarded scalar copies).
-const TAIL_COPIES: i64 = 4;
+const TAIL_COPIES: i64 = 16;
 /// Most unswitched conditions per function (each may double a loop nest).
 const BUDGET: u32 = 12;
 /// Give up unswitching once a nest has this many statements.
