@@ -238,53 +238,6 @@ tensor_expr! {
         y.parallel(c);
     }
 
-    /// Depthwise 3x3 as in `benches/kernels.rs`: a padded copy per channel
-    /// (vectorized, partitioned around its guards) and the whole window
-    /// unrolled (its accumulator promoted across the window).
-    pub fn depthwise_padded(x: f32[B, C, H, W], w: f32[C, 3, 3]) -> f32[B, C, H, W] {
-        let xp: f32[B, C, H + 2, W + 2] = |n, c, h, ww|
-            if h >= 1 && h <= H && ww >= 1 && ww <= W { x[n, c, h - 1, ww - 1] } else { 0.0 };
-        let y = |n, c, h, ww| sum(r in 0..3, s in 0..3 => xp[n, c, h + r, ww + s] * w[c, r, s]);
-        y
-    }
-    schedule for cpu {
-        let (wo, wi) = y.split(ww, 8);
-        y.reorder(n, c, h, wo, r, s, wi);
-        y.unroll(r);
-        y.unroll(s);
-        y.vectorize(wi);
-        let nc = y.fuse(n, c);
-        y.parallel(nc);
-        xp.compute_at(y, nc);
-        let (xo, xi) = xp.split(ww, 8);
-        xp.vectorize(xi);
-    }
-
-    /// Softmax with one `exp` per element and a reciprocal per row.
-    pub fn softmax_recip(x: f32[N, C]) -> f32[N, C] {
-        let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
-        let e: f32[N, C] = |n, c| exp(x[n, c] - mx[n]);
-        let s: f32[N] = |n| sum(c in 0..C => e[n, c]);
-        let r: f32[N] = |n| 1.0 / s[n];
-        let y = |n, c| e[n, c] * r[n];
-        y
-    }
-    schedule for cpu {
-        y.parallel(n);
-        let (yo, yi) = y.split(c, 16);
-        y.vectorize(yi);
-        r.compute_at(y, n);
-        s.compute_at(y, n);
-        e.compute_at(y, n);
-        mx.compute_at(y, n);
-        let (eo, ei) = e.split(c, 16);
-        e.vectorize(ei);
-        let (mo, mi) = mx.split(c, 16);
-        mx.vectorize(mi);
-        let (so, si) = s.split(c, 16);
-        s.vectorize(si);
-    }
-
     /// Nested parallel loops (the inner one runs inside an outlined chunk).
     pub fn nested_parallel(a: f32[M, N], b: f32[M, N]) -> f32[M, N] {
         let y = |i, j| a[i, j] * 2.0 + b[i, j];
@@ -307,6 +260,12 @@ tensor_expr! {
         y.vectorize(ki);
         y.parallel(i);
     }
+}
+
+/// The schedules of `benches/kernels.rs`.
+mod bench {
+    use texpr::prelude::*;
+    include!("../benches/common/schedules.rs");
 }
 
 fn close(a: &[f32], b: &[f32], tol: f32) -> Result<(), String> {
@@ -361,12 +320,11 @@ fn softmax_relu_convs() {
         both(&softmax::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax {n}x{c}"));
         both(&softmax_fused::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_fused {n}x{c}"));
         both(&softmax_rows::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_rows {n}x{c}"));
-        both(&softmax_recip::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_recip {n}x{c}"));
     }
     // Rows with -inf (exp gives 0), huge and tiny values, a NaN row.
     let specials = [f32::NEG_INFINITY, 88.0, -88.0, 0.0, 1e-30, -100.0, 30.0];
     let x = Tensor::from_fn([5, 37], |i| if i[0] == 4 { f32::NAN } else { specials[(i[0] * 3 + i[1]) % specials.len()] });
-    for k in [softmax::kernel(), softmax_fused::kernel(), softmax_rows::kernel(), softmax_recip::kernel()] {
+    for k in [softmax::kernel(), softmax_fused::kernel(), softmax_rows::kernel(), bench::softmax_rows::kernel()] {
         both(&k, &[(&x).into()], &[], 1e-6, "softmax special values");
     }
     for n in [0, 1, 15, 16, 17, 100] {
@@ -380,7 +338,6 @@ fn softmax_relu_convs() {
         both(&conv3x3_blocked::kernel(), &[(&x).into(), (&wt).into()], &[], 1e-5, &format!("conv blocked {b}x{c}x{h}x{w}->{f}"));
         let wd = data(&[c, 3, 3], 7);
         both(&depthwise::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("depthwise {b}x{c}x{h}x{w}"));
-        both(&depthwise_padded::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("depthwise padded {b}x{c}x{h}x{w}"));
     }
 }
 
@@ -442,4 +399,46 @@ fn one_kernel_from_eight_threads() {
 fn clif_snapshots() {
     insta::assert_snapshot!("axpb_relu_clif", axpb_relu::kernel().source(Target::Cpu).unwrap());
     insta::assert_snapshot!("int_mix_clif", int_mix::kernel().source(Target::Cpu).unwrap());
+}
+
+/// Every benchmarked schedule against the interpreter, on shapes that
+/// leave tails in every split (and empty ones).
+#[test]
+fn benchmarked_schedules_match_the_interpreter() {
+    for (m, k, n) in [(0, 3, 5), (1, 1, 1), (7, 5, 9), (13, 17, 21), (37, 9, 70), (64, 64, 64)] {
+        let a = data(&[m, k], 1);
+        let b = data(&[k, n], 2);
+        for (name, kern) in [
+            ("best", bench::matmul_best::kernel()),
+            ("packed_io", bench::matmul_packed_io::kernel()),
+            ("6x8", bench::matmul_6x8::kernel()),
+            ("kblock", bench::matmul_kblock::kernel()),
+            ("default", bench::matmul_default::kernel()),
+        ] {
+            both(&kern, &[(&a).into(), (&b).into()], &[], 1e-5, &format!("bench matmul {name} {m}x{k}x{n}"));
+        }
+    }
+    for n in [0, 1, 15, 16, 17, 1000] {
+        let (a, b, c) = (data(&[n], 1), data(&[n], 2), data(&[n], 3));
+        both(&bench::fused::kernel(), &[(&a).into(), (&b).into(), (&c).into()], &[], 0.0, &format!("bench fused {n}"));
+    }
+    for (n, c) in [(1, 1), (3, 7), (4, 33), (2, 64), (0, 5), (5, 0), (3, 1030)] {
+        let x = data(&[n, c], 3);
+        for (name, kern) in [
+            ("softmax", bench::softmax::kernel()),
+            ("rows", bench::softmax_rows::kernel()),
+            ("rows_noexp", bench::softmax_rows_noexp::kernel()),
+            ("default", bench::softmax_default::kernel()),
+        ] {
+            both(&kern, &[(&x).into()], &[], 1e-5, &format!("bench softmax {name} {n}x{c}"));
+        }
+    }
+    for (b, c, f, h, w) in [(1, 2, 3, 5, 5), (1, 3, 7, 8, 11), (2, 1, 1, 1, 1), (1, 4, 6, 9, 16), (2, 5, 13, 7, 19)] {
+        let x = data(&[b, c, h, w], 5);
+        let wd = data(&[c, 3, 3], 7);
+        let wt = data(&[f, c, 3, 3], 6);
+        both(&bench::depthwise::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("bench depthwise {b}x{c}x{h}x{w}"));
+        both(&bench::depthwise_guarded::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("bench depthwise guarded {b}x{c}x{h}x{w}"));
+        both(&bench::conv2d::kernel(), &[(&x).into(), (&wt).into()], &[], 1e-5, &format!("bench conv2d {b}x{c}x{h}x{w}->{f}"));
+    }
 }
