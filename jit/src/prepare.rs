@@ -104,11 +104,57 @@ fn promote(s: &Stmt, f: &mut LoweredFunc) -> Stmt {
             Stmt::For(Box::new(For { body: promote(&l.body, f), ..(**l).clone() }))
         }
         Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: promote(&i.then, f), els: i.els.as_ref().map(|e| promote(e, f)) })),
-        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| promote(x, f)).collect()),
+        Stmt::Seq(v) => {
+            let v: Vec<Stmt> = v.iter().map(|x| promote(x, f)).collect();
+            Stmt::Seq(fold_inits(v))
+        }
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), promote(&b.2, f)))),
         Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(promote(body, f))),
         Stmt::Store(_) | Stmt::Nop => s.clone(),
     }
+}
+
+/// `X[I] = c` over a nest, directly followed by a promoted accumulator
+/// whose first step loads `X[I]` over the same nest: the accumulator starts
+/// from `c` and the store is dropped (the accumulator's last step writes
+/// every element it wrote). A reduction's initialization then never goes
+/// through memory.
+fn fold_inits(v: Vec<Stmt>) -> Vec<Stmt> {
+    let mut out: Vec<Stmt> = Vec::with_capacity(v.len());
+    for s in v {
+        if let Some(prev) = out.last()
+            && let Some(folded) = fold_init(prev, &s)
+        {
+            out.pop();
+            out.push(folded);
+            continue;
+        }
+        out.push(s);
+    }
+    out
+}
+
+fn fold_init(init: &Stmt, next: &Stmt) -> Option<Stmt> {
+    let (loops, st) = nest(init)?;
+    let c = st.value.as_const()?;
+    let Stmt::If(i) = next else { return None };
+    if i.els.is_some() || !i.cond.as_const().is_some_and(|b| b.is_true()) {
+        return None;
+    }
+    let Stmt::Alloc(t, body) = &i.then else { return None };
+    let Stmt::Seq(parts) = &**body else { return None };
+    let (pre_loops, pre) = nest(parts.first()?)?;
+    let same_loops = loops.len() == pre_loops.len()
+        && loops.iter().zip(&pre_loops).all(|(a, b)| a.var == b.var && a.min == b.min && a.extent == b.extent && a.kind == b.kind);
+    let loads_init = matches!(&pre.value, Expr::Load(ld) if ld.buf == st.buf && ld.idx == st.idx);
+    if !same_loops || !loads_init || pre.buf != *t {
+        return None;
+    }
+    let start = Stmt::store(pre.buf, pre.idx.iter().cloned(), Expr::Const(c));
+    let first = pre_loops.iter().rev().fold(start, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc));
+    let mut parts = parts.clone();
+    parts[0] = first;
+    Some(Stmt::If(Box::new(If { cond: i.cond.clone(), then: Stmt::Alloc(*t, Box::new(Stmt::Seq(parts))), els: None })))
 }
 
 fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
