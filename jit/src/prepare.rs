@@ -43,6 +43,8 @@
 //!    The outer loop may itself be such an unrolled loop (a reduction
 //!    window unrolled whole): the accumulator then stays in registers
 //!    across the window instead of being stored and reloaded per step.
+//!    A constant initialization of the same elements just before starts
+//!    the accumulator from the constant instead of memory.
 
 use std::collections::HashSet;
 
