@@ -152,6 +152,20 @@ fn fold_init(init: &Stmt, next: &Stmt) -> Option<Stmt> {
     if !same_loops || !loads_init || pre.buf != *t {
         return None;
     }
+    let lazy_if = parts.iter().any(|p| {
+        let mut any = false;
+        p.visit(&mut |x| {
+            if let Stmt::Store(st) = x
+                && st.value.any(&mut |e| matches!(e, Expr::If(..)))
+            {
+                any = true;
+            }
+        });
+        any
+    });
+    if lazy_if {
+        return None;
+    }
     let start = Stmt::store(pre.buf, pre.idx.iter().cloned(), Expr::Const(c));
     let first = pre_loops.iter().rev().fold(start, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc));
     let mut parts = parts.clone();
