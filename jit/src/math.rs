@@ -15,9 +15,11 @@
 //! - `sigmoid`: `1 / (1 + exp(-x))`.
 //!
 //! Special values follow IEEE: NaN propagates, `exp(±inf)` is `inf`/0,
-//! `ln(0) = -inf`, `ln(x < 0) = NaN`. `sin cos erf pow` have no inline
-//! form here (their f32 range reductions need more care than 1e-6 allows
-//! cheaply); they call the exact `f64` functions lane by lane.
+//! `ln(0) = -inf`, `ln(x < 0) = NaN`. Vector `sin`/`cos` reduce and
+//! evaluate in `f64` (see `sincos`); a vector with a lane beyond
+//! `|x| <= 2^18` (or NaN/inf) calls the exact `f64` functions lane by lane.
+//! `erf pow` have no inline form yet: they call the `f64` functions lane by
+//! lane.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{self, Type};
@@ -30,6 +32,7 @@ use crate::error::{CgResult, cg_err};
 /// Whether `f` has an inline `f32` form.
 pub(crate) fn has_vector(f: Builtin) -> bool {
     matches!(f, Builtin::Exp | Builtin::Exp2 | Builtin::Ln | Builtin::Log2 | Builtin::Tanh | Builtin::Sigmoid)
+        || (matches!(f, Builtin::Sin | Builtin::Cos) && crate::vector::host_has_fma())
 }
 
 /// `f` on an `F32X4` (or `F32`) value.
@@ -54,8 +57,126 @@ pub(crate) fn vector_f32(g: &mut Gen<'_, '_, '_>, f: Builtin, a: &[Value]) -> Cg
             let d = m.g.b.ins().fadd(one, e);
             m.g.b.ins().fdiv(one, d)
         }
+        Builtin::Sin | Builtin::Cos if ty.is_vector() => return sincos(g, x, f == Builtin::Cos),
         _ => return Err(cg_err(format!("no inline f32 `{}`", f.name()))),
     })
+}
+
+/// Lanes `|x|` up to this take the inline `sin`/`cos`; a vector with a
+/// larger (or non-finite) lane calls the `f64` functions lane by lane.
+const SINCOS_LIMIT: f32 = 262_144.0;
+
+/// `sin`/`cos` of an `F32X4`, computed in `f64` (two `F64X2` halves):
+/// `k = round(x 2/pi)` (adding `1.5 * 2^52`, whose low bits are then `k`),
+/// `r = x - k pi/2` with `pi/2` in two parts and FMAs (`r` in
+/// `[-pi/4, pi/4]`, accurate to ~1e-16 relative: the result is accurate
+/// near the zeros of `sin`/`cos` too), Taylor polynomials of `sin r`
+/// (to `r^13`) and `cos r` (to `r^14`), error below 1e-13, and the quadrant
+/// `k mod 4` picking and negating them; rounded once to `f32`.
+fn sincos(g: &mut Gen<'_, '_, '_>, x: Value, cos: bool) -> CgResult<Value> {
+    let ax = g.b.ins().fabs(x);
+    let lim = g.vconst(types::F32X4, SINCOS_LIMIT.to_bits() as u64);
+    let ok = g.b.ins().fcmp(FloatCC::LessThanOrEqual, ax, lim);
+    let all = g.b.ins().vall_true(ok);
+    let (fast, slow, join) = (g.b.create_block(), g.b.create_block(), g.b.create_block());
+    let res = g.b.append_block_param(join, types::F32X4);
+    g.b.ins().brif(all, fast, &[], slow, &[]);
+
+    g.b.switch_to_block(slow);
+    let name = if cos { "texpr_cos_f64" } else { "texpr_sin_f64" };
+    let mut v = g.vconst(types::F32X4, 0);
+    for k in 0..4u8 {
+        let l = g.b.ins().extractlane(x, k);
+        let d = g.b.ins().fpromote(types::F64, l);
+        let r = g.call(name, &[types::F64], &[types::F64], &[d])?.ok_or_else(|| cg_err("`sin` returned nothing"))?;
+        let r = g.b.ins().fdemote(types::F32, r);
+        v = g.b.ins().insertlane(v, r, k);
+    }
+    g.b.ins().jump(join, &[v.into()]);
+
+    g.b.switch_to_block(fast);
+    let lo = g.b.ins().fvpromote_low(x);
+    let hi_bits = halves(g, x, x, 8);
+    let hi = g.b.ins().fvpromote_low(hi_bits);
+    let ylo = sincos_f64x2(g, lo, cos);
+    let yhi = sincos_f64x2(g, hi, cos);
+    let dlo = g.b.ins().fvdemote(ylo);
+    let dhi = g.b.ins().fvdemote(yhi);
+    let y = halves(g, dlo, dhi, 0);
+    g.b.ins().jump(join, &[y.into()]);
+
+    g.b.switch_to_block(join);
+    Ok(res)
+}
+
+/// The `F32X4` of the 8 bytes of `a` at `from` followed by the low 8 bytes
+/// of `b`.
+fn halves(g: &mut Gen<'_, '_, '_>, a: Value, b: Value, from: u8) -> Value {
+    let mask: Vec<u8> = (from..from + 8).chain(16..24).collect();
+    let imm = g.b.func.dfg.immediates.push(cranelift_codegen::ir::ConstantData::from(mask));
+    let fl = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+    let ab = g.b.ins().bitcast(types::I8X16, fl, a);
+    let bb = g.b.ins().bitcast(types::I8X16, fl, b);
+    let s = g.b.ins().shuffle(ab, bb, imm);
+    g.b.ins().bitcast(types::F32X4, fl, s)
+}
+
+fn sincos_f64x2(g: &mut Gen<'_, '_, '_>, d: Value, cos: bool) -> Value {
+    use std::f64::consts::FRAC_PI_2;
+    let c = |g: &mut Gen<'_, '_, '_>, v: f64| g.vconst(types::F64X2, v.to_bits());
+    let two_over_pi = c(g, std::f64::consts::FRAC_2_PI);
+    let t = g.b.ins().fmul(d, two_over_pi);
+    let m = c(g, 6_755_399_441_055_744.0); // 1.5 * 2^52
+    let tm = g.b.ins().fadd(t, m);
+    let k = g.b.ins().fsub(tm, m);
+    // pi/2 = P1 + P2 to ~2^-106; `k P1` is exact inside the FMA.
+    let p1 = c(g, -FRAC_PI_2);
+    let p2 = c(g, -6.123_233_995_736_766e-17);
+    let r = g.b.ins().fma(k, p1, d);
+    let r = g.b.ins().fma(k, p2, r);
+    let r2 = g.b.ins().fmul(r, r);
+    let horner = |g: &mut Gen<'_, '_, '_>, cs: &[f64]| {
+        let mut p = c(g, cs[0]);
+        for k in &cs[1..] {
+            let kv = c(g, *k);
+            p = g.b.ins().fma(p, r2, kv);
+        }
+        p
+    };
+    // sin r = r + r^3 (S1 + r^2 (S2 + ...)); cos r = 1 + r^2 (C1 + r^2 (...)).
+    let fact = |n: u32| (1..=n).map(f64::from).product::<f64>();
+    let sc: Vec<f64> = (1..=6).rev().map(|i| if i % 2 == 1 { -1.0 } else { 1.0 } / fact(2 * i + 1)).collect();
+    let cc: Vec<f64> = (1..=7).rev().map(|i| if i % 2 == 1 { -1.0 } else { 1.0 } / fact(2 * i)).collect();
+    let ps = horner(g, &sc);
+    let r3 = g.b.ins().fmul(r2, r);
+    let sin_r = g.b.ins().fma(ps, r3, r);
+    let pc = horner(g, &cc);
+    let one = c(g, 1.0);
+    let cos_r = g.b.ins().fma(pc, r2, one);
+    // Quadrant q = k mod 4: sin x = [s, c, -s, -c][q], cos x = [c, -s, -c, s][q].
+    let fl = MemFlagsData::new();
+    let q = g.b.ins().bitcast(types::I64X2, fl, tm);
+    let q = if cos {
+        let one_i = g.vconst(types::I64X2, 1);
+        g.b.ins().iadd(q, one_i)
+    } else {
+        q
+    };
+    let bit = |g: &mut Gen<'_, '_, '_>, q: Value, b: u64| {
+        let bv = g.vconst(types::I64X2, b);
+        let m = g.b.ins().band(q, bv);
+        g.b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::Equal, m, bv)
+    };
+    let odd = bit(g, q, 1);
+    let (even_v, odd_v) = (sin_r, cos_r);
+    let oddf = g.b.ins().bitcast(types::F64X2, fl, odd);
+    let v = g.b.ins().bitselect(oddf, odd_v, even_v);
+    let neg = bit(g, q, 2);
+    let sign = g.vconst(types::I64X2, 1u64 << 63);
+    let s = g.b.ins().band(neg, sign);
+    let vb = g.b.ins().bitcast(types::I64X2, fl, v);
+    let vb = g.b.ins().bxor(vb, s);
+    g.b.ins().bitcast(types::F64X2, fl, vb)
 }
 
 struct M<'g, 'a, 'm, 'b> {

@@ -94,9 +94,27 @@ fn tanh() {
 
 #[test]
 fn libm_backed() {
-    sweep("sin", f64::sin, &grid(-100.0, 100.0, 20_003));
-    sweep("cos", f64::cos, &grid(-100.0, 100.0, 20_003));
     sweep("erf", libm_erf, &grid(-6.0, 6.0, 20_003));
+}
+
+/// `sin`/`cos`: inline (reduced in `f64`) up to `|x| <= 2^18`, lane-wise
+/// `f64` calls beyond. Dense grids, the `f32` values nearest to multiples
+/// of `pi/2` (where the result is tiny and relative accuracy is hardest),
+/// large arguments, and vectors mixing both paths.
+#[test]
+fn sin_cos() {
+    let mut xs = grid(-100.0, 100.0, 200_003);
+    xs.extend(grid(-262_144.0, 262_144.0, 100_003));
+    for k in 1..4000 {
+        let x = (k as f64 * std::f64::consts::FRAC_PI_2) as f32;
+        for v in [x, f32::from_bits(x.to_bits() + 1), f32::from_bits(x.to_bits() - 1)] {
+            xs.extend([v, -v]);
+        }
+    }
+    // Lanes beyond the inline range next to lanes inside it.
+    xs.extend([1.0, 300_000.0, -2.0, 3.0, 1e9, 0.5, 262_144.0, 262_145.0, f32::MAX, 1e-3, -0.0, 7.0]);
+    sweep("sin", f64::sin, &xs);
+    sweep("cos", f64::cos, &xs);
 }
 
 fn libm_erf(x: f64) -> f64 {
