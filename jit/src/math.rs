@@ -18,8 +18,9 @@
 //! `ln(0) = -inf`, `ln(x < 0) = NaN`. Vector `sin`/`cos` reduce and
 //! evaluate in `f64` (see `sincos`); a vector with a lane beyond
 //! `|x| <= 2^18` (or NaN/inf) calls the exact `f64` functions lane by lane.
-//! `erf pow` have no inline form yet: they call the `f64` functions lane by
-//! lane.
+//! Vector `pow` likewise computes `2^(y log2 x)` in `f64` where `x` is a
+//! positive normal number and `|y| <= 2^20`. `erf` has no inline form yet:
+//! it calls the `f64` function lane by lane.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{self, Type};
@@ -32,7 +33,7 @@ use crate::error::{CgResult, cg_err};
 /// Whether `f` has an inline `f32` form.
 pub(crate) fn has_vector(f: Builtin) -> bool {
     matches!(f, Builtin::Exp | Builtin::Exp2 | Builtin::Ln | Builtin::Log2 | Builtin::Tanh | Builtin::Sigmoid)
-        || (matches!(f, Builtin::Sin | Builtin::Cos) && crate::vector::host_has_fma())
+        || (matches!(f, Builtin::Sin | Builtin::Cos | Builtin::Pow) && crate::vector::host_has_fma())
 }
 
 /// `f` on an `F32X4` (or `F32`) value.
@@ -58,6 +59,7 @@ pub(crate) fn vector_f32(g: &mut Gen<'_, '_, '_>, f: Builtin, a: &[Value]) -> Cg
             m.g.b.ins().fdiv(one, d)
         }
         Builtin::Sin | Builtin::Cos if ty.is_vector() => return sincos(g, x, f == Builtin::Cos),
+        Builtin::Pow if ty.is_vector() => return pow(g, x, a[1]),
         _ => return Err(cg_err(format!("no inline f32 `{}`", f.name()))),
     })
 }
@@ -77,29 +79,71 @@ fn sincos(g: &mut Gen<'_, '_, '_>, x: Value, cos: bool) -> CgResult<Value> {
     let ax = g.b.ins().fabs(x);
     let lim = g.vconst(types::F32X4, SINCOS_LIMIT.to_bits() as u64);
     let ok = g.b.ins().fcmp(FloatCC::LessThanOrEqual, ax, lim);
+    let name = if cos { "texpr_cos_f64" } else { "texpr_sin_f64" };
+    fast_or_lanes(g, ok, &[x], name, &mut |g, h| sincos_f64x2(g, h[0], cos))
+}
+
+/// `pow(x, y)` of `F32X4`s as `2^(y log2 x)` in `f64` halves, for lanes
+/// with `x` a positive normal number and `|y| <= 2^20` (else the `f64`
+/// function lane by lane): `log2 x` from the exponent and
+/// `ln m = 2 atanh((m - 1)/(m + 1))` for `m` in `[sqrt(1/2), sqrt(2))`
+/// (series to `s^13`, error < 1e-11); `2^t` as `2^n 2^r` with
+/// `r = t - round(t)` in `[-1/2, 1/2]`, `e^(r ln 2)` by a degree-12 Taylor
+/// polynomial (error < 1e-15) and `2^n` applied in two halves so `n` may
+/// leave the `f64` exponent range; `y log2 x` to ~1e-8 absolute, so the
+/// `f32` result is within ~1e-8 relative (overflow and underflow round
+/// once, in the conversion to `f32`).
+fn pow(g: &mut Gen<'_, '_, '_>, x: Value, y: Value) -> CgResult<Value> {
+    let c = |g: &mut Gen<'_, '_, '_>, v: f32| g.vconst(types::F32X4, v.to_bits() as u64);
+    let (minp, maxp, ylim) = (c(g, f32::MIN_POSITIVE), c(g, f32::MAX), c(g, 1_048_576.0));
+    let a = g.b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, minp);
+    let b = g.b.ins().fcmp(FloatCC::LessThanOrEqual, x, maxp);
+    let ay = g.b.ins().fabs(y);
+    let cy = g.b.ins().fcmp(FloatCC::LessThanOrEqual, ay, ylim);
+    let ab = g.b.ins().band(a, b);
+    let ok = g.b.ins().band(ab, cy);
+    fast_or_lanes(g, ok, &[x, y], "texpr_pow_f64", &mut |g, h| pow_f64x2(g, h[0], h[1]))
+}
+
+/// `fast` on the `f64` halves of `args` where every lane of `ok` is set;
+/// the `f64` runtime function `name` lane by lane otherwise.
+fn fast_or_lanes(
+    g: &mut Gen<'_, '_, '_>,
+    ok: Value,
+    args: &[Value],
+    name: &'static str,
+    fast: &mut dyn FnMut(&mut Gen<'_, '_, '_>, &[Value]) -> Value,
+) -> CgResult<Value> {
     let all = g.b.ins().vall_true(ok);
-    let (fast, slow, join) = (g.b.create_block(), g.b.create_block(), g.b.create_block());
+    let (fast_b, slow, join) = (g.b.create_block(), g.b.create_block(), g.b.create_block());
     let res = g.b.append_block_param(join, types::F32X4);
-    g.b.ins().brif(all, fast, &[], slow, &[]);
+    g.b.ins().brif(all, fast_b, &[], slow, &[]);
 
     g.b.switch_to_block(slow);
-    let name = if cos { "texpr_cos_f64" } else { "texpr_sin_f64" };
+    let params = vec![types::F64; args.len()];
     let mut v = g.vconst(types::F32X4, 0);
     for k in 0..4u8 {
-        let l = g.b.ins().extractlane(x, k);
-        let d = g.b.ins().fpromote(types::F64, l);
-        let r = g.call(name, &[types::F64], &[types::F64], &[d])?.ok_or_else(|| cg_err("`sin` returned nothing"))?;
+        let mut ds = Vec::with_capacity(args.len());
+        for a in args {
+            let l = g.b.ins().extractlane(*a, k);
+            ds.push(g.b.ins().fpromote(types::F64, l));
+        }
+        let r = g.call(name, &params, &[types::F64], &ds)?.ok_or_else(|| cg_err(format!("`{name}` returned nothing")))?;
         let r = g.b.ins().fdemote(types::F32, r);
         v = g.b.ins().insertlane(v, r, k);
     }
     g.b.ins().jump(join, &[v.into()]);
 
-    g.b.switch_to_block(fast);
-    let lo = g.b.ins().fvpromote_low(x);
-    let hi_bits = halves(g, x, x, 8);
-    let hi = g.b.ins().fvpromote_low(hi_bits);
-    let ylo = sincos_f64x2(g, lo, cos);
-    let yhi = sincos_f64x2(g, hi, cos);
+    g.b.switch_to_block(fast_b);
+    let mut lo = Vec::with_capacity(args.len());
+    let mut hi = Vec::with_capacity(args.len());
+    for a in args {
+        lo.push(g.b.ins().fvpromote_low(*a));
+        let h = halves(g, *a, *a, 8);
+        hi.push(g.b.ins().fvpromote_low(h));
+    }
+    let ylo = fast(g, &lo);
+    let yhi = fast(g, &hi);
     let dlo = g.b.ins().fvdemote(ylo);
     let dhi = g.b.ins().fvdemote(yhi);
     let y = halves(g, dlo, dhi, 0);
@@ -107,6 +151,96 @@ fn sincos(g: &mut Gen<'_, '_, '_>, x: Value, cos: bool) -> CgResult<Value> {
 
     g.b.switch_to_block(join);
     Ok(res)
+}
+
+fn f64c(g: &mut Gen<'_, '_, '_>, v: f64) -> Value {
+    g.vconst(types::F64X2, v.to_bits())
+}
+
+/// `a_0 + x (a_1 + x (a_2 + ...))` for `cs` = `[a_n, ..., a_0]`.
+fn horner64(g: &mut Gen<'_, '_, '_>, x: Value, cs: &[f64]) -> Value {
+    let mut p = f64c(g, cs[0]);
+    for k in &cs[1..] {
+        let kv = f64c(g, *k);
+        p = g.b.ins().fma(p, x, kv);
+    }
+    p
+}
+
+fn pow_f64x2(g: &mut Gen<'_, '_, '_>, x: Value, y: Value) -> Value {
+    let fl = MemFlagsData::new();
+    let ic = |g: &mut Gen<'_, '_, '_>, v: u64| g.vconst(types::I64X2, v);
+    // x = m 2^e, m in [1, 2).
+    let bits = g.b.ins().bitcast(types::I64X2, fl, x);
+    let sh = g.b.ins().iconst(types::I32, 52);
+    let eb = g.b.ins().ushr(bits, sh);
+    let magic = ic(g, 0x4330_0000_0000_0000);
+    let eb = g.b.ins().bor(eb, magic);
+    let ef = g.b.ins().bitcast(types::F64X2, fl, eb);
+    let bias = f64c(g, 4_503_599_627_370_496.0 + 1023.0); // 2^52 + 1023
+    let e = g.b.ins().fsub(ef, bias);
+    let mant = ic(g, 0x000F_FFFF_FFFF_FFFF);
+    let one_bits = ic(g, 0x3FF0_0000_0000_0000);
+    let mb = g.b.ins().band(bits, mant);
+    let mb = g.b.ins().bor(mb, one_bits);
+    let m = g.b.ins().bitcast(types::F64X2, fl, mb);
+    // m >= sqrt 2: m / 2, e + 1.
+    let sqrt2 = f64c(g, std::f64::consts::SQRT_2);
+    let big = g.b.ins().fcmp(FloatCC::GreaterThanOrEqual, m, sqrt2);
+    let bigf = g.b.ins().bitcast(types::F64X2, fl, big);
+    let half = f64c(g, 0.5);
+    let mh = g.b.ins().fmul(m, half);
+    let m = g.b.ins().bitselect(bigf, mh, m);
+    let one = f64c(g, 1.0);
+    let one_b = g.b.ins().bitcast(types::I64X2, fl, one);
+    let inc = g.b.ins().band(big, one_b);
+    let inc = g.b.ins().bitcast(types::F64X2, fl, inc);
+    let e = g.b.ins().fadd(e, inc);
+    // ln m = 2 s (1 + s^2/3 + s^4/5 + ... + s^12/13), s = (m - 1)/(m + 1).
+    let num = g.b.ins().fsub(m, one);
+    let den = g.b.ins().fadd(m, one);
+    let s = g.b.ins().fdiv(num, den);
+    let s2 = g.b.ins().fmul(s, s);
+    let cs: Vec<f64> = (0..=6).rev().map(|k| 1.0 / (2 * k + 1) as f64).collect();
+    let p = horner64(g, s2, &cs);
+    let two_log2e = f64c(g, 2.0 * std::f64::consts::LOG2_E);
+    let sp = g.b.ins().fmul(s, p);
+    let log2x = g.b.ins().fma(sp, two_log2e, e);
+    // t = y log2 x, clamped far outside the f32 range.
+    let t = g.b.ins().fmul(y, log2x);
+    let (tlo, thi) = (f64c(g, -1100.0), f64c(g, 1100.0));
+    let t = g.b.ins().fmax(t, tlo);
+    let t = g.b.ins().fmin(t, thi);
+    // 2^t = 2^n e^(r ln2), n = round(t).
+    let mg = f64c(g, 6_755_399_441_055_744.0); // 1.5 * 2^52
+    let tm = g.b.ins().fadd(t, mg);
+    let n = g.b.ins().fsub(tm, mg);
+    let r = g.b.ins().fsub(t, n);
+    let ln2 = f64c(g, std::f64::consts::LN_2);
+    let u = g.b.ins().fmul(r, ln2);
+    let fact = |k: u32| (1..=k).map(f64::from).product::<f64>();
+    let ec: Vec<f64> = (0..=12).rev().map(|k| 1.0 / fact(k)).collect();
+    let er = horner64(g, u, &ec);
+    // 2^n = 2^n1 2^n2 with n1 = round(n / 2): each within the exponent range.
+    let nh = g.b.ins().fmul(n, half);
+    let n1m = g.b.ins().fadd(nh, mg);
+    let n1 = g.b.ins().fsub(n1m, mg);
+    let n2 = g.b.ins().fsub(n, n1);
+    let n2m = g.b.ins().fadd(n2, mg);
+    let mbits = ic(g, 6_755_399_441_055_744f64.to_bits());
+    let scale = |g: &mut Gen<'_, '_, '_>, km: Value| {
+        let kb = g.b.ins().bitcast(types::I64X2, fl, km);
+        let k = g.b.ins().isub(kb, mbits);
+        let b1023 = g.vconst(types::I64X2, 1023);
+        let k = g.b.ins().iadd(k, b1023);
+        let sh = g.b.ins().iconst(types::I32, 52);
+        let k = g.b.ins().ishl(k, sh);
+        g.b.ins().bitcast(types::F64X2, fl, k)
+    };
+    let s1 = scale(g, n1m);
+    let s2v = scale(g, n2m);
+    let v = g.b.ins().fmul(er, s1);
+    g.b.ins().fmul(v, s2v)
 }
 
 /// The `F32X4` of the 8 bytes of `a` at `from` followed by the low 8 bytes

@@ -121,3 +121,72 @@ fn libm_erf(x: f64) -> f64 {
     // Reference through the interpreter's semantics.
     texpr_dsl::Scalar::call(texpr_dsl::Builtin::Erf, &[texpr_dsl::Scalar::F64(x)]).as_f64()
 }
+
+fn pow_kernel(vectorize: bool) -> texpr_jit::JitKernel {
+    let mut b = FuncBuilder::new("p");
+    let x = b.input("x", DType::F32, ["N"]);
+    let e = b.input("e", DType::F32, ["N"]);
+    b.output(DType::F32, ["N"]);
+    let y = b.compute("y", ["i"], |[i]| te::call("pow", vec![x.at([&i]), e.at([&i])]));
+    b.ret([y]);
+    let func = b.build().unwrap();
+    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+    if vectorize {
+        let st = s.stage("y").unwrap();
+        let i = s.axis(st, "i").unwrap();
+        let (_, inner) = s.split(i, 8).unwrap();
+        s.vectorize(inner).unwrap();
+    }
+    let l = Program::new(func).with_schedule(s).lower(Target::Cpu).unwrap();
+    texpr_jit::compile(&l).unwrap()
+}
+
+/// `pow`: inline (in `f64`) for positive normal `x` and `|y| <= 2^20`,
+/// lane-wise `f64` calls otherwise; results that overflow or underflow,
+/// negative bases with integer exponents, zeros, NaN and infinities.
+#[test]
+fn pow() {
+    let mut xs = vec![];
+    let mut es = vec![];
+    let bases: Vec<f32> = (0..400).map(|k| 10f32.powf(-37.0 + 74.0 * k as f32 / 399.0)).chain((0..200).map(|k| 0.5 + k as f32 * 0.01)).collect();
+    let exps: Vec<f32> = (0..81).map(|k| -10.0 + k as f32 * 0.25).chain([0.0, 1.0, -1.0, 0.5, 1e-7, 100.0, -100.0, 1000.0, 1e6, -1e6, 2e6]).collect();
+    for b in &bases {
+        for e in &exps {
+            xs.push(*b);
+            es.push(*e);
+        }
+    }
+    let specials = [0.0f32, -0.0, -2.0, -0.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0, 1e-45, f32::MAX, f32::MIN_POSITIVE];
+    for b in specials {
+        for e in [0.0f32, 1.0, 2.0, 3.0, -1.0, -2.0, 0.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 7.5] {
+            xs.push(b);
+            es.push(e);
+        }
+    }
+    for vectorize in [true, false] {
+        let k = pow_kernel(vectorize);
+        let mut y = vec![0.0f32; xs.len()];
+        let dims = [xs.len() as i64];
+        let inputs = [Data::F32(&xs), Data::F32(&es)];
+        let mut outputs = [DataMut::F32(&mut y)];
+        k.run(&mut Call { dims: &dims, params: &[], inputs: &inputs, outputs: &mut outputs }).unwrap();
+        let mut worst = (0.0f64, 0.0f32, 0.0f32);
+        for ((x, e), got) in xs.iter().zip(&es).zip(&y) {
+            let exact = (*x as f64).powf(*e as f64);
+            if exact.is_nan() {
+                assert!(got.is_nan(), "pow({x}, {e}) = {got}, expected NaN");
+                continue;
+            }
+            if exact.abs() < f32::MIN_POSITIVE as f64 || exact.abs() > f32::MAX as f64 {
+                let ef = exact as f32;
+                assert!(got.is_finite() == ef.is_finite() || (*got - ef).abs() <= f32::MIN_POSITIVE, "pow({x}, {e}) = {got}, expected {exact}");
+                continue;
+            }
+            let rel = ((*got as f64) - exact).abs() / exact.abs();
+            if rel > worst.0 {
+                worst = (rel, *x, *e);
+            }
+        }
+        assert!(worst.0 <= 1e-6, "pow (vectorized: {vectorize}): relative error {:e} at ({}, {})", worst.0, worst.1, worst.2);
+    }
+}
