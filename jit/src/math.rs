@@ -19,8 +19,9 @@
 //! evaluate in `f64` (see `sincos`); a vector with a lane beyond
 //! `|x| <= 2^18` (or NaN/inf) calls the exact `f64` functions lane by lane.
 //! Vector `pow` likewise computes `2^(y log2 x)` in `f64` where `x` is a
-//! positive normal number and `|y| <= 2^20`. `erf` has no inline form yet:
-//! it calls the `f64` function lane by lane.
+//! positive normal number and `|y| <= 2^20`, and vector `erf` sums its
+//! series in `f64`. Scalar code calls the exact `f64` functions for
+//! `sin cos erf pow`.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{self, Type};
@@ -33,7 +34,7 @@ use crate::error::{CgResult, cg_err};
 /// Whether `f` has an inline `f32` form.
 pub(crate) fn has_vector(f: Builtin) -> bool {
     matches!(f, Builtin::Exp | Builtin::Exp2 | Builtin::Ln | Builtin::Log2 | Builtin::Tanh | Builtin::Sigmoid)
-        || (matches!(f, Builtin::Sin | Builtin::Cos | Builtin::Pow) && crate::vector::host_has_fma())
+        || (matches!(f, Builtin::Sin | Builtin::Cos | Builtin::Pow | Builtin::Erf) && crate::vector::host_has_fma())
 }
 
 /// `f` on an `F32X4` (or `F32`) value.
@@ -60,6 +61,7 @@ pub(crate) fn vector_f32(g: &mut Gen<'_, '_, '_>, f: Builtin, a: &[Value]) -> Cg
         }
         Builtin::Sin | Builtin::Cos if ty.is_vector() => return sincos(g, x, f == Builtin::Cos),
         Builtin::Pow if ty.is_vector() => return pow(g, x, a[1]),
+        Builtin::Erf if ty.is_vector() => erf(g, x),
         _ => return Err(cg_err(format!("no inline f32 `{}`", f.name()))),
     })
 }
@@ -135,6 +137,15 @@ fn fast_or_lanes(
     g.b.ins().jump(join, &[v.into()]);
 
     g.b.switch_to_block(fast_b);
+    let y = f64_halves(g, args, fast);
+    g.b.ins().jump(join, &[y.into()]);
+
+    g.b.switch_to_block(join);
+    Ok(res)
+}
+
+/// `f` on the two `F64X2` halves of `F32X4` arguments, rounded back once.
+fn f64_halves(g: &mut Gen<'_, '_, '_>, args: &[Value], f: &mut dyn FnMut(&mut Gen<'_, '_, '_>, &[Value]) -> Value) -> Value {
     let mut lo = Vec::with_capacity(args.len());
     let mut hi = Vec::with_capacity(args.len());
     for a in args {
@@ -142,15 +153,50 @@ fn fast_or_lanes(
         let h = halves(g, *a, *a, 8);
         hi.push(g.b.ins().fvpromote_low(h));
     }
-    let ylo = fast(g, &lo);
-    let yhi = fast(g, &hi);
+    let ylo = f(g, &lo);
+    let yhi = f(g, &hi);
     let dlo = g.b.ins().fvdemote(ylo);
     let dhi = g.b.ins().fvdemote(yhi);
-    let y = halves(g, dlo, dhi, 0);
-    g.b.ins().jump(join, &[y.into()]);
+    halves(g, dlo, dhi, 0)
+}
 
-    g.b.switch_to_block(join);
-    Ok(res)
+/// `erf` of an `F32X4` in `f64` halves: the Maclaurin series
+/// `2/sqrt(pi) x sum (-1)^n x^2n / (n! (2n + 1))` to `n = 60` for
+/// `|x| < 4` (terms below 1e-12 there; the alternating terms peak near
+/// 1e5 at `|x| = 4`, so cancellation costs ~1e-11), `sign(x)` beyond
+/// (`erfc(4) = 1.5e-8` rounds to 1 in `f32`); NaN propagates.
+fn erf(g: &mut Gen<'_, '_, '_>, x: Value) -> Value {
+    f64_halves(g, &[x], &mut |g, h| {
+        let x = h[0];
+        let z = g.b.ins().fmul(x, x);
+        let mut fact = 1.0f64;
+        let mut cs = Vec::with_capacity(61);
+        for n in 0..=60u32 {
+            if n > 0 {
+                fact *= f64::from(n);
+            }
+            let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
+            cs.push(sign / (fact * f64::from(2 * n + 1)));
+        }
+        cs.reverse();
+        let p = horner64(g, z, &cs);
+        let k = f64c(g, std::f64::consts::FRAC_2_SQRT_PI);
+        let xk = g.b.ins().fmul(x, k);
+        let series = g.b.ins().fmul(xk, p);
+        // |x| >= 4: copysign(1, x).
+        let fl = MemFlagsData::new();
+        let ax = g.b.ins().fabs(x);
+        let four = f64c(g, 4.0);
+        let big = g.b.ins().fcmp(FloatCC::GreaterThanOrEqual, ax, four);
+        let xb = g.b.ins().bitcast(types::I64X2, fl, x);
+        let sign = g.vconst(types::I64X2, 1u64 << 63);
+        let sb = g.b.ins().band(xb, sign);
+        let one = g.vconst(types::I64X2, 1f64.to_bits());
+        let ob = g.b.ins().bor(sb, one);
+        let signed_one = g.b.ins().bitcast(types::F64X2, fl, ob);
+        let bigf = g.b.ins().bitcast(types::F64X2, fl, big);
+        g.b.ins().bitselect(bigf, signed_one, series)
+    })
 }
 
 fn f64c(g: &mut Gen<'_, '_, '_>, v: f64) -> Value {
