@@ -968,6 +968,16 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             });
         }
         let ty = cty(t);
+        if t == DType::F32 && crate::math::has_vector(f) {
+            // The inline polynomials, on a scalar: `exp`-like ones work on
+            // `F32` directly, the `f64`-based ones on a splat vector.
+            if matches!(f, Builtin::Sin | Builtin::Cos | Builtin::Pow | Builtin::Erf) {
+                let vs: Vec<Value> = a.iter().map(|v| self.b.ins().splat(types::F32X4, *v)).collect();
+                let r = crate::math::vector_f32(self, f, &vs)?;
+                return Ok(self.b.ins().extractlane(r, 0));
+            }
+            return crate::math::vector_f32(self, f, a);
+        }
         let f64fn = |f: Builtin| -> Option<&'static str> {
             Some(match f {
                 Builtin::Exp => "texpr_exp_f64",

@@ -20,8 +20,9 @@
 //! `|x| <= 2^18` (or NaN/inf) calls the exact `f64` functions lane by lane.
 //! Vector `pow` likewise computes `2^(y log2 x)` in `f64` where `x` is a
 //! positive normal number and `|y| <= 2^20`, and vector `erf` sums its
-//! series in `f64`. Scalar code calls the exact `f64` functions for
-//! `sin cos erf pow`.
+//! series in `f64`. Scalar `f32` code uses the same inline forms (the
+//! `f64`-based ones on a splat vector); `f64`, `f16` and `bf16` call the
+//! exact `f64` functions.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{self, Type};
