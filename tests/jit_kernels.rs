@@ -98,12 +98,6 @@ tensor_expr! {
         bp.vectorize(ax1);
     }
 
-    /// Matrix product with the default schedule.
-    pub fn matmul_default(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
-        let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
-        c
-    }
-
     /// Numerically stable softmax over the last axis.
     pub fn softmax(x: f32[N, C]) -> f32[N, C] {
         let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
@@ -122,27 +116,6 @@ tensor_expr! {
         let (mo, mi) = mx.split(c, 4);
         mx.vectorize(mi);
         let (so, si) = s.split(c, 4);
-        s.vectorize(si);
-    }
-
-    /// Softmax with `e` inlined and the row sum computed per row of `y`.
-    pub fn softmax_fused(x: f32[N, C]) -> f32[N, C] {
-        let mx: f32[N] = |n| max(c in 0..C => x[n, c]);
-        let e: f32[N, C] = |n, c| exp(x[n, c] - mx[n]);
-        let s: f32[N] = |n| sum(c in 0..C => e[n, c]);
-        let y = |n, c| e[n, c] / s[n];
-        y
-    }
-    schedule for cpu {
-        e.compute_inline();
-        y.parallel(n);
-        let (yo, yi) = y.split(c, 16);
-        y.vectorize(yi);
-        s.compute_at(y, n);
-        mx.parallel(n);
-        let (mo, mi) = mx.split(c, 16);
-        mx.vectorize(mi);
-        let (so, si) = s.split(c, 16);
         s.vectorize(si);
     }
 
@@ -196,31 +169,6 @@ tensor_expr! {
         y.vectorize(wi);
         y.unroll(s);
         y.parallel(f);
-    }
-
-    /// 3x3 convolution with a padded stage and a 6x8 register tile over
-    /// (output channels, width), window loops outside the channel loop
-    /// (the bench's schedule).
-    pub fn conv3x3_blocked(x: f32[B, C, H, W], w: f32[F, C, 3, 3]) -> f32[B, F, H, W] {
-        let xp: f32[B, C, H + 2, W + 2] = |n, c, h, ww|
-            if h >= 1 && h <= H && ww >= 1 && ww <= W { x[n, c, h - 1, ww - 1] } else { 0.0 };
-        let y = |n, f, h, ww| sum(c in 0..C, r in 0..3, s in 0..3 => xp[n, c, h + r, ww + s] * w[f, c, r, s]);
-        y
-    }
-    schedule for cpu {
-        let yl = y.cache_write(local);
-        let (fo, wo, fi, wi) = y.tile(f, ww, 6, 8);
-        y.reorder(n, h, fo, wo, fi, wi);
-        y.unroll(fi);
-        y.vectorize(wi);
-        y.parallel(h);
-        yl.compute_at(y, wo);
-        yl.reorder(r, s, c, f, ww);
-        yl.unroll(f);
-        yl.vectorize(ww);
-        let (xo, xi) = xp.split(ww, 8);
-        xp.vectorize(xi);
-        xp.parallel(c);
     }
 
     /// Depthwise 3x3 convolution, padding 1.
@@ -303,7 +251,7 @@ fn matmuls_on_many_shapes() {
         for (name, kern) in [
             ("tiled", matmul_tiled::kernel()),
             ("blocked", matmul_blocked::kernel()),
-            ("default", matmul_default::kernel()),
+            ("default", bench::matmul_default::kernel()),
             ("kblock", matmul_kblock::kernel()),
             ("packed", matmul_packed::kernel()),
             ("packed_io", matmul_packed_io::kernel()),
@@ -318,13 +266,12 @@ fn softmax_relu_convs() {
     for (n, c) in [(1, 1), (3, 7), (4, 33), (2, 64), (0, 5), (5, 0), (3, 1024)] {
         let x = data(&[n, c], 3);
         both(&softmax::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax {n}x{c}"));
-        both(&softmax_fused::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_fused {n}x{c}"));
         both(&softmax_rows::kernel(), &[(&x).into()], &[], 1e-6, &format!("softmax_rows {n}x{c}"));
     }
     // Rows with -inf (exp gives 0), huge and tiny values, a NaN row.
     let specials = [f32::NEG_INFINITY, 88.0, -88.0, 0.0, 1e-30, -100.0, 30.0];
     let x = Tensor::from_fn([5, 37], |i| if i[0] == 4 { f32::NAN } else { specials[(i[0] * 3 + i[1]) % specials.len()] });
-    for k in [softmax::kernel(), softmax_fused::kernel(), softmax_rows::kernel(), bench::softmax_rows::kernel()] {
+    for k in [softmax::kernel(), bench::softmax::kernel(), softmax_rows::kernel(), bench::softmax_rows::kernel()] {
         both(&k, &[(&x).into()], &[], 1e-6, "softmax special values");
     }
     for n in [0, 1, 15, 16, 17, 100] {
@@ -335,7 +282,6 @@ fn softmax_relu_convs() {
         let x = data(&[b, c, h, w], 5);
         let wt = data(&[f, c, 3, 3], 6);
         both(&conv3x3::kernel(), &[(&x).into(), (&wt).into()], &[], 1e-5, &format!("conv {b}x{c}x{h}x{w}->{f}"));
-        both(&conv3x3_blocked::kernel(), &[(&x).into(), (&wt).into()], &[], 1e-5, &format!("conv blocked {b}x{c}x{h}x{w}->{f}"));
         let wd = data(&[c, 3, 3], 7);
         both(&depthwise::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("depthwise {b}x{c}x{h}x{w}"));
     }

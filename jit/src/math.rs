@@ -304,7 +304,7 @@ fn halves(g: &mut Gen<'_, '_, '_>, a: Value, b: Value, from: u8) -> Value {
 
 fn sincos_f64x2(g: &mut Gen<'_, '_, '_>, d: Value, cos: bool) -> Value {
     use std::f64::consts::FRAC_PI_2;
-    let c = |g: &mut Gen<'_, '_, '_>, v: f64| g.vconst(types::F64X2, v.to_bits());
+    let c = f64c;
     let two_over_pi = c(g, std::f64::consts::FRAC_2_PI);
     let t = g.b.ins().fmul(d, two_over_pi);
     let m = c(g, 6_755_399_441_055_744.0); // 1.5 * 2^52
@@ -316,22 +316,14 @@ fn sincos_f64x2(g: &mut Gen<'_, '_, '_>, d: Value, cos: bool) -> Value {
     let r = g.b.ins().fma(k, p1, d);
     let r = g.b.ins().fma(k, p2, r);
     let r2 = g.b.ins().fmul(r, r);
-    let horner = |g: &mut Gen<'_, '_, '_>, cs: &[f64]| {
-        let mut p = c(g, cs[0]);
-        for k in &cs[1..] {
-            let kv = c(g, *k);
-            p = g.b.ins().fma(p, r2, kv);
-        }
-        p
-    };
     // sin r = r + r^3 (S1 + r^2 (S2 + ...)); cos r = 1 + r^2 (C1 + r^2 (...)).
     let fact = |n: u32| (1..=n).map(f64::from).product::<f64>();
     let sc: Vec<f64> = (1..=6).rev().map(|i| if i % 2 == 1 { -1.0 } else { 1.0 } / fact(2 * i + 1)).collect();
     let cc: Vec<f64> = (1..=7).rev().map(|i| if i % 2 == 1 { -1.0 } else { 1.0 } / fact(2 * i)).collect();
-    let ps = horner(g, &sc);
+    let ps = horner64(g, r2, &sc);
     let r3 = g.b.ins().fmul(r2, r);
     let sin_r = g.b.ins().fma(ps, r3, r);
-    let pc = horner(g, &cc);
+    let pc = horner64(g, r2, &cc);
     let one = c(g, 1.0);
     let cos_r = g.b.ins().fma(pc, r2, one);
     // Quadrant q = k mod 4: sin x = [s, c, -s, -c][q], cos x = [c, -s, -c, s][q].

@@ -6,10 +6,16 @@ use texpr_dsl::te::{self, FuncBuilder};
 use texpr_dsl::{Call, DType, Data, DataMut, Executable, Program, Schedule, Target, TargetClass};
 
 fn kernel(f: &str, vectorize: bool) -> texpr_jit::JitKernel {
+    kernel_n(f, 1, vectorize)
+}
+
+/// `y[i] = f(x0[i], ..)` on `arity` f32 inputs, optionally split by 8 and
+/// vectorized.
+fn kernel_n(f: &str, arity: usize, vectorize: bool) -> texpr_jit::JitKernel {
     let mut b = FuncBuilder::new("m");
-    let x = b.input("x", DType::F32, ["N"]);
+    let xs: Vec<_> = (0..arity).map(|k| b.input(format!("x{k}"), DType::F32, ["N"])).collect();
     b.output(DType::F32, ["N"]);
-    let y = b.compute("y", ["i"], |[i]| te::call(f, vec![x.at([&i])]));
+    let y = b.compute("y", ["i"], |[i]| te::call(f, xs.iter().map(|x| x.at([&i])).collect()));
     b.ret([y]);
     let func = b.build().unwrap();
     let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
@@ -125,25 +131,6 @@ fn libm_erf(x: f64) -> f64 {
     texpr_dsl::Scalar::call(texpr_dsl::Builtin::Erf, &[texpr_dsl::Scalar::F64(x)]).as_f64()
 }
 
-fn pow_kernel(vectorize: bool) -> texpr_jit::JitKernel {
-    let mut b = FuncBuilder::new("p");
-    let x = b.input("x", DType::F32, ["N"]);
-    let e = b.input("e", DType::F32, ["N"]);
-    b.output(DType::F32, ["N"]);
-    let y = b.compute("y", ["i"], |[i]| te::call("pow", vec![x.at([&i]), e.at([&i])]));
-    b.ret([y]);
-    let func = b.build().unwrap();
-    let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
-    if vectorize {
-        let st = s.stage("y").unwrap();
-        let i = s.axis(st, "i").unwrap();
-        let (_, inner) = s.split(i, 8).unwrap();
-        s.vectorize(inner).unwrap();
-    }
-    let l = Program::new(func).with_schedule(s).lower(Target::Cpu).unwrap();
-    texpr_jit::compile(&l).unwrap()
-}
-
 /// `pow`: inline (in `f64`) for positive normal `x` and `|y| <= 2^20`,
 /// lane-wise `f64` calls otherwise; results that overflow or underflow,
 /// negative bases with integer exponents, zeros, NaN and infinities.
@@ -167,7 +154,7 @@ fn pow() {
         }
     }
     for vectorize in [true, false] {
-        let k = pow_kernel(vectorize);
+        let k = kernel_n("pow", 2, vectorize);
         let mut y = vec![0.0f32; xs.len()];
         let dims = [xs.len() as i64];
         let inputs = [Data::F32(&xs), Data::F32(&es)];
