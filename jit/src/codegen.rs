@@ -315,6 +315,20 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             Expr::Binary(op, a, b) => Scalar::binary(*op, self.const_eval(a)?, self.const_eval(b)?),
             Expr::Cmp(op, a, b) => Scalar::Bool(Scalar::cmp_op(*op, self.const_eval(a)?, self.const_eval(b)?)),
             Expr::Cast(t, a) => self.const_eval(a)?.cast(*t),
+            // Decided by either side (both are pure): a lane's guard
+            // `v < 1 && <run-time test>` is false for lanes `v >= 1`, and
+            // code under it (which may index a register file past its end)
+            // is not generated.
+            Expr::And(a, b) => match (self.const_eval(a), self.const_eval(b)) {
+                (Some(x), _) | (_, Some(x)) if !x.is_true() => Scalar::Bool(false),
+                (Some(x), Some(y)) => Scalar::Bool(x.is_true() && y.is_true()),
+                _ => return None,
+            },
+            Expr::Or(a, b) => match (self.const_eval(a), self.const_eval(b)) {
+                (Some(x), _) | (_, Some(x)) if x.is_true() => Scalar::Bool(true),
+                (Some(_), Some(_)) => Scalar::Bool(false),
+                _ => return None,
+            },
             _ => return None,
         })
     }

@@ -642,6 +642,13 @@ impl Vec_ {
                 }
             }
             Stmt::If(i) => {
+                if let Some(c) = g.const_eval(&i.cond) {
+                    return match (c.is_true(), &i.els) {
+                        (true, _) => self.stmt(g, &i.then),
+                        (false, Some(e)) => self.stmt(g, e),
+                        (false, None) => Ok(()),
+                    };
+                }
                 let c = g.expr(&i.cond)?;
                 let tb = g.b.create_block();
                 let done = g.b.create_block();

@@ -18,6 +18,15 @@ fn cases() -> u64 {
     std::env::var("TEXPR_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(1100)
 }
 
+/// `first..first + cases()`, or only `TEXPR_SEED` when set (to reproduce a
+/// failing seed: `TEXPR_SEED=104772 cargo test -p texpr-jit --test random`).
+fn seeds(first: u64) -> std::ops::Range<u64> {
+    match std::env::var("TEXPR_SEED").ok().and_then(|s| s.parse::<u64>().ok()) {
+        Some(s) => s..s + 1,
+        None => first..first + cases(),
+    }
+}
+
 /// Runs the seeds; returns (ran, skipped).
 fn run(cfg: &GenConfig, seeds: std::ops::Range<u64>) -> (usize, usize) {
     let (mut ran, mut skipped) = (0, 0);
@@ -49,18 +58,34 @@ fn run(cfg: &GenConfig, seeds: std::ops::Range<u64>) -> (usize, usize) {
 
 #[test]
 fn random_programs_all_types() {
-    let n = cases();
-    let (ran, skipped) = run(&GenConfig::new(TargetClass::Cpu), 0..n);
+    let seeds = seeds(0);
+    let n = seeds.end - seeds.start;
+    let (ran, skipped) = run(&GenConfig::new(TargetClass::Cpu), seeds);
     eprintln!("all types: {ran} cases matched, {skipped} skipped");
     assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
 }
 
 #[test]
 fn random_programs_f32() {
-    let n = cases();
+    let seeds = seeds(100_000);
+    let n = seeds.end - seeds.start;
     let mut cfg = GenConfig::new(TargetClass::Cpu);
     cfg.dtypes = vec![DType::F32];
-    let (ran, skipped) = run(&cfg, 100_000..100_000 + n);
+    let (ran, skipped) = run(&cfg, seeds);
     eprintln!("f32: {ran} cases matched, {skipped} skipped");
     assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
+}
+
+/// Seeds that once failed (beyond the default case count), kept as
+/// regression tests. 104772: a register file indexed past its end in a
+/// lane whose guard `f6 < 1 && ...` is false (the code under it is now not
+/// generated).
+#[test]
+fn regression_seeds() {
+    let mut cfg = GenConfig::new(TargetClass::Cpu);
+    cfg.dtypes = vec![DType::F32];
+    for seed in [104_772] {
+        let (ran, _) = run(&cfg, seed..seed + 1);
+        assert_eq!(ran, 1, "seed {seed} was skipped");
+    }
 }
