@@ -165,6 +165,13 @@ fn identity(op: BinOp, a: &Expr, b: &Expr) -> Option<Expr> {
     let t = a.dtype();
     let one = |x: &Expr| x.as_const().is_some_and(|s| s.is_one());
     let zero = |x: &Expr| x.as_const().is_some_and(|s| s.is_zero() && s.bits() == 0);
+    // A float NaN operand makes `+ - * / %` NaN whatever the other side
+    // (operands have no side effects). Folding it also keeps a constant NaN
+    // away from GPU compilers: PoCL turned `floor(NAN * x)` into garbage.
+    let nan = |x: &Expr| x.as_const().is_some_and(|s| t.is_float() && s.as_f64().is_nan());
+    if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem) && (nan(a) || nan(b)) {
+        return Some(Expr::Const(Scalar::from_f64(t, f64::NAN)));
+    }
     match op {
         BinOp::Mul if one(b) => Some(a.clone()),
         BinOp::Mul if one(a) => Some(b.clone()),
@@ -298,6 +305,19 @@ mod tests {
         assert_eq!(simplify(&e), Expr::lit(DType::I32, -4));
         let e = Expr::binary(BinOp::Rem, Expr::lit(DType::I32, 7), Expr::lit(DType::I32, 0));
         assert_eq!(simplify(&e), Expr::lit(DType::I32, 0));
+    }
+
+    #[test]
+    fn a_nan_operand_makes_arithmetic_nan() {
+        let mut vt = VarTable::default();
+        let x = Expr::Var(vt.add("x", DType::F64));
+        let nan = Expr::binary(BinOp::Rem, Expr::Const(Scalar::F64(-2.0)), Expr::Const(Scalar::F64(0.0)));
+        let e = Expr::binary(BinOp::Mul, nan, x.clone());
+        let s = simplify(&e);
+        assert!(s.as_const().is_some_and(|c| c.as_f64().is_nan()), "{s}");
+        // min/max ignore a NaN operand (Rust semantics): not folded.
+        let m = Expr::binary(BinOp::Max, Expr::Const(Scalar::F64(f64::NAN)), x);
+        assert!(simplify(&m).as_const().is_none());
     }
 
     #[test]
