@@ -43,7 +43,8 @@
 //!   each thread's own work. A shared buffer is cooperative only when that is
 //!   possible: constant size within the shared-memory budget, not inside
 //!   another fill, every loop around it uniform across the block, and a fill
-//!   that does not depend on the thread.
+//!   that does not depend on the thread (no thread variable, and no read of
+//!   a temporary the thread computed itself).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -534,6 +535,9 @@ struct Kl<'a> {
     coop: HashSet<*const Stmt>,
     shared: Vec<BufId>,
     shared_bytes: i64,
+    /// Temporaries allocated inside the kernel (per thread unless made
+    /// cooperative).
+    inner: BTreeSet<BufId>,
     scratch: Vec<ScratchBuf>,
     grid: [Vec<Bound>; 3],
     block: [Vec<Bound>; 3],
@@ -550,6 +554,7 @@ impl<'a> Kl<'a> {
             coop: HashSet::new(),
             shared: vec![],
             shared_bytes: 0,
+            inner: BTreeSet::new(),
             scratch: vec![],
             grid: Default::default(),
             block: Default::default(),
@@ -567,6 +572,11 @@ impl<'a> Kl<'a> {
             self.auto = Some(s as *const Stmt);
         }
         self.mode = self.choose_mode(&mapped);
+        s.visit(&mut |x| {
+            if let Stmt::Alloc(b, _) = x {
+                self.inner.insert(*b);
+            }
+        });
         // 2. Which shared buffers are cooperative.
         self.decide(s, &Cx::root());
         // 3. The kernel.
@@ -810,7 +820,11 @@ impl<'a> Kl<'a> {
             let st = stored(item);
             // Only this buffer (and buffers allocated inside the fill).
             let others_ok = st.iter().all(|x| *x == b || !chain_bufs.contains(x) && self.f.buffer(*x).kind == BufKind::Temp && allocated_in(item, *x));
-            others_ok && !mentions(item, &cx.varying)
+            // A fill that reads a thread's own temporary (a private tile
+            // the thread computed) depends on the thread even when it
+            // mentions no thread variable.
+            let reads_private = loaded(item).iter().any(|x| *x != b && self.inner.contains(x) && !self.shared.contains(x) && !allocated_in(item, *x));
+            others_ok && !reads_private && !mentions(item, &cx.varying)
         })
     }
 

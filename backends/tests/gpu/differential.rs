@@ -386,13 +386,34 @@ fn shared_generator_on_opencl() {
     }
     let cfg = GenConfig::new(TargetClass::Gpu);
     let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(Target::OpenCl, l);
-    let n = 200u64;
+    // More with `TEXPR_GPU_CASES=N` (each case builds an OpenCL program).
+    let n = std::env::var("TEXPR_GPU_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400u64);
     match differential(&cfg, 1000..1000 + n, Target::OpenCl, &compile) {
         Ok(rejected) => {
             println!("{} shared-generator cases agree ({rejected} schedules rejected)", n - rejected as u64);
             assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
         }
         Err(e) => panic!("{e}"),
+    }
+}
+
+/// Shared-generator seeds that once failed on OpenCL (found with
+/// `TEXPR_GPU_CASES=1500`): 1381, `floor(NaN * x)` miscompiled by PoCL (the
+/// core now folds NaN arithmetic); 1553, a shared copy of a per-thread tile
+/// made cooperative (a fill reading a thread's own temporary now stays
+/// private).
+#[test]
+fn shared_generator_regression_seeds() {
+    use texpr_dsl::testing::{GenConfig, differential};
+    if !opencl() {
+        return;
+    }
+    let cfg = GenConfig::new(TargetClass::Gpu);
+    let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(Target::OpenCl, l);
+    for seed in [1381u64, 1553] {
+        if let Err(e) = differential(&cfg, seed..seed + 1, Target::OpenCl, &compile) {
+            panic!("{e}\nseed {seed}");
+        }
     }
 }
 
