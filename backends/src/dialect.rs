@@ -287,9 +287,11 @@ impl Dialect for OpenCl {
     fn int_minmax(&self, max: bool, _t: DType, a: &C, b: &C) -> Option<C> {
         Some(C::call(if max { "max" } else { "min" }, &[a.clone(), b.clone()]))
     }
-    fn int_abs(&self, t: DType, a: &C) -> Option<C> {
-        // abs() returns the unsigned type: abs(INT_MIN) wraps back.
-        Some(C::cast(self.value_type(t), &C::call("abs", std::slice::from_ref(a))))
+    fn int_abs(&self, _t: DType, _a: &C) -> Option<C> {
+        // The helper (unsigned negation). PoCL's `abs(long)` let the compiler
+        // assume a non-negative result, so `min(abs(LONG_MIN), 0)` (which
+        // wraps to LONG_MIN) became 0.
+        None
     }
     fn float_to_int(&self, t: DType, x: &C) -> Option<C> {
         Some(C::call(&format!("convert_{}_sat", self.value_type(t)), std::slice::from_ref(x)))

@@ -464,7 +464,9 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             }
             Expr::Select(c, a, b) | Expr::If(c, a, b) => {
                 let t = a.dtype();
-                let (c, x, y) = (self.expr(c), self.expr(a), self.expr(b));
+                // Typed arms: `c ? 10 : -1` is an `int` in C, and
+                // `max(long, int)` is ambiguous in OpenCL.
+                let (c, x, y) = (self.expr(c), self.arg(a), self.arg(b));
                 let r = C::new(format!("{} ? {} : {}", c.at(4), x.at(4), y.at(3)), 3);
                 // `?:` promotes 8- and 16-bit operands to int.
                 if t.is_int() && t.bits() < 32 { C::cast(self.d.value_type(t), &r) } else { r }

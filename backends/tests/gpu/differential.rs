@@ -330,29 +330,47 @@ fn opencl_matches_interpreter() {
         return;
     }
     let mut n = 0;
-    let verbose = std::env::var("TEXPR_TEST_VERBOSE").is_ok();
-    for (seed, c) in cases(320) {
-        let what = describe(seed, &c, Target::OpenCl);
-        if verbose {
-            eprintln!("{what}");
-        }
-        let inputs: Vec<(&Host, Vec<usize>)> = c.inputs.iter().map(|(h, s)| (h, s.clone())).collect();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| opencl_and_interp(&c.func, &c.sched, &inputs, &c.params)));
-        match r {
-            Ok((got, want)) => {
-                for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-                    for i in 0..w.len() {
-                        let (a, b) = (g.get(i), w.get(i));
-                        assert!(agree(a, b, c.tol), "output {k}[{i}]: OpenCL {a}, interpreter {b}\n{what}");
-                    }
-                }
-            }
-            Err(_) => panic!("{what}"),
-        }
+    let count = std::env::var("TEXPR_GPU_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(320);
+    for (seed, c) in cases(count) {
+        check_opencl_case(seed, &c);
         n += 1;
     }
     println!("{n} random cases agree");
     assert!(n >= 300);
+}
+
+fn check_opencl_case(seed: u64, c: &Case) {
+    let what = describe(seed, c, Target::OpenCl);
+    if std::env::var("TEXPR_TEST_VERBOSE").is_ok() {
+        eprintln!("{what}");
+    }
+    let inputs: Vec<(&Host, Vec<usize>)> = c.inputs.iter().map(|(h, s)| (h, s.clone())).collect();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| opencl_and_interp(&c.func, &c.sched, &inputs, &c.params)));
+    match r {
+        Ok((got, want)) => {
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                for i in 0..w.len() {
+                    let (a, b) = (g.get(i), w.get(i));
+                    assert!(agree(a, b, c.tol), "output {k}[{i}]: OpenCL {a}, interpreter {b}\n{what}");
+                }
+            }
+        }
+        Err(_) => panic!("{what}"),
+    }
+}
+
+/// Seeds that once failed (found with `TEXPR_GPU_CASES=1500`): 703,
+/// `max(long, c ? 10 : -1)` ambiguous in OpenCL C (ternary arms are typed
+/// now); 1350, `min(abs(LONG_MIN), 0)` folded to 0 by PoCL (integer `abs`
+/// is a helper now).
+#[test]
+fn opencl_regression_seeds() {
+    if !opencl() {
+        return;
+    }
+    for seed in [703u64, 1350] {
+        check_opencl_case(seed, &generate(seed));
+    }
 }
 
 #[test]
