@@ -498,7 +498,7 @@ impl Expr {
             Expr::Const(_) | Expr::Var(_) | Expr::Dim(_) | Expr::Param(..) => self.clone(),
             Expr::Load(l) => Expr::Load(Arc::new(Load {
                 buf: l.buf,
-                idx: l.idx.iter().map(|e| f(e)).collect(),
+                idx: l.idx.iter().map(&mut *f).collect(),
                 dtype: l.dtype,
             })),
             Expr::Unary(op, a) => Expr::Unary(*op, Arc::new(f(a))),
@@ -509,7 +509,7 @@ impl Expr {
             Expr::Or(a, b) => Expr::Or(Arc::new(f(a)), Arc::new(f(b))),
             Expr::Select(c, a, b) => Expr::Select(Arc::new(f(c)), Arc::new(f(a)), Arc::new(f(b))),
             Expr::If(c, a, b) => Expr::If(Arc::new(f(c)), Arc::new(f(a)), Arc::new(f(b))),
-            Expr::Call(b, args) => Expr::Call(*b, args.iter().map(|e| f(e)).collect()),
+            Expr::Call(b, args) => Expr::Call(*b, args.iter().map(&mut *f).collect()),
         }
     }
 

@@ -549,6 +549,7 @@ impl Schedule {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add_stage(&mut self, name: String, decl: TensorDecl, body: Body, axes: Vec<Axis>, spatial: Vec<usize>, reduce: Vec<usize>, kind: StageKind, scope: Scope) -> usize {
         let buf = BufId(self.tensors.len() as u32);
         let sid = self.stages.len();

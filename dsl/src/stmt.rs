@@ -249,7 +249,7 @@ impl Stmt {
             })),
             Stmt::Store(s) => Stmt::Store(Box::new(Store {
                 buf: s.buf,
-                idx: s.idx.iter().map(|e| f(e)).collect(),
+                idx: s.idx.iter().map(&mut *f).collect(),
                 value: f(&s.value),
             })),
             Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(body.map_exprs(f))),

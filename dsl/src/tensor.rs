@@ -211,9 +211,9 @@ mod tests {
         assert_eq!(t.get(&[1, 2]), Some(&12));
         assert_eq!(t.get(&[2, 0]), None);
         assert!(Tensor::<f32>::from_vec([2, 2], vec![1.0; 3]).is_err());
-        let z: Tensor<f32> = Tensor::zeros(&[0, 5]);
+        let z: Tensor<f32> = Tensor::zeros([0, 5]);
         assert!(z.is_empty());
-        assert!(Tensor::<u8>::from_vec(&[usize::MAX, 3], vec![]).is_err());
+        assert!(Tensor::<u8>::from_vec([usize::MAX, 3], vec![]).is_err());
         assert!(Tensor::<f64>::try_zeros([1 << 40, 1 << 30]).is_err());
         assert!(Tensor::<f64>::try_zeros([1usize << 62]).is_err());
         assert_eq!(Tensor::<u8>::try_zeros([2, 3]).unwrap().len(), 6);

@@ -557,6 +557,12 @@ impl fmt::Display for Scalar {
     }
 }
 
+impl<T: crate::dtype::Element> From<T> for Scalar {
+    fn from(v: T) -> Scalar {
+        v.to_scalar()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,11 +635,5 @@ mod tests {
         assert_eq!(Scalar::I32(-3).to_string(), "-3i32");
         assert_eq!(Scalar::U64(u64::MAX).to_string(), "18446744073709551615u64");
         assert_eq!(Scalar::F32(f32::NEG_INFINITY).to_string(), "-inff32");
-    }
-}
-
-impl<T: crate::dtype::Element> From<T> for Scalar {
-    fn from(v: T) -> Scalar {
-        v.to_scalar()
     }
 }
