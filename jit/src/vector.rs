@@ -779,14 +779,17 @@ fn vminmax(g: &mut Gen<'_, '_, '_>, max: bool, a: Value, b: Value, b_not_nan: bo
     // b)` and `bitselect(a < b, a, b)` are exactly x86's `maxps a, b` and
     // `minps a, b`, which Cranelift selects for these shapes.
     let wins = if max { g.b.ins().fcmp(FloatCC::LessThan, b, a) } else { g.b.ins().fcmp(FloatCC::LessThan, a, b) };
-    let pick = if b_not_nan {
-        wins
-    } else {
-        let bnan = g.b.ins().fcmp(FloatCC::Unordered, b, b);
-        g.b.ins().bor(wins, bnan)
-    };
-    let mask = g.b.ins().bitcast(ty, MemFlagsData::new(), pick);
-    g.b.ins().bitselect(mask, a, b)
+    let mask = g.b.ins().bitcast(ty, MemFlagsData::new(), wins);
+    let m = g.b.ins().bitselect(mask, a, b);
+    if b_not_nan {
+        return m;
+    }
+    // `maxps a, b` gives `b` when `b` is NaN: take `a` there instead
+    // (`cmpunordps` and a blend, rather than or-ing the masks and
+    // selecting with three logic operations).
+    let bnan = g.b.ins().fcmp(FloatCC::Unordered, b, b);
+    let nmask = g.b.ins().bitcast(ty, MemFlagsData::new(), bnan);
+    g.b.ins().bitselect(nmask, a, m)
 }
 
 /// Whether the host has FMA (Cranelift then emits `vfmadd`; without it an
