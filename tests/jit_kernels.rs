@@ -234,6 +234,8 @@ fn data(shape: &[usize], seed: u32) -> Tensor<f32> {
 }
 
 fn both(k: &Kernel, inputs: &[texpr::Input<'_>], params: &[Scalar], tol: f32, what: &str) {
+    // Small shapes too run parallel loops in chunks on the pool.
+    texpr_jit::set_parallel_min_work(0);
     let got: Tensor<f32> = k.run1(Target::Cpu, inputs, params).unwrap_or_else(|e| panic!("{what}: {e}"));
     let want: Tensor<f32> = k.run1(Target::Interp, inputs, params).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(got.shape(), want.shape());

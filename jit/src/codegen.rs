@@ -135,6 +135,13 @@ pub(crate) enum Loc {
     Regs { vars: Vec<Variable>, group: u32 },
 }
 
+/// An estimate of work (see [`Gen::work`]), folded while it is constant.
+#[derive(Clone, Copy)]
+enum Work {
+    Const(i64),
+    Dyn(Value),
+}
+
 /// The generator of one function.
 pub(crate) struct Gen<'a, 'm, 'b> {
     pub f: &'a LoweredFunc,
@@ -1468,12 +1475,97 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         let fp = self.b.ins().func_addr(self.ptr, fref);
         let lo = self.index(&l.min)?;
         let n = self.index(&l.extent)?;
-        let st = self.call1("texpr_parallel_for", &[self.ptr, self.ptr, types::I64, types::I64], types::I32, &[fp, env, lo, n])?;
+        let work = match self.work(&l.body)? {
+            Work::Const(c) => self.iconst(c),
+            Work::Dyn(v) => v,
+        };
+        let st = self.call1(
+            "texpr_parallel_for",
+            &[self.ptr, self.ptr, types::I64, types::I64, types::I64],
+            types::I32,
+            &[fp, env, lo, n, work],
+        )?;
         let fail = self.fail_block();
         let ok = self.b.create_block();
         self.b.ins().brif(st, fail, &[], ok, &[]);
         self.b.switch_to_block(ok);
         Ok(())
+    }
+
+    /// About how many innermost statements one run of `s` executes (the
+    /// work of one iteration of a parallel loop, which decides whether the
+    /// loop is worth handing to the thread pool): the product of the loop
+    /// extents known here, 16 for an extent that depends on variables
+    /// bound inside `s`, summed over sequences and both arms of an `if`.
+    /// Each factor is capped at 2^20 and each product at 2^40.
+    fn work(&mut self, s: &Stmt) -> CgResult<Work> {
+        const CAP_EXTENT: i64 = 1 << 20;
+        const CAP_WORK: i64 = 1 << 40;
+        Ok(match s {
+            Stmt::For(l) => {
+                let inner = self.work(&l.body)?;
+                let mut known = true;
+                l.extent.visit(&mut |x| match x {
+                    Expr::Var(v) if !self.env.contains_key(&v.id) => known = false,
+                    Expr::Load(_) => known = false,
+                    _ => {}
+                });
+                let ext = match self.const_eval(&l.extent).and_then(|c| c.as_i64()) {
+                    Some(c) => Work::Const(c.clamp(0, CAP_EXTENT)),
+                    None if !known => Work::Const(16),
+                    None => {
+                        let e = self.index(&l.extent)?;
+                        let zero = self.iconst(0);
+                        let e = self.b.ins().smax(e, zero);
+                        let cap = self.iconst(CAP_EXTENT);
+                        Work::Dyn(self.b.ins().smin(e, cap))
+                    }
+                };
+                self.work_op(ext, inner, CAP_WORK, true)
+            }
+            Stmt::Seq(v) => {
+                let mut acc = Work::Const(0);
+                for x in v {
+                    let w = self.work(x)?;
+                    acc = self.work_op(acc, w, CAP_WORK, false);
+                }
+                acc
+            }
+            Stmt::If(i) => {
+                let t = self.work(&i.then)?;
+                match &i.els {
+                    Some(e) => {
+                        let e = self.work(e)?;
+                        self.work_op(t, e, CAP_WORK, false)
+                    }
+                    None => t,
+                }
+            }
+            Stmt::Let(b) => self.work(&b.2)?,
+            Stmt::Alloc(_, b) => self.work(b)?,
+            Stmt::Store(_) => Work::Const(1),
+            Stmt::Nop => Work::Const(0),
+        })
+    }
+
+    /// `min(a * b, cap)` or `min(a + b, cap)`, folded when both are known.
+    fn work_op(&mut self, a: Work, b: Work, cap: i64, mul: bool) -> Work {
+        if let (Work::Const(x), Work::Const(y)) = (a, b) {
+            return Work::Const(if mul { x.saturating_mul(y) } else { x.saturating_add(y) }.min(cap));
+        }
+        let unit = if mul { 1 } else { 0 };
+        match (a, b) {
+            (Work::Const(u), w) | (w, Work::Const(u)) if u == unit => return w,
+            _ => {}
+        }
+        let val = |w: Work, g: &mut Self| match w {
+            Work::Const(c) => g.iconst(c),
+            Work::Dyn(v) => v,
+        };
+        let (x, y) = (val(a, self), val(b, self));
+        let r = if mul { self.b.ins().imul(x, y) } else { self.b.ins().iadd(x, y) };
+        let c = self.iconst(cap);
+        Work::Dyn(self.b.ins().smin(r, c))
     }
 
     /// Binds what an outlined function's environment captured.

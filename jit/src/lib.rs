@@ -156,6 +156,17 @@ fn isa() -> std::result::Result<OwnedTargetIsa, String> {
     .clone()
 }
 
+/// Sets the least estimated work (innermost statements executed, 32768 by
+/// default) for which a parallel loop is handed to the thread pool; loops
+/// with less run on the calling thread, where they finish before the
+/// pool's threads would have woken up. `0` sends every parallel loop of
+/// more than one iteration to the pool (tests use it to exercise the
+/// chunked execution on small shapes). Affects running kernels at once;
+/// results never depend on it.
+pub fn set_parallel_min_work(work: u64) {
+    runtime::PARALLEL_MIN_WORK.store(work.min(i64::MAX as u64) as i64, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Compiles a lowered program.
 pub fn compile(lowered: &Lowered) -> Result<JitKernel> {
     let f = &lowered.flat;

@@ -17,7 +17,7 @@
 //! Generated functions return an `i32` status: 0 on success, 1 when a heap
 //! allocation failed (reported as an error by the caller, never a panic).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -74,9 +74,16 @@ unsafe fn enter_chunk(f: ChunkFn, env: *const u8, lo: i64, hi: i64) -> i32 {
     unsafe { f(env, lo, hi) }
 }
 
-/// Runs `f(env, lo, hi)` over chunks of `min..min + extent` on rayon's pool.
-/// Returns the first non-zero status of a chunk, or 0.
-unsafe extern "C" fn texpr_parallel_for(f: *const u8, env: *const u8, min: i64, extent: i64) -> i32 {
+/// Loops with less work than this (innermost statements, as estimated by
+/// JIT code) run on the calling thread: waking the pool's threads and
+/// waiting for them costs 5–20 µs, more than such a loop takes.
+pub(crate) static PARALLEL_MIN_WORK: AtomicI64 = AtomicI64::new(1 << 15);
+
+/// Runs `f(env, lo, hi)` over chunks of `min..min + extent` on rayon's pool
+/// (or on this thread when `extent * work` is small, `work` being the
+/// estimated work of one iteration). Returns the first non-zero status of
+/// a chunk, or 0.
+unsafe extern "C" fn texpr_parallel_for(f: *const u8, env: *const u8, min: i64, extent: i64, work: i64) -> i32 {
     if extent <= 0 {
         return 0;
     }
@@ -84,7 +91,7 @@ unsafe extern "C" fn texpr_parallel_for(f: *const u8, env: *const u8, min: i64, 
     // `ChunkFn` signature.
     let f: ChunkFn = unsafe { std::mem::transmute::<*const u8, ChunkFn>(f) };
     let threads = rayon::current_num_threads().max(1) as i64;
-    if threads == 1 || extent == 1 {
+    if threads == 1 || extent == 1 || extent.saturating_mul(work.max(1)) < PARALLEL_MIN_WORK.load(Ordering::Relaxed) {
         // SAFETY: as above; env outlives the call.
         return unsafe { enter_chunk(f, env, min, min + extent) };
     }
