@@ -525,6 +525,30 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         }
     }
 
+    /// Whether [`Gen::buf_len`] can compute the buffer's element count
+    /// here (its shape reads no memory and only variables bound here).
+    pub fn buf_len_known(&self, buf: BufId) -> bool {
+        self.f.buffer(buf).shape.iter().all(|d| {
+            let mut ok = true;
+            d.visit(&mut |x| match x {
+                Expr::Var(v) if !self.env.contains_key(&v.id) => ok = false,
+                Expr::Load(_) => ok = false,
+                _ => {}
+            });
+            ok
+        })
+    }
+
+    /// The number of elements of a buffer (see [`Gen::buf_len_known`]).
+    pub fn buf_len(&mut self, buf: BufId) -> CgResult<Value> {
+        let mut n = self.iconst(1);
+        for d in self.f.buffer(buf).shape.clone() {
+            let x = self.index(&d)?;
+            n = self.b.ins().imul(n, x);
+        }
+        Ok(n)
+    }
+
     pub fn mem_flags(&self, buf: BufId) -> MemFlagsData {
         match self.f.buffer(buf).kind {
             BufKind::Input(_) => MemFlagsData::trusted().with_readonly().with_can_move(),

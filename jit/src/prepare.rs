@@ -49,7 +49,7 @@
 use std::collections::HashSet;
 
 use texpr_dsl::stmt::If;
-use texpr_dsl::{BinOp, CmpOp, Expr, For, ForKind, LoweredFunc, Stmt, VarId};
+use texpr_dsl::{BinOp, CmpOp, DType, Expr, For, ForKind, LoweredFunc, Stmt, Var, VarId};
 
 use crate::analysis::{affine, tail_split};
 
@@ -71,7 +71,93 @@ pub(crate) fn prepare(f: &mut LoweredFunc) {
     let p = partition(&t, &mut budget);
     let mut budget = BUDGET;
     let u = unswitch(&p, &mut budget);
-    f.body = promote(&reroll(&u), f);
+    let body = promote(&reroll(&u), f);
+    f.body = hoist_divisions(&body, None, f);
+}
+
+/// Integer divisions and remainders by a run-time value (`nc / C`, `nc %
+/// C` of a fused loop) computed once per iteration of the outermost loop
+/// whose variable they use, as `let`s at the top of its body, instead of
+/// wherever they appear in the loops inside. Cranelift does not hoist them
+/// itself: `sdiv` may trap, so it never moves (the JIT's division is
+/// guarded and cannot), and a depthwise window recomputed the channel's
+/// offset with two divisions per tap. `l` is the loop whose body `s` is
+/// (`None`: the function body, for divisions of dims alone).
+fn hoist_divisions(s: &Stmt, l: Option<&For>, f: &mut LoweredFunc) -> Stmt {
+    let mut inner = HashSet::new();
+    bound_in(s, &mut inner);
+    // Divisions of what is fixed at the top of `s`, using `l`'s variable
+    // (or, for the function body, no variable at all).
+    let mut found: Vec<Expr> = vec![];
+    s.visit_exprs(&mut |e| {
+        e.visit(&mut |x| {
+            let Expr::Binary(BinOp::Div | BinOp::Rem, _, d) = x else { return };
+            if x.dtype() != DType::I64 || d.as_int().is_some() || x.has_load() || found.contains(x) {
+                return;
+            }
+            let mut uses_l = false;
+            let mut fixed = true;
+            x.visit(&mut |y| {
+                if let Expr::Var(v) = y {
+                    fixed &= !inner.contains(&v.id);
+                    uses_l |= l.is_some_and(|l| l.var.id == v.id);
+                    if l.is_none() {
+                        fixed = false;
+                    }
+                }
+            });
+            if fixed && (uses_l || l.is_none()) {
+                found.push(x.clone());
+            }
+        });
+    });
+    // Smaller first: a division inside another is bound first (outside)
+    // and replaced within it.
+    found.sort_by_key(size);
+    let vars: Vec<Var> = found.iter().map(|_| f.vars.add("q", DType::I64)).collect();
+    let values: Vec<Expr> = found.iter().map(|x| x.map_children(&mut |c| replace_top_down(c, &found, &vars))).collect();
+    let recurse = |st: &Stmt, f: &mut LoweredFunc| -> Stmt {
+        match st {
+            Stmt::For(il) if il.kind != ForKind::Vectorized && il.kind != ForKind::Unrolled => {
+                let body = hoist_divisions(&il.body, Some(il), f);
+                Stmt::For(Box::new(For { body, ..(**il).clone() }))
+            }
+            _ => st.clone(),
+        }
+    };
+    let mut out = map_loops(&s.map_exprs(&mut |e| replace_top_down(e, &found, &vars)), &mut |st| recurse(st, f));
+    for (e, v) in values.into_iter().zip(&vars).rev() {
+        out = Stmt::Let(Box::new((*v, e, out)));
+    }
+    out
+}
+
+fn size(e: &Expr) -> usize {
+    let mut n = 0;
+    e.visit(&mut |_| n += 1);
+    n
+}
+
+/// `e` with every occurrence of `found[k]` replaced by `vars[k]`
+/// (outermost occurrences win).
+fn replace_top_down(e: &Expr, found: &[Expr], vars: &[Var]) -> Expr {
+    match found.iter().position(|y| y == e) {
+        Some(k) => Expr::Var(vars[k]),
+        None => e.map_children(&mut |c| replace_top_down(c, found, vars)),
+    }
+}
+
+/// Rebuilds `s` with `g` applied to each outermost loop in it (`g` does
+/// its own recursion).
+fn map_loops(s: &Stmt, g: &mut impl FnMut(&Stmt) -> Stmt) -> Stmt {
+    match s {
+        Stmt::For(_) => g(s),
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| map_loops(x, g)).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), map_loops(&b.2, g)))),
+        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: map_loops(&i.then, g), els: i.els.as_ref().map(|e| map_loops(e, g)) })),
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(map_loops(body, g))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
 }
 
 /// The perfect nest of constant unrolled/vectorized loops under a serial

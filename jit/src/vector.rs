@@ -22,10 +22,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{self, Type};
 use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value};
-use texpr_dsl::{BinOp, Builtin, BufId, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
+use texpr_dsl::{BinOp, Builtin, BufId, CmpOp, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
 
 use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine};
 use crate::codegen::{Bind, Gen, Loc, cty};
@@ -528,8 +528,206 @@ impl Vec_ {
                 }
                 Ok(VV::V(r))
             }
+            Expr::If(c, a, b) => match self.masked(g, t, c, a, b, true)? {
+                Some(r) => Ok(r),
+                None => self.lanes(g, e),
+            },
+            Expr::Select(c, a, b) => match self.masked(g, t, c, a, b, false)? {
+                Some(r) => Ok(r),
+                None => self.lanes(g, e),
+            },
             _ => self.lanes(g, e),
         }
+    }
+
+    /// `if c { a } else { b }` (lazy) or `select(c, a, b)` with a condition
+    /// that varies over the lanes but holds on a range of them: `c` is a
+    /// conjunction of load-free invariant conditions and comparisons of
+    /// `±lane + invariant` (`i64`) — the guards of padding, `w + s >= 1 &&
+    /// w + s <= W`. The range `[lo, hi)` is computed once with scalar
+    /// arithmetic and the arms are merged with a lane mask built from it.
+    ///
+    /// A lazy `if` evaluates its `then` arm for all lanes, which reads
+    /// elements that the guard excludes. That is done only when it is
+    /// safe: the arm reads memory only through loads contiguous in the
+    /// lane (checked at run time to lie inside their buffer) or invariant
+    /// in it (executed only when some lane takes the arm, so in bounds),
+    /// contains no further `if`, and the `else` arm reads nothing. No lane
+    /// taking the arm: only the `else` arm is evaluated; a load partly
+    /// outside its buffer (the first and last rows of a padded image), or
+    /// an invariant part beyond ±2^40: the lane-by-lane code. `None` when
+    /// the shape does not apply.
+    fn masked(&mut self, g: &mut Gen<'_, '_, '_>, t: DType, c: &Expr, a: &Expr, b: &Expr, lazy: bool) -> CgResult<Option<VV>> {
+        let (mut uni, mut conds) = (vec![], vec![]);
+        if !self.lane_conds(c, &mut uni, &mut conds) || conds.is_empty() {
+            return Ok(None);
+        }
+        let mut spec = vec![];
+        if lazy && !(self.speculable(g, a, &mut spec) && !b.has_load() && !b.any(&mut |x| matches!(x, Expr::If(..)))) {
+            return Ok(None);
+        }
+        let (vt, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
+        let n = self.w / lanes;
+        let (lo, hi, fine) = self.lane_range(g, &uni, &conds)?;
+        let mask_blk = g.b.create_block();
+        let lanes_blk = g.b.create_block();
+        let done = g.b.create_block();
+        let params: Vec<Value> = (0..n).map(|_| g.b.append_block_param(done, vt)).collect();
+        if lazy {
+            // No lane takes `a`: `b` alone (evaluating `a` could read out
+            // of bounds through an invariant load).
+            let none = g.b.ins().icmp(IntCC::SignedGreaterThanOrEqual, lo, hi);
+            let else_blk = g.b.create_block();
+            let check = g.b.create_block();
+            g.b.ins().brif(fine, check, &[], lanes_blk, &[]);
+            g.b.switch_to_block(check);
+            g.b.ins().brif(none, else_blk, &[], mask_blk, &[]);
+            g.b.switch_to_block(else_blk);
+            let y = self.expr(g, b)?;
+            let ys = self.to_vecs(g, y, t)?;
+            let args: Vec<BlockArg> = ys.into_iter().map(BlockArg::Value).collect();
+            g.b.ins().jump(done, &args);
+            // `mask_blk` is entered only when the speculated loads fit.
+            let fit_blk = mask_blk;
+            let mask_blk2 = g.b.create_block();
+            g.b.switch_to_block(fit_blk);
+            for (buf, idx) in &spec {
+                let len = g.buf_len(*buf)?;
+                let i0 = self.in_lane(g, 0, |g| g.index(idx))?;
+                let last = g.b.ins().iadd_imm_s(i0, self.w as i64);
+                let lo_ok = g.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, i0, 0);
+                let hi_ok = g.b.ins().icmp(IntCC::SignedLessThanOrEqual, last, len);
+                let fits = g.b.ins().band(lo_ok, hi_ok);
+                let next = g.b.create_block();
+                g.b.ins().brif(fits, next, &[], lanes_blk, &[]);
+                g.b.switch_to_block(next);
+            }
+            g.b.ins().jump(mask_blk2, &[]);
+            g.b.switch_to_block(mask_blk2);
+        } else {
+            g.b.ins().brif(fine, mask_blk, &[], lanes_blk, &[]);
+            g.b.switch_to_block(mask_blk);
+        }
+        let x = self.expr(g, a)?;
+        let y = self.expr(g, b)?;
+        let xs = self.to_vecs(g, x, t)?;
+        let ys = self.to_vecs(g, y, t)?;
+        let ity = vt.as_int();
+        let lt = ity.lane_type();
+        let narrow = |g: &mut Gen<'_, '_, '_>, v: Value| {
+            let z = g.b.ins().iconst(types::I64, 0);
+            let w = g.b.ins().iconst(types::I64, self.w as i64);
+            let v = g.b.ins().smax(v, z);
+            let v = g.b.ins().smin(v, w);
+            let v = if lt == types::I64 { v } else { g.b.ins().ireduce(lt, v) };
+            g.b.ins().splat(ity, v)
+        };
+        let (los, his) = (narrow(g, lo), narrow(g, hi));
+        let mut args = Vec::with_capacity(n);
+        for ch in 0..n {
+            let iota = lane_iota(g, ity, (ch * lanes) as i64);
+            let ge = g.b.ins().icmp(IntCC::SignedGreaterThanOrEqual, iota, los);
+            let lt_hi = g.b.ins().icmp(IntCC::SignedLessThan, iota, his);
+            let m = g.b.ins().band(ge, lt_hi);
+            let m = if vt == ity { m } else { g.b.ins().bitcast(vt, MemFlagsData::new(), m) };
+            args.push(BlockArg::Value(g.b.ins().bitselect(m, xs[ch], ys[ch])));
+        }
+        g.b.ins().jump(done, &args);
+        g.b.switch_to_block(lanes_blk);
+        let e = if lazy { Expr::If(c.clone().into(), a.clone().into(), b.clone().into()) } else { Expr::Select(c.clone().into(), a.clone().into(), b.clone().into()) };
+        let l = self.lanes(g, &e)?;
+        let ls = self.to_vecs(g, l, t)?;
+        let args: Vec<BlockArg> = ls.into_iter().map(BlockArg::Value).collect();
+        g.b.ins().jump(done, &args);
+        g.b.switch_to_block(done);
+        Ok(Some(VV::V(params)))
+    }
+
+    /// Splits a condition into load-free invariant conjuncts (`uni`) and
+    /// comparisons `d op 0` with `d` an `i64` function `±lane + invariant`
+    /// (`conds`: coefficient, operator, `d`); `false` if some conjunct is
+    /// neither.
+    fn lane_conds<'e>(&self, c: &'e Expr, uni: &mut Vec<&'e Expr>, conds: &mut Vec<(i64, CmpOp, Expr)>) -> bool {
+        match c {
+            Expr::And(x, y) => self.lane_conds(x, uni, conds) && self.lane_conds(y, uni, conds),
+            _ if !self.varies(c) => {
+                uni.push(c);
+                !c.has_load()
+            }
+            Expr::Cmp(op @ (CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge), x, y) if x.dtype() == DType::I64 => {
+                let d = (**x).clone() - (**y).clone();
+                let varying: HashSet<VarId> = self.lets.keys().copied().collect();
+                match affine(&d, self.v, &varying) {
+                    Some(k @ (1 | -1)) if !d.has_load() => {
+                        conds.push((k, *op, d));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The lanes `[lo, hi)` where the conjunction holds (either may lie
+    /// outside `0..=w`; empty when `lo >= hi`), and whether every
+    /// comparison's invariant part is within ±2^40 (so that adding a lane
+    /// number cannot wrap).
+    fn lane_range(&self, g: &mut Gen<'_, '_, '_>, uni: &[&Expr], conds: &[(i64, CmpOp, Expr)]) -> CgResult<(Value, Value, Value)> {
+        let mut lo = g.iconst(0);
+        let mut hi = g.iconst(self.w as i64);
+        let mut fine = g.b.ins().iconst(types::I8, 1);
+        for (k, op, d) in conds {
+            let base = self.in_lane(g, 0, |g| g.index(d))?;
+            let shifted = g.b.ins().iadd_imm_s(base, 1 << 40);
+            let small = g.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, shifted, 1 << 41);
+            fine = g.b.ins().band(fine, small);
+            // Lane j: d = base + k * j.
+            let neg = g.b.ins().ineg(base);
+            let (is_lo, v) = match (k, op) {
+                (1, CmpOp::Ge) => (true, neg),
+                (1, CmpOp::Gt) => (true, g.b.ins().iadd_imm_s(neg, 1)),
+                (1, CmpOp::Le) => (false, g.b.ins().iadd_imm_s(neg, 1)),
+                (1, _) => (false, neg),
+                (_, CmpOp::Ge) => (false, g.b.ins().iadd_imm_s(base, 1)),
+                (_, CmpOp::Gt) => (false, base),
+                (_, CmpOp::Le) => (true, base),
+                (_, _) => (true, g.b.ins().iadd_imm_s(base, 1)),
+            };
+            if is_lo {
+                lo = g.b.ins().smax(lo, v);
+            } else {
+                hi = g.b.ins().smin(hi, v);
+            }
+        }
+        for u in uni {
+            let c = g.expr(u)?;
+            let zero = g.iconst(0);
+            hi = g.b.ins().select(c, hi, zero);
+        }
+        Ok((lo, hi, fine))
+    }
+
+    /// Whether `e` may be evaluated for lanes where a guard excludes it:
+    /// its loads are from memory and contiguous in the lane (collected in
+    /// `spec`, to be checked against their buffer) or invariant, and it
+    /// has no lazy `if`.
+    fn speculable(&self, g: &Gen<'_, '_, '_>, e: &Expr, spec: &mut Vec<(BufId, Expr)>) -> bool {
+        let varying: HashSet<VarId> = self.lets.keys().copied().collect();
+        let mut ok = true;
+        e.visit(&mut |x| match x {
+            Expr::If(..) => ok = false,
+            Expr::Load(l) => {
+                let mem = matches!(g.locs.get(l.buf.0 as usize), Some(Some(Loc::Mem(_))));
+                match affine(&l.idx[0], self.v, &varying) {
+                    Some(0) if mem => {}
+                    Some(1) if mem && g.buf_len_known(l.buf) => spec.push((l.buf, l.idx[0].clone())),
+                    _ => ok = false,
+                }
+            }
+            _ => {}
+        });
+        ok
     }
 
     /// A uniform load as a multiplicand of several fused multiply-adds:
@@ -758,6 +956,17 @@ impl Vec_ {
         }
         Ok(())
     }
+}
+
+/// The vector `[first, first + 1, ...]` of an integer vector type.
+fn lane_iota(g: &mut Gen<'_, '_, '_>, ity: Type, first: i64) -> Value {
+    let lane = (ity.lane_bits() / 8) as usize;
+    let mut bytes = Vec::with_capacity(16);
+    for k in 0..16 / lane {
+        bytes.extend_from_slice(&(first + k as i64).to_le_bytes()[..lane]);
+    }
+    let h = g.b.func.dfg.constants.insert(cranelift_codegen::ir::ConstantData::from(bytes));
+    g.b.ins().vconst(ity, h)
 }
 
 /// Vector accesses are not necessarily 16-byte aligned.
