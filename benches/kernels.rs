@@ -96,6 +96,28 @@ fn fused_relu(c: &mut Criterion) {
     g.finish();
 }
 
+/// The cost of one call on a small input (1024 elements): argument and
+/// shape checks, entering JIT code, and a parallel loop too small to hand
+/// to the thread pool.
+fn small_call(c: &mut Criterion) {
+    let n = 1024;
+    let (a, b, cc) = (data(&[n], 1), data(&[n], 2), data(&[n], 3));
+    let mut y = Tensor::<f32>::zeros([n]);
+    let mut g = c.benchmark_group("call_1k");
+    g.sample_size(50);
+    g.bench_function("texpr", |bn| bn.iter(|| fused::run_into(&a, &b, &cc, &mut y).unwrap()));
+    let mut y2 = vec![0.0f32; n];
+    g.bench_function("rust_loop", |bn| {
+        bn.iter(|| {
+            for (((o, x), y), z) in y2.iter_mut().zip(a.as_slice()).zip(b.as_slice()).zip(cc.as_slice()) {
+                *o = (x * y + z).max(0.0);
+            }
+            black_box(&y2);
+        })
+    });
+    g.finish();
+}
+
 fn softmax_bench(c: &mut Criterion) {
     let (n, cc) = (4096, 1024);
     let x = data(&[n, cc], 4);
@@ -223,5 +245,5 @@ fn latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul, fused_relu, softmax_bench, convs, latency);
+criterion_group!(benches, matmul, fused_relu, small_call, softmax_bench, convs, latency);
 criterion_main!(benches);

@@ -84,6 +84,11 @@ pub(crate) fn prepare(f: &mut LoweredFunc) {
 /// offset with two divisions per tap. `l` is the loop whose body `s` is
 /// (`None`: the function body, for divisions of dims alone).
 fn hoist_divisions(s: &Stmt, l: Option<&For>, f: &mut LoweredFunc) -> Stmt {
+    let mut any = false;
+    s.visit_exprs(&mut |e| any = any || e.any(&mut |x| matches!(x, Expr::Binary(BinOp::Div | BinOp::Rem, _, d) if d.as_int().is_none() && x.dtype() == DType::I64)));
+    if !any {
+        return s.clone();
+    }
     let mut inner = HashSet::new();
     bound_in(s, &mut inner);
     // Divisions of what is fixed at the top of `s`, using `l`'s variable
