@@ -45,6 +45,12 @@
 //!    across the window instead of being stored and reloaded per step.
 //!    A constant initialization of the same elements just before starts
 //!    the accumulator from the constant instead of memory.
+//! 5. **Division hoisting.** An integer `/` or `%` by a run-time value
+//!    (`nc / C`, `nc % C` of a fused loop) is bound by a `let` at the top
+//!    of the outermost loop whose variable it uses (or of the function, for
+//!    dims alone) and read from there. Cranelift never moves a division
+//!    (`sdiv` may trap, so it is not pure to it), so otherwise each use in
+//!    an inner loop divided again.
 
 use std::collections::HashSet;
 

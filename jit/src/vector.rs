@@ -19,6 +19,14 @@
 //! operation keeps its exact scalar semantics. Loads and stores that are
 //! contiguous in `v` (coefficient 1) are vector accesses; other accesses
 //! are gathered and scattered lane by lane.
+//!
+//! A lazy `if` or a `select` whose condition holds on a *range* of lanes —
+//! the padding guards `w + s >= 1 && w + s <= W` of a convolution written
+//! as in SPEC — is computed as vectors merged under a lane mask (see
+//! [`Vec_::masked`]): the range is two scalars, the `then` arm is
+//! evaluated for every lane only when that cannot read outside a buffer
+//! (checked at run time), and the lane-by-lane code remains as the
+//! fallback at the buffer's edges.
 
 use std::collections::{HashMap, HashSet};
 
