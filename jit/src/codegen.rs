@@ -1520,7 +1520,8 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     /// work of one iteration of a parallel loop, which decides whether the
     /// loop is worth handing to the thread pool): the product of the loop
     /// extents known here, 16 for an extent that depends on variables
-    /// bound inside `s`, summed over sequences and both arms of an `if`.
+    /// bound inside `s` or is a large expression, summed over sequences
+    /// and both arms of an `if`.
     /// Each factor is capped at 2^20 and each product at 2^40.
     fn work(&mut self, s: &Stmt) -> CgResult<Work> {
         const CAP_EXTENT: i64 = 1 << 20;
@@ -1528,12 +1529,20 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         Ok(match s {
             Stmt::For(l) => {
                 let inner = self.work(&l.body)?;
+                // Extents bound inside, read from memory, or too large
+                // to be worth their instructions (the min/max nests of
+                // partitioned loops) count as 16.
                 let mut known = true;
-                l.extent.visit(&mut |x| match x {
-                    Expr::Var(v) if !self.env.contains_key(&v.id) => known = false,
-                    Expr::Load(_) => known = false,
-                    _ => {}
+                let mut nodes = 0;
+                l.extent.visit(&mut |x| {
+                    nodes += 1;
+                    match x {
+                        Expr::Var(v) if !self.env.contains_key(&v.id) => known = false,
+                        Expr::Load(_) => known = false,
+                        _ => {}
+                    }
                 });
+                known &= nodes <= 5;
                 let ext = match self.const_eval(&l.extent).and_then(|c| c.as_i64()) {
                     Some(c) => Work::Const(c.clamp(0, CAP_EXTENT)),
                     None if !known => Work::Const(16),
