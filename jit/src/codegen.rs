@@ -504,9 +504,21 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 self.add_terms(a, scale, out);
                 self.add_terms(b, scale, out);
             }
+            // `a - b` as `a + b * -1` (index arithmetic wraps, so this is
+            // exact): a constant `- 1` joins the access's displacement and
+            // the rest of `b` its own loop depth's group.
+            Expr::Binary(BinOp::Sub, a, b) if e.dtype() == DType::I64 && out.len() < 16 => {
+                self.add_terms(a, scale, out);
+                let minus = Expr::int(-1);
+                let k = match scale {
+                    Some(s) => s.clone() * minus,
+                    None => minus,
+                };
+                self.add_terms(b, Some(&k), out);
+            }
             Expr::Binary(BinOp::Mul, a, b) if e.dtype() == DType::I64 && out.len() < 16 => {
                 let inner = |x: &Expr| self.expr_depth(x) < self.loop_depth && !x.has_load();
-                let sums = |x: &Expr| matches!(x, Expr::Binary(BinOp::Add, ..));
+                let sums = |x: &Expr| matches!(x, Expr::Binary(BinOp::Add | BinOp::Sub, ..));
                 let (sum, k) = if sums(a) && inner(b) {
                     (&**a, &**b)
                 } else if sums(b) && inner(a) {
