@@ -76,6 +76,13 @@ tensor_expr! {
             + (if N - i > 3 { x[i] + 1 } else { 0 });
         y
     }
+    /// A 3-tap window along the vectorized axis, guarded like SPEC's
+    /// conv3x3: with the taps unrolled, the guard of each tap in a chunk
+    /// whose position is a constant is decided at compile time.
+    pub fn g_win(x: f32[N]) -> f32[N] {
+        let y = |i| sum(s in 0..3 => if i + s >= 1 && i + s <= N { x[i + s - 1] * 0.5 } else { 0.0 });
+        y
+    }
     /// A 3-tap window over rows, guarded like SPEC's conv3x3.
     pub fn g_rows(x: f32[R, C]) -> f32[R, C] {
         let y = |r, c| if c >= 1 && c <= C - 2 && r >= 1 { x[r - 1, c - 1] + x[r, c + 1] * 0.5 } else { 0.25 };
@@ -132,6 +139,27 @@ fn guarded_loads_every_lane_width() {
     one_d!(g_i32, i32, |i: usize| (i as i32) * 7919 - 100_000);
     one_d!(g_i16, i16, |i: usize| (i as i16).wrapping_mul(331));
     one_d!(g_u8, u8, |i: usize| (i * 37 % 256) as u8);
+}
+
+#[test]
+fn guarded_window_unrolled_taps() {
+    texpr_jit::set_parallel_min_work(0);
+    let func = g_win::kernel().func().unwrap().clone();
+    for w in [2, 4, 8, 16] {
+        let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+        let st = s.stage("y").unwrap();
+        let (i, r) = (s.axis(st, "i").unwrap(), s.axis(st, "s").unwrap());
+        let (o, inner) = s.split(i, w).unwrap();
+        s.reorder(&[o, r, inner]).unwrap();
+        s.unroll(r).unwrap();
+        s.vectorize(inner).unwrap();
+        s.parallel(o).unwrap();
+        let k = Kernel::new(Program::new(func.clone()).with_schedule(s));
+        for n in SIZES {
+            let x = Tensor::<f32>::from_fn([n], |i| i[0] as f32 * 0.25 - 5.0);
+            check::<f32>(&k, &[(&x).into()], &[], &format!("g_win split {w}, n={n}"));
+        }
+    }
 }
 
 #[test]

@@ -75,6 +75,10 @@ pub(crate) fn prepare(f: &mut LoweredFunc) {
     let t = tails(&g, 1);
     let mut budget = BUDGET;
     let p = partition(&t, &mut budget);
+    // The parts partitioning cut off are often single iterations (`for wo
+    // in 0..min(E, 1)`): as `let`s their variable is a constant, which
+    // decides the guards of the first chunk of a padded row per tap.
+    let p = guards(&p, &mut HashSet::new());
     let mut budget = BUDGET;
     let u = unswitch(&p, &mut budget);
     let body = promote(&reroll(&u), f);
@@ -842,7 +846,7 @@ fn guards(s: &Stmt, vars: &mut HashSet<VarId>) -> Stmt {
                 _ => None,
             };
             if let Some(e) = one
-                && matches!(l.kind, ForKind::Serial | ForKind::Unrolled | ForKind::Vectorized)
+                && matches!(l.kind, ForKind::Serial | ForKind::Parallel | ForKind::Unrolled | ForKind::Vectorized)
             {
                 let cond = Expr::cmp(CmpOp::Ge, (**e).clone(), Expr::int(1));
                 return Stmt::if_(cond, Stmt::Let(Box::new((l.var, l.min.clone(), body))));

@@ -574,6 +574,33 @@ impl Vec_ {
         if lazy && !(self.speculable(g, a, &mut spec) && !b.has_load() && !b.any(&mut |x| matches!(x, Expr::If(..)))) {
             return Ok(None);
         }
+        // Conjuncts known at compile time (a tap of a border chunk whose
+        // column is a constant): true for every lane, dropped; false for
+        // every lane, only `b`.
+        let mut keep_uni = vec![];
+        for u in uni {
+            match g.const_eval(u) {
+                Some(c) if c.is_true() => {}
+                Some(_) => return Ok(Some(self.expr(g, b)?)),
+                None => keep_uni.push(u),
+            }
+        }
+        let mut keep = vec![];
+        for cond in conds {
+            match self.static_range(g, &cond)? {
+                Some((lo, hi)) if lo == 0 && hi == self.w as i64 => {}
+                Some((lo, hi)) if lo >= hi => return Ok(Some(self.expr(g, b)?)),
+                _ => keep.push(cond),
+            }
+        }
+        let (uni, conds) = (keep_uni, keep);
+        if conds.is_empty() {
+            // Every lane agrees: the branch (or select) of a uniform
+            // condition.
+            let all = uni.iter().map(|u| (**u).clone()).reduce(|x, y| Expr::And(x.into(), y.into())).unwrap_or(Expr::bool(true));
+            let e = if lazy { Expr::If(all.into(), a.clone().into(), b.clone().into()) } else { Expr::Select(all.into(), a.clone().into(), b.clone().into()) };
+            return Ok(Some(self.expr(g, &e)?));
+        }
         let (vt, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
         let n = self.w / lanes;
         let (lo, hi, fine) = self.lane_range(g, &uni, &conds)?;
@@ -714,6 +741,32 @@ impl Vec_ {
             hi = g.b.ins().select(c, hi, zero);
         }
         Ok((lo, hi, fine))
+    }
+
+    /// The lanes `[lo, hi)` (clamped to `0..=w`) where one comparison of
+    /// [`Vec_::lane_conds`] holds, when its invariant part is a
+    /// compile-time constant.
+    fn static_range(&self, g: &mut Gen<'_, '_, '_>, cond: &(i64, CmpOp, Expr)) -> CgResult<Option<(i64, i64)>> {
+        let (k, op, d) = cond;
+        let w = self.w as i64;
+        let Some(base) = self.in_lane(g, 0, |g| Ok(g.const_eval(d).and_then(|c| c.as_i64())))? else {
+            return Ok(None);
+        };
+        if base.unsigned_abs() > 1 << 40 {
+            return Ok(None);
+        }
+        // As in `lane_range`: lane j has d = base + k * j.
+        let (lo, hi) = match (k, op) {
+            (1, CmpOp::Ge) => (-base, w),
+            (1, CmpOp::Gt) => (1 - base, w),
+            (1, CmpOp::Le) => (0, 1 - base),
+            (1, _) => (0, -base),
+            (_, CmpOp::Ge) => (0, base + 1),
+            (_, CmpOp::Gt) => (0, base),
+            (_, CmpOp::Le) => (base, w),
+            (_, _) => (base + 1, w),
+        };
+        Ok(Some((lo.clamp(0, w), hi.clamp(0, w))))
     }
 
     /// Whether `e` may be evaluated for lanes where a guard excludes it:
