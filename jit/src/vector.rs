@@ -425,6 +425,7 @@ impl Vec_ {
                                 self.to_vecs(g, yv, t)?
                             }
                         };
+                        let window = (self.varies(x) && once(g, x)) || (self.varies(y) && once(g, y));
                         let zv = self.expr(g, z)?;
                         let zs = self.to_vecs(g, zv, t)?;
                         // An accumulator that an FMA just produced (a chain
@@ -433,10 +434,12 @@ impl Vec_ {
                         // multiplicands before its addend, so every step's
                         // loads would be issued ahead of the whole chain and
                         // spilled; `fadd(z, fmul(x, y))` emits each load next
-                        // to its multiply, which folds it.
+                        // to its multiply, which folds it. Only for such a
+                        // window: the unrolled `k` steps of a register tile
+                        // share their `b` vectors and keep the FMA.
                         let r = (0..xs.len())
                             .map(|c| {
-                                if g.fma_results.contains(&zs[c]) {
+                                if window && g.fma_results.contains(&zs[c]) {
                                     let p = g.b.ins().fmul(xs[c], ys[c]);
                                     g.b.ins().fadd(zs[c], p)
                                 } else {
