@@ -432,66 +432,70 @@ impl M<'_, '_, '_, '_> {
         self.sel(c, a, b)
     }
 
-    /// `exp(x)` (or `2^x`) in 16 vector instructions and 13 constants (a
+    /// `a > b ? a : b` — x86 `maxps a, b` for vectors (NaN in `b` passes;
+    /// written `b < a`, the shape Cranelift matches).
+    fn pmax(&mut self, a: Value, b: Value) -> Value {
+        let c = self.cmp(FloatCC::LessThan, b, a);
+        self.sel(c, a, b)
+    }
+
+    /// `exp(x)` (or `2^x`) in 14 vector instructions and 13 constants (a
     /// vectorized loop keeps the constants in registers):
-    /// - `t = min(x log2(e), 127)` (`minps`: a NaN passes through);
-    ///   `n = round(t)` by adding `M = 1.5 * 2^23 + 127` (round to nearest
-    ///   even), whose low bits are then `n + 127`;
-    /// - `r = x - n ln2` (Cody–Waite, two FMAs), in `[-ln2/2, ln2]` wherever
+    /// - `xl = max(x, -88)`, `xc = min(xl, 88.03)` (`maxps`/`minps`: a NaN
+    ///   passes through); `n = round(xc log2(e))` as one FMA adding `M =
+    ///   1.5 * 2^23 + 127` (round to nearest even), whose low bits are then
+    ///   `n + 127`, so `-127 <= n <= 127`;
+    /// - `r = xl - n ln2` (Cody–Waite, two FMAs), in `[-ln2/2, ln2]` wherever
     ///   the result is a normal number: `n` stops at 127 so that `2^n` is
     ///   normal, and the polynomial also covers the larger `r` of `x` in
     ///   `[127.5 ln2, ln(f32::MAX)]`;
     /// - `exp(r)` by a degree-6 minimax polynomial (relative error 3.8e-8 on
-    ///   `[-0.3467, 0.694]`), times `2^n` built as `bits(t + M) << 23`;
+    ///   `[-0.3467, 0.694]`), times `2^n` built as `bits(M + ..) << 23`;
     /// - above `ln(f32::MAX)` the polynomial (positive coefficients) grows
-    ///   past 2 and the product overflows to `inf` (`+inf` too); below
-    ///   `lo = -87.33655` (just below `ln(f32::MIN_POSITIVE)`, results
-    ///   outside the normal range, `-inf`) an `andps` with `!(x < lo)`
-    ///   gives 0 and keeps NaN.
+    ///   past 2 and the product overflows to `inf` (`+inf` too); where `n`
+    ///   is -127 (`x` below about -87.7, and `-inf`) `2^n` is built as 0.0
+    ///   and so is the result; between there and `ln(f32::MIN_POSITIVE)` the
+    ///   product is the subnormal result (SPEC's accuracy covers normal
+    ///   results only). (`exp2`: the same with `t = x`, bounds -127.4 and
+    ///   127.)
     ///
     /// Simulated in `f32` over a dense grid: 1.1e-7 relative error where
     /// the result is normal (`exp2`: 1.7e-7); `jit/tests/math.rs` sweeps it.
     fn exp(&mut self, x: Value, base2: bool) -> Value {
-        let lo = if base2 { -126.0f32 } else { -87.336_55f32 };
-        let t = if base2 {
-            x
+        // `x` clamped below so that `n >= -127` (at -127 the bits of `2^n`
+        // are those of 0.0: the result is 0, as for -inf) and `r` stays
+        // small; NaN passes (`maxps lo, x` returns `x`).
+        let (lo, hi) = if base2 { (-127.4f32, 127.0f32) } else { (-88.0f32, 88.03f32) };
+        let lov = self.c(lo);
+        let xl = self.pmax(lov, x);
+        let hiv = self.c(hi);
+        let xc = self.pmin(hiv, xl);
+        let magic = self.c(12_583_039.0); // 1.5 * 2^23 + 127
+        let m = if base2 {
+            self.g.b.ins().fadd(xc, magic)
         } else {
             let l2e = self.c(std::f32::consts::LOG2_E);
-            self.g.b.ins().fmul(x, l2e)
+            self.fma(xc, l2e, magic)
         };
-        let c127 = self.c(127.0);
-        let t = self.pmin(c127, t);
-        let magic = self.c(12_583_039.0); // 1.5 * 2^23 + 127
-        let m = self.g.b.ins().fadd(t, magic);
         let fx = self.g.b.ins().fsub(m, magic);
         let r = if base2 {
-            let d = self.g.b.ins().fsub(x, fx);
+            let d = self.g.b.ins().fsub(xl, fx);
             // ln 2 rounded up: 2^128 overflows to inf (error +6e-8).
             let ln2 = self.c(f32::from_bits(std::f32::consts::LN_2.to_bits() + 1));
             self.g.b.ins().fmul(d, ln2)
         } else {
             let c1 = self.c(-0.693_359_4);
             let c2 = self.c(2.121_944_4e-4);
-            let r = self.fma(fx, c1, x);
+            let r = self.fma(fx, c1, xl);
             self.fma(fx, c2, r)
         };
         let p = self.poly(r, &[1.631_992_6e-3, 8.318_529e-3, 4.161_99e-2, 1.666_720_8e-1, 5.000_022_6e-1, 9.999_999e-1, 1.0]);
         let mb = self.as_bits(m);
         let e = self.g.b.ins().ishl_imm_s(mb, 23);
         let p2 = self.as_float(e);
-        let res = self.g.b.ins().fmul(p, p2);
-        // Below `lo` (and -inf): 0; NaN is kept (the comparison is true).
-        let lov = self.c(lo);
-        let keep = self.cmp(FloatCC::UnorderedOrGreaterThanOrEqual, x, lov);
-        if self.vector() {
-            // The comparison is an all-ones/zeros lane mask: one `andps`.
-            let rb = self.as_bits(res);
-            let k = self.g.b.ins().band(rb, keep);
-            return self.as_float(k);
-        }
-        let zero = self.c(0.0);
-        self.sel(keep, res, zero)
+        self.g.b.ins().fmul(p, p2)
     }
+
 
     fn ln(&mut self, x: Value) -> Value {
         // Rescale subnormals by 2^23.
