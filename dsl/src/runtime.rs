@@ -163,6 +163,12 @@ pub fn bind_dims(func: &Func, inputs: &[(DType, &[usize])]) -> Result<Vec<i64>> 
 
 /// Evaluates an `i64` expression of dims.
 pub fn eval_dims(e: &Expr, dims: &[i64]) -> Option<i64> {
+    // The common shapes of a declared extent, without rebuilding it.
+    match e {
+        Expr::Dim(d) => return dims.get(*d as usize).copied(),
+        Expr::Const(_) => return e.as_int(),
+        _ => {}
+    }
     let bound = e.rewrite(&mut |x| match x {
         Expr::Dim(d) => dims.get(*d as usize).map(|v| Expr::int(*v)),
         _ => None,
@@ -177,8 +183,8 @@ pub fn output_shapes(func: &Func, dims: &[i64]) -> Result<Vec<Vec<usize>>> {
         let mut s = vec![];
         for d in shape {
             let v = eval_dims(d, dims).unwrap_or(-1);
-            let dim_list: Vec<String> = func.dims.iter().zip(dims).map(|(n, v)| format!("{n} = {v}")).collect();
             let v = usize::try_from(v).map_err(|_| {
+                let dim_list: Vec<String> = func.dims.iter().zip(dims).map(|(n, v)| format!("{n} = {v}")).collect();
                 Error::Shape(ShapeError {
                     func: func.name.clone(),
                     message: format!(
