@@ -65,6 +65,17 @@ fn fused_rust(y: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
     }
 }
 
+/// Times [`fused_rust`] on the inputs, as `rust_loop` of the group.
+fn bench_fused_rust(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, a: &Tensor<f32>, b: &Tensor<f32>, c: &Tensor<f32>) {
+    let mut y = vec![0.0f32; a.len()];
+    g.bench_function("rust_loop", |bn| {
+        bn.iter(|| {
+            fused_rust(&mut y, a.as_slice(), b.as_slice(), c.as_slice());
+            black_box(&y);
+        })
+    });
+}
+
 fn fused_relu(c: &mut Criterion) {
     let n = 16 << 20;
     let (a, b, cc) = (data(&[n], 1), data(&[n], 2), data(&[n], 3));
@@ -72,13 +83,8 @@ fn fused_relu(c: &mut Criterion) {
     let mut g = c.benchmark_group("fused_16M");
     g.sample_size(20).throughput(Throughput::Bytes(16 * n as u64));
     g.bench_function("texpr", |bn| bn.iter(|| fused::run_into(&a, &b, &cc, &mut y).unwrap()));
+    bench_fused_rust(&mut g, &a, &b, &cc);
     let mut y2 = vec![0.0f32; n];
-    g.bench_function("rust_loop", |bn| {
-        bn.iter(|| {
-            fused_rust(&mut y2, a.as_slice(), b.as_slice(), cc.as_slice());
-            black_box(&y2);
-        })
-    });
     // The same loop on two threads: the machine's streaming ceiling.
     g.bench_function("rust_loop_2threads", |bn| {
         bn.iter(|| {
@@ -106,13 +112,7 @@ fn small_call(c: &mut Criterion) {
     let mut g = c.benchmark_group("call_1k");
     g.sample_size(50);
     g.bench_function("texpr", |bn| bn.iter(|| fused::run_into(&a, &b, &cc, &mut y).unwrap()));
-    let mut y2 = vec![0.0f32; n];
-    g.bench_function("rust_loop", |bn| {
-        bn.iter(|| {
-            fused_rust(&mut y2, a.as_slice(), b.as_slice(), cc.as_slice());
-            black_box(&y2);
-        })
-    });
+    bench_fused_rust(&mut g, &a, &b, &cc);
     g.finish();
 }
 
