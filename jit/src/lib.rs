@@ -9,18 +9,22 @@
 //!
 //! - `prepare`: loop-nest rewrites first (tails as guarded unrolls, loop
 //!   partitioning at tail and padding guards, unswitching of loop-invariant
-//!   conditions, accumulators promoted to registers).
+//!   conditions, accumulators promoted to registers, divisions by run-time
+//!   values hoisted to the loop whose variable they use).
 //! - `codegen`: the lowered IR → Cranelift IR for scalar code, loops,
 //!   allocations (stack for small constant temporaries, heap otherwise,
 //!   registers for small ones indexed only by unrolled/vectorized loops),
 //!   and parallel loops (outlined into their own functions).
 //! - `vector`: vectorized loops as 128-bit SIMD (the widest Cranelift's
 //!   x86_64 backend handles): contiguous accesses as vector loads/stores,
-//!   invariant values broadcast, the rest lane by lane.
+//!   invariant values broadcast, guards that hold on a range of lanes as
+//!   masks, the rest lane by lane.
 //! - `math`: inline polynomial `exp`, `ln`, `tanh`, ... for `f32`.
 //! - `analysis`: register promotion and affine index analysis.
 //! - `runtime`: the functions JIT code calls (thread pool, allocation,
 //!   `f64` math), and the `vzeroupper` trampoline every entry goes through.
+//!   A parallel loop whose estimated work is small runs on the calling
+//!   thread ([`set_parallel_min_work`]).
 //!
 //! Generated code never checks bounds: `texpr_dsl::runtime` proved every
 //! access in bounds before a call reaches [`JitKernel::run`]. No input
