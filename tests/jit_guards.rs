@@ -10,72 +10,35 @@
 use texpr::prelude::*;
 use texpr::{Element, Input, Program, Schedule, TargetClass};
 
+/// The same guarded kernel for each element type (the literals are the
+/// type's `0`, `1`, `2`, `3` and the `else` value of the first term).
+macro_rules! guarded_kernel {
+    ($name:ident, $t:ident, $zero:tt, $one:tt, $two:tt, $three:tt, $other:tt) => {
+        tensor_expr! {
+            pub fn $name(x: $t[N], p: i64) -> $t[N] {
+                let y = |i| (if i >= 2 && N - i > 3 && p > 0 { x[i + 3] * $two + x[i - 2] } else { $other })
+                    + select(i >= 1 && i < N - 1, x[i] * $three, x[i] + $one)
+                    + select(i > 1 && N - 2 >= i, x[i], x[i] * $two)
+                    + (if 3 <= i { x[i - 3] } else { $zero })
+                    + (if 5 < i + 4 { x[i - 1] } else { $zero })
+                    // Guards that exclude lanes whose elements exist (masked
+                    // vectors at both ends of a 1-D buffer).
+                    + (if 3 <= i { x[i] } else { $zero })
+                    + (if 5 < i + 4 { x[i] * $two } else { $zero })
+                    + (if N - i > 3 { x[i] + $one } else { $zero });
+                y
+            }
+        }
+    };
+}
+
+guarded_kernel!(g_f32, f32, 0.0, 1.0, 2.0, 3.0, (-1.0));
+guarded_kernel!(g_f64, f64, 0.0, 1.0, 2.0, 3.0, (-1.0));
+guarded_kernel!(g_i32, i32, 0, 1, 2, 3, (-1));
+guarded_kernel!(g_i16, i16, 0, 1, 2, 3, (-1));
+guarded_kernel!(g_u8, u8, 0, 1, 2, 3, 1);
+
 tensor_expr! {
-    pub fn g_f32(x: f32[N], p: i64) -> f32[N] {
-        let y = |i| (if i >= 2 && N - i > 3 && p > 0 { x[i + 3] * 2.0 + x[i - 2] } else { -1.0 })
-            + select(i >= 1 && i < N - 1, x[i] * 3.0, x[i] + 1.0)
-            + select(i > 1 && N - 2 >= i, x[i], x[i] * 2.0)
-            + (if 3 <= i { x[i - 3] } else { 0.0 })
-            + (if 5 < i + 4 { x[i - 1] } else { 0.0 })
-            // Guards that exclude lanes whose elements exist (masked vectors
-            // at both ends of a 1-D buffer).
-            + (if 3 <= i { x[i] } else { 0.0 })
-            + (if 5 < i + 4 { x[i] * 2.0 } else { 0.0 })
-            + (if N - i > 3 { x[i] + 1.0 } else { 0.0 });
-        y
-    }
-    pub fn g_f64(x: f64[N], p: i64) -> f64[N] {
-        let y = |i| (if i >= 2 && N - i > 3 && p > 0 { x[i + 3] * 2.0 + x[i - 2] } else { -1.0 })
-            + select(i >= 1 && i < N - 1, x[i] * 3.0, x[i] + 1.0)
-            + select(i > 1 && N - 2 >= i, x[i], x[i] * 2.0)
-            + (if 3 <= i { x[i - 3] } else { 0.0 })
-            + (if 5 < i + 4 { x[i - 1] } else { 0.0 })
-            // Guards that exclude lanes whose elements exist (masked vectors
-            // at both ends of a 1-D buffer).
-            + (if 3 <= i { x[i] } else { 0.0 })
-            + (if 5 < i + 4 { x[i] * 2.0 } else { 0.0 })
-            + (if N - i > 3 { x[i] + 1.0 } else { 0.0 });
-        y
-    }
-    pub fn g_i32(x: i32[N], p: i64) -> i32[N] {
-        let y = |i| (if i >= 2 && N - i > 3 && p > 0 { x[i + 3] * 2 + x[i - 2] } else { -1 })
-            + select(i >= 1 && i < N - 1, x[i] * 3, x[i] + 1)
-            + select(i > 1 && N - 2 >= i, x[i], x[i] * 2)
-            + (if 3 <= i { x[i - 3] } else { 0 })
-            + (if 5 < i + 4 { x[i - 1] } else { 0 })
-            // Guards that exclude lanes whose elements exist (masked vectors
-            // at both ends of a 1-D buffer).
-            + (if 3 <= i { x[i] } else { 0 })
-            + (if 5 < i + 4 { x[i] * 2 } else { 0 })
-            + (if N - i > 3 { x[i] + 1 } else { 0 });
-        y
-    }
-    pub fn g_i16(x: i16[N], p: i64) -> i16[N] {
-        let y = |i| (if i >= 2 && N - i > 3 && p > 0 { x[i + 3] * 2 + x[i - 2] } else { -1 })
-            + select(i >= 1 && i < N - 1, x[i] * 3, x[i] + 1)
-            + select(i > 1 && N - 2 >= i, x[i], x[i] * 2)
-            + (if 3 <= i { x[i - 3] } else { 0 })
-            + (if 5 < i + 4 { x[i - 1] } else { 0 })
-            // Guards that exclude lanes whose elements exist (masked vectors
-            // at both ends of a 1-D buffer).
-            + (if 3 <= i { x[i] } else { 0 })
-            + (if 5 < i + 4 { x[i] * 2 } else { 0 })
-            + (if N - i > 3 { x[i] + 1 } else { 0 });
-        y
-    }
-    pub fn g_u8(x: u8[N], p: i64) -> u8[N] {
-        let y = |i| (if i >= 2 && N - i > 3 && p > 0 { x[i + 3] * 2 + x[i - 2] } else { 1 })
-            + select(i >= 1 && i < N - 1, x[i] * 3, x[i] + 1)
-            + select(i > 1 && N - 2 >= i, x[i], x[i] * 2)
-            + (if 3 <= i { x[i - 3] } else { 0 })
-            + (if 5 < i + 4 { x[i - 1] } else { 0 })
-            // Guards that exclude lanes whose elements exist (masked vectors
-            // at both ends of a 1-D buffer).
-            + (if 3 <= i { x[i] } else { 0 })
-            + (if 5 < i + 4 { x[i] * 2 } else { 0 })
-            + (if N - i > 3 { x[i] + 1 } else { 0 });
-        y
-    }
     /// A 3-tap window along the vectorized axis, guarded like SPEC's
     /// conv3x3: with the taps unrolled, the guard of each tap in a chunk
     /// whose position is a constant is decided at compile time.

@@ -540,23 +540,28 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     /// Whether [`Gen::buf_len`] can compute the buffer's element count
     /// here (its shape reads no memory and only variables bound here).
     pub fn buf_len_known(&self, buf: BufId) -> bool {
-        self.f.buffer(buf).shape.iter().all(|d| {
-            let mut ok = true;
-            d.visit(&mut |x| match x {
-                Expr::Var(v) if !self.env.contains_key(&v.id) => ok = false,
-                Expr::Load(_) => ok = false,
-                _ => {}
-            });
-            ok
+        self.f.buffer(buf).shape.iter().all(|d| self.computable_here(d))
+    }
+
+    /// Whether `e` reads no memory and only variables bound here, so its
+    /// value can be computed at this point.
+    pub fn computable_here(&self, e: &Expr) -> bool {
+        !e.any(&mut |x| match x {
+            Expr::Var(v) => !self.env.contains_key(&v.id),
+            Expr::Load(_) => true,
+            _ => false,
         })
     }
 
-    /// The number of elements of a buffer (see [`Gen::buf_len_known`]).
+    /// The number of elements of a buffer: the product of its extents,
+    /// each at least 0 (see [`Gen::buf_len_known`]).
     pub fn buf_len(&mut self, buf: BufId) -> CgResult<Value> {
         let mut n = self.iconst(1);
         for d in self.f.buffer(buf).shape.clone() {
-            let x = self.index(&d)?;
-            n = self.b.ins().imul(n, x);
+            let v = self.index(&d)?;
+            let z = self.iconst(0);
+            let v = self.b.ins().smax(v, z);
+            n = self.b.ins().imul(n, v);
         }
         Ok(n)
     }
@@ -1353,17 +1358,8 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     /// Allocates a temporary on the heap (zeroed): pointer and byte size.
     /// A failed allocation returns status 1 from the function.
     fn heap_alloc(&mut self, buf: BufId) -> CgResult<(Value, Value)> {
-        let info = self.f.buffer(buf).clone();
-        let esz = info.dtype.bytes() as i64;
-        // Size = product of max(0, dim), times the element size.
-        let mut n = self.iconst(1);
-        for d in &info.shape {
-            let v = self.index(d)?;
-            let z = self.iconst(0);
-            let pos = self.b.ins().icmp(IntCC::SignedGreaterThan, v, z);
-            let v = self.b.ins().select(pos, v, z);
-            n = self.b.ins().imul(n, v);
-        }
+        let esz = self.f.buffer(buf).dtype.bytes() as i64;
+        let n = self.buf_len(buf)?;
         // An overflowing size is passed as a negative-looking huge request,
         // which the allocator refuses.
         let bytes = self.b.ins().imul_imm_s(n, esz);
@@ -1544,17 +1540,9 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 // Extents bound inside, read from memory, or too large
                 // to be worth their instructions (the min/max nests of
                 // partitioned loops) count as 16.
-                let mut known = true;
                 let mut nodes = 0;
-                l.extent.visit(&mut |x| {
-                    nodes += 1;
-                    match x {
-                        Expr::Var(v) if !self.env.contains_key(&v.id) => known = false,
-                        Expr::Load(_) => known = false,
-                        _ => {}
-                    }
-                });
-                known &= nodes <= 5;
+                l.extent.visit(&mut |_| nodes += 1);
+                let known = nodes <= 5 && self.computable_here(&l.extent);
                 let ext = match self.const_eval(&l.extent).and_then(|c| c.as_i64()) {
                     Some(c) => Work::Const(c.clamp(0, CAP_EXTENT)),
                     None if !known => Work::Const(16),

@@ -32,7 +32,7 @@ use std::collections::{HashMap, HashSet};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{self, Type};
-use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{Block, BlockArg, InstBuilder, MemFlagsData, Value};
 use texpr_dsl::{BinOp, Builtin, BufId, CmpOp, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
 
 use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine};
@@ -306,6 +306,13 @@ impl Vec_ {
         })
     }
 
+    /// Jumps to `done`, passing `vv` as its vector block parameters.
+    fn jump_with(&self, g: &mut Gen<'_, '_, '_>, vv: VV, t: DType, done: Block) -> CgResult<()> {
+        let args: Vec<BlockArg> = self.to_vecs(g, vv, t)?.into_iter().map(BlockArg::Value).collect();
+        g.b.ins().jump(done, &args);
+        Ok(())
+    }
+
     /// Whether values of `t` are computed as vectors in this loop.
     fn vectorizable(&self, t: DType) -> bool {
         vec_ty(t).is_some_and(|(_, lanes)| self.w.is_multiple_of(lanes))
@@ -491,9 +498,7 @@ impl Vec_ {
                 for (blk, arm) in [(tb, a), (eb, b)] {
                     g.b.switch_to_block(blk);
                     let x = self.expr(g, arm)?;
-                    let xs = self.to_vecs(g, x, t)?;
-                    let args: Vec<BlockArg> = xs.into_iter().map(BlockArg::Value).collect();
-                    g.b.ins().jump(done, &args);
+                    self.jump_with(g, x, t, done)?;
                 }
                 g.b.switch_to_block(done);
                 Ok(VV::V(params))
@@ -539,11 +544,11 @@ impl Vec_ {
                 }
                 Ok(VV::V(r))
             }
-            Expr::If(c, a, b) => match self.masked(g, t, c, a, b, true)? {
+            Expr::If(c, a, b) => match self.masked(g, e, t, c, a, b, true)? {
                 Some(r) => Ok(r),
                 None => self.lanes(g, e),
             },
-            Expr::Select(c, a, b) => match self.masked(g, t, c, a, b, false)? {
+            Expr::Select(c, a, b) => match self.masked(g, e, t, c, a, b, false)? {
                 Some(r) => Ok(r),
                 None => self.lanes(g, e),
             },
@@ -568,7 +573,8 @@ impl Vec_ {
     /// outside its buffer (the first and last rows of a padded image), or
     /// an invariant part beyond ±2^40: the lane-by-lane code. `None` when
     /// the shape does not apply.
-    fn masked(&mut self, g: &mut Gen<'_, '_, '_>, t: DType, c: &Expr, a: &Expr, b: &Expr, lazy: bool) -> CgResult<Option<VV>> {
+    #[allow(clippy::too_many_arguments)]
+    fn masked(&mut self, g: &mut Gen<'_, '_, '_>, e: &Expr, t: DType, c: &Expr, a: &Expr, b: &Expr, lazy: bool) -> CgResult<Option<VV>> {
         let (mut uni, mut conds) = (vec![], vec![]);
         if !self.lane_conds(c, &mut uni, &mut conds) || conds.is_empty() {
             return Ok(None);
@@ -601,8 +607,8 @@ impl Vec_ {
             // Every lane agrees: the branch (or select) of a uniform
             // condition.
             let all = uni.iter().map(|u| (**u).clone()).reduce(|x, y| Expr::And(x.into(), y.into())).unwrap_or(Expr::bool(true));
-            let e = if lazy { Expr::If(all.into(), a.clone().into(), b.clone().into()) } else { Expr::Select(all.into(), a.clone().into(), b.clone().into()) };
-            return Ok(Some(self.expr(g, &e)?));
+            let uniform = if lazy { Expr::If(all.into(), a.clone().into(), b.clone().into()) } else { Expr::Select(all.into(), a.clone().into(), b.clone().into()) };
+            return Ok(Some(self.expr(g, &uniform)?));
         }
         let (vt, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
         let n = self.w / lanes;
@@ -622,9 +628,7 @@ impl Vec_ {
             g.b.ins().brif(none, else_blk, &[], mask_blk, &[]);
             g.b.switch_to_block(else_blk);
             let y = self.expr(g, b)?;
-            let ys = self.to_vecs(g, y, t)?;
-            let args: Vec<BlockArg> = ys.into_iter().map(BlockArg::Value).collect();
-            g.b.ins().jump(done, &args);
+            self.jump_with(g, y, t, done)?;
             // `mask_blk` is entered only when the speculated loads fit.
             let fit_blk = mask_blk;
             let mask_blk2 = g.b.create_block();
@@ -672,11 +676,8 @@ impl Vec_ {
         }
         g.b.ins().jump(done, &args);
         g.b.switch_to_block(lanes_blk);
-        let e = if lazy { Expr::If(c.clone().into(), a.clone().into(), b.clone().into()) } else { Expr::Select(c.clone().into(), a.clone().into(), b.clone().into()) };
-        let l = self.lanes(g, &e)?;
-        let ls = self.to_vecs(g, l, t)?;
-        let args: Vec<BlockArg> = ls.into_iter().map(BlockArg::Value).collect();
-        g.b.ins().jump(done, &args);
+        let l = self.lanes(g, e)?;
+        self.jump_with(g, l, t, done)?;
         g.b.switch_to_block(done);
         Ok(Some(VV::V(params)))
     }
@@ -720,18 +721,9 @@ impl Vec_ {
             let shifted = g.b.ins().iadd_imm_s(base, 1 << 40);
             let small = g.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, shifted, 1 << 41);
             fine = g.b.ins().band(fine, small);
-            // Lane j: d = base + k * j.
-            let neg = g.b.ins().ineg(base);
-            let (is_lo, v) = match (k, op) {
-                (1, CmpOp::Ge) => (true, neg),
-                (1, CmpOp::Gt) => (true, g.b.ins().iadd_imm_s(neg, 1)),
-                (1, CmpOp::Le) => (false, g.b.ins().iadd_imm_s(neg, 1)),
-                (1, _) => (false, neg),
-                (_, CmpOp::Ge) => (false, g.b.ins().iadd_imm_s(base, 1)),
-                (_, CmpOp::Gt) => (false, base),
-                (_, CmpOp::Le) => (true, base),
-                (_, _) => (true, g.b.ins().iadd_imm_s(base, 1)),
-            };
+            let (is_lo, sign, add) = lane_bound(*k, *op);
+            let v = if sign < 0 { g.b.ins().ineg(base) } else { base };
+            let v = if add != 0 { g.b.ins().iadd_imm_s(v, add) } else { v };
             if is_lo {
                 lo = g.b.ins().smax(lo, v);
             } else {
@@ -758,17 +750,9 @@ impl Vec_ {
         if base.unsigned_abs() > 1 << 40 {
             return Ok(None);
         }
-        // As in `lane_range`: lane j has d = base + k * j.
-        let (lo, hi) = match (k, op) {
-            (1, CmpOp::Ge) => (-base, w),
-            (1, CmpOp::Gt) => (1 - base, w),
-            (1, CmpOp::Le) => (0, 1 - base),
-            (1, _) => (0, -base),
-            (_, CmpOp::Ge) => (0, base + 1),
-            (_, CmpOp::Gt) => (0, base),
-            (_, CmpOp::Le) => (base, w),
-            (_, _) => (base + 1, w),
-        };
+        let (is_lo, sign, add) = lane_bound(*k, *op);
+        let v = sign * base + add;
+        let (lo, hi) = if is_lo { (v, w) } else { (0, v) };
         Ok(Some((lo.clamp(0, w), hi.clamp(0, w))))
     }
 
@@ -1019,6 +1003,23 @@ impl Vec_ {
             self.in_lane(g, k, |g| g.store(buf, idx, x))?;
         }
         Ok(())
+    }
+}
+
+/// The bound that `d op 0` puts on the lane number `j` when `d` is
+/// `base + k * j` (`k` is ±1): `(true, s, c)` means `j >= s * base + c`,
+/// `(false, s, c)` means `j < s * base + c`. One table for the run-time
+/// and the compile-time lane ranges.
+fn lane_bound(k: i64, op: CmpOp) -> (bool, i64, i64) {
+    match (k, op) {
+        (1, CmpOp::Ge) => (true, -1, 0),
+        (1, CmpOp::Gt) => (true, -1, 1),
+        (1, CmpOp::Le) => (false, -1, 1),
+        (1, _) => (false, -1, 0),
+        (_, CmpOp::Ge) => (false, 1, 1),
+        (_, CmpOp::Gt) => (false, 1, 0),
+        (_, CmpOp::Le) => (true, 1, 0),
+        (_, _) => (true, 1, 1),
     }
 }
 

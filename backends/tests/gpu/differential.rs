@@ -393,20 +393,26 @@ fn cuda_compiles_for_sm80_and_sm90() {
     assert!(n >= 100);
 }
 
+/// Runs the shared generator's cases `seeds` (GPU schedules) on OpenCL
+/// against the interpreter: the number of rejected schedules, or the first
+/// disagreement.
+fn shared_on_opencl(seeds: std::ops::Range<u64>) -> Result<usize, String> {
+    let cfg = texpr_dsl::testing::GenConfig::new(TargetClass::Gpu);
+    let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(Target::OpenCl, l);
+    texpr_dsl::testing::differential(&cfg, seeds, Target::OpenCl, &compile)
+}
+
 /// The core's shared generator (`texpr_dsl::testing`): random definitions
 /// and legal GPU schedules, against the *unscheduled* definition on the
 /// interpreter.
 #[test]
 fn shared_generator_on_opencl() {
-    use texpr_dsl::testing::{GenConfig, differential};
     if !opencl() {
         return;
     }
-    let cfg = GenConfig::new(TargetClass::Gpu);
-    let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(Target::OpenCl, l);
     // More with `TEXPR_GPU_CASES=N` (each case builds an OpenCL program).
     let n = std::env::var("TEXPR_GPU_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400u64);
-    match differential(&cfg, 1000..1000 + n, Target::OpenCl, &compile) {
+    match shared_on_opencl(1000..1000 + n) {
         Ok(rejected) => {
             println!("{} shared-generator cases agree ({rejected} schedules rejected)", n - rejected as u64);
             assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
@@ -422,14 +428,11 @@ fn shared_generator_on_opencl() {
 /// private).
 #[test]
 fn shared_generator_regression_seeds() {
-    use texpr_dsl::testing::{GenConfig, differential};
     if !opencl() {
         return;
     }
-    let cfg = GenConfig::new(TargetClass::Gpu);
-    let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(Target::OpenCl, l);
     for seed in [1381u64, 1553] {
-        match differential(&cfg, seed..seed + 1, Target::OpenCl, &compile) {
+        match shared_on_opencl(seed..seed + 1) {
             Ok(0) => {}
             Ok(_) => panic!("seed {seed}: the schedule is now rejected, so the case no longer tests anything"),
             Err(e) => panic!("{e}\nseed {seed}"),
