@@ -28,7 +28,11 @@ use crate::value::Scalar;
 /// The SPEC §2 definitions, built with the builder API.
 pub mod spec {
     use crate::dtype::DType;
+    use crate::error::Result;
     use crate::func::Func;
+    use crate::schedule::Schedule;
+    use crate::stmt::{Scope, ThreadAxis};
+    use crate::target::TargetClass;
     use crate::te::{self, Expr, FuncBuilder};
 
     fn build(f: FuncBuilder) -> Func {
@@ -91,6 +95,59 @@ pub mod spec {
         });
         f.ret([y]);
         build(f)
+    }
+
+    /// SPEC §3's GPU schedule of [`matmul`]: 16×16 threads per block, one
+    /// output each, `k` in steps of 16 through shared copies of `a` and `b`.
+    pub fn matmul_gpu(f: &Func) -> Result<Schedule> {
+        let mut s = Schedule::new(f, Some(TargetClass::Gpu));
+        let c = s.stage("c")?;
+        let (i, j) = (s.axis(c, "i")?, s.axis(c, "j")?);
+        let [bi, bj, ti, tj] = s.tile_named(i, j, 16, 16, ["bi", "bj", "ti", "tj"])?;
+        s.bind(bi, ThreadAxis::BlockY)?;
+        s.bind(bj, ThreadAxis::BlockX)?;
+        s.bind(ti, ThreadAxis::ThreadY)?;
+        s.bind(tj, ThreadAxis::ThreadX)?;
+        let (ko, _) = s.split_named(s.axis(c, "k")?, 16, "ko", "ki")?;
+        let a_s = s.cache_read_named(c, "a", Scope::Shared, "a_s")?;
+        let b_s = s.cache_read_named(c, "b", Scope::Shared, "b_s")?;
+        s.compute_at(a_s, ko)?;
+        s.compute_at(b_s, ko)?;
+        Ok(s)
+    }
+
+    /// A register-blocked GPU schedule of [`matmul`]: a block computes a
+    /// `16 r × 16 r` tile with 16×16 threads, each thread an `r × r` tile
+    /// accumulated in registers (`cache_write(local)`; its loops and the
+    /// copy out unrolled); `k` in steps of `k_step` through shared copies of
+    /// `a` and `b`, filled by the whole block.
+    pub fn matmul_gpu_registers(f: &Func, r: i64, k_step: i64) -> Result<Schedule> {
+        let mut s = Schedule::new(f, Some(TargetClass::Gpu));
+        let c = s.stage("c")?;
+        let cl = s.cache_write_named(c, Scope::Local, "c_l")?;
+        let (i, j) = (s.axis(c, "i")?, s.axis(c, "j")?);
+        let [bi, bj, ii, jj] = s.tile_named(i, j, 16 * r, 16 * r, ["bi", "bj", "ii", "jj"])?;
+        let (ti, ri) = s.split_named(ii, r, "ti", "ri")?;
+        let (tj, rj) = s.split_named(jj, r, "tj", "rj")?;
+        s.reorder(&[bi, bj, ti, tj, ri, rj])?;
+        s.unroll(ri)?;
+        s.unroll(rj)?;
+        s.bind(bi, ThreadAxis::BlockY)?;
+        s.bind(bj, ThreadAxis::BlockX)?;
+        s.bind(ti, ThreadAxis::ThreadY)?;
+        s.bind(tj, ThreadAxis::ThreadX)?;
+        s.compute_at(cl, tj)?;
+        let (ci, cj, k) = (s.axis(cl, "i")?, s.axis(cl, "j")?, s.axis(cl, "k")?);
+        let (ko, ki) = s.split_named(k, k_step, "ko", "ki")?;
+        s.reorder(&[ko, ki, ci, cj])?;
+        s.unroll(ki)?;
+        s.unroll(ci)?;
+        s.unroll(cj)?;
+        let a_s = s.cache_read_named(cl, "a", Scope::Shared, "a_s")?;
+        let b_s = s.cache_read_named(cl, "b", Scope::Shared, "b_s")?;
+        s.compute_at(a_s, ko)?;
+        s.compute_at(b_s, ko)?;
+        Ok(s)
     }
 }
 

@@ -62,7 +62,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, ModuleReloc};
 use rayon::prelude::*;
-use texpr_dsl::{Call, Error, Executable, Lowered, LoweredFunc, Result, Target};
+use texpr_dsl::{Call, Error, Executable, Lowered, LoweredFunc, Result, Target, dump_enabled};
 
 use codegen::{Gen, ModState};
 use error::{CgError, CgResult, cg_err};
@@ -137,10 +137,6 @@ impl Executable for JitKernel {
 
 fn backend_err(func: &str, message: String) -> Error {
     Error::Backend { func: func.to_string(), target: Target::Cpu, message }
-}
-
-fn dump_enabled(what: &str) -> bool {
-    std::env::var("TEXPR_DUMP").is_ok_and(|v| v.split(',').any(|x| x.trim() == what || x.trim() == "all"))
 }
 
 /// The host ISA, built once.

@@ -452,6 +452,27 @@ impl<'a> Builder<'a> {
                 vary.insert(ax.var.id, (Expr::int(0), simplify(&(cl.extent[a].clone() - 1))));
             }
         }
+        // A shared buffer serves the whole block: the thread loops of the
+        // stages `c` is computed in (a register tile attached at a thread
+        // loop, say) vary too.
+        let mut up = &cs.attach;
+        while let (true, Attach::At { stage, .. }) = (relax_threads, up) {
+            let (us, ul) = (
+                &self.s.stages[*stage],
+                self.loops
+                    .get(stage)
+                    .ok_or_else(|| internal("consumer loops missing"))?,
+            );
+            for a in &us.leaves {
+                if matches!(us.axes[*a].kind, ForKind::Bound(t) if t.is_thread()) {
+                    vary.insert(
+                        us.axes[*a].var.id,
+                        (Expr::int(0), simplify(&(ul.extent[a].clone() - 1))),
+                    );
+                }
+            }
+            up = &us.attach;
+        }
         // Every reader runs inside the loop: the reader itself or a stage
         // computed inside `c` at or below it. All loops of the stages on the
         // way from a reader to `c` vary within one iteration.

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `build` | schedule → loop nest: inlining, bounds inference, loops, tail guards (module `build`) |
 //! | `simplify` | constant folding, affine canonicalization, context-aware removal of decided guards |
+//! | `pad_private_tiles` | GPU only: register tiles computed whole (tail-clamped loops that only touch `local`/`shared` tiles run their full constant extent) |
 //! | `partition_tails` | constant-extent main loop + scalar tail for vectorized/unrolled loops |
 //! | `simplify` | again, on the partitioned nest (only if it changed) |
 //! | `prove_bounds` | every access in bounds (symbolic dims; the rest per call) |
@@ -25,15 +26,16 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::schedule::Schedule;
 use crate::stmt::LoweredFunc;
-use crate::target::Target;
+use crate::target::{Target, TargetClass};
 
 pub use safety::Unproven;
 pub(crate) use build::within;
 
 /// The passes after `build`, in order. (`flatten` canonicalizes the indices
 /// it builds, so no `simplify` follows it; the second `simplify` runs only
-/// when `partition_tails` changed the nest.)
-pub const PASSES: [&str; 5] = ["simplify", "partition_tails", "simplify", "prove_bounds", "flatten"];
+/// when `partition_tails` changed the nest; `pad_private_tiles` does
+/// nothing for the CPU and the interpreter.)
+pub const PASSES: [&str; 6] = ["simplify", "pad_private_tiles", "partition_tails", "simplify", "prove_bounds", "flatten"];
 
 /// The result of lowering.
 #[derive(Clone, Debug)]
@@ -71,7 +73,10 @@ impl fmt::Display for Lowered {
     }
 }
 
-fn dump_enabled(what: &str) -> bool {
+/// `true` if `what` (or `all`) is named in the comma-separated
+/// `TEXPR_DUMP`: `passes` here; `prepared`, `clif`, `opt`, `asm`, `time` in
+/// the JIT; `time` (kernel times) in the CUDA runtime.
+pub fn dump_enabled(what: &str) -> bool {
     std::env::var("TEXPR_DUMP").is_ok_and(|v| v.split(',').any(|x| x.trim() == what || x.trim() == "all"))
 }
 
@@ -122,7 +127,9 @@ fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>) 
         let t = Instant::now();
         match *pass {
             "simplify" => passes::simplify(&mut f),
-            "partition_tails" => passes::partition_tails(&mut f),
+            "pad_private_tiles" if target.class() == TargetClass::Gpu => passes::pad_private_tiles(&mut f),
+            "pad_private_tiles" => {}
+            "partition_tails" => passes::partition_tails(&mut f, target.class() == TargetClass::Gpu),
             "prove_bounds" => {
                 unproven = safety::prove(&f);
                 nest = Some(f.clone());
@@ -133,7 +140,7 @@ fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>) 
             }
         }
         let took = t.elapsed();
-        let after_partition = i >= 1;
+        let after_partition = i >= 2;
         verify::verify(&f, pass, after_partition)?;
         let changed = f != before;
         if let Some(tr) = trace.as_deref_mut() {

@@ -2,8 +2,9 @@
 
 use crate::bounds::Prover;
 use crate::expr::{BinOp, CmpOp, Expr, Load};
+use crate::expr::{BufId, VarId};
 use crate::simplify::simplify_in;
-use crate::stmt::{For, ForKind, If, LoweredFunc, Stmt, Store};
+use crate::stmt::{BufKind, For, ForKind, If, LoweredFunc, Scope, Stmt, Store};
 
 /// Simplifies every expression with what its enclosing loops, `if`s and
 /// `let`s establish; removes empty loops and dead branches, and replaces
@@ -96,16 +97,102 @@ pub(crate) fn subst_stmt(s: &Stmt, v: crate::expr::VarId, by: &Expr) -> Stmt {
     s.map_exprs(&mut |e| e.subst1(v, by))
 }
 
+/// GPU register tiles are computed whole. A loop clamped to a tail,
+/// `for v in 0..min(E, c)`, whose body only writes private (`local`)
+/// temporaries of constant size, each store indexed by `v` itself in some
+/// dim (a loop over the tile's elements, not a reduction), and only reads
+/// private or shared ones, runs all `c` iterations: the extra elements lie
+/// outside the tile's valid region, which is all any reader takes (the copy
+/// out to the tensor keeps its guards), and with constant trip counts the
+/// tile's indices are constants, so the device compiler keeps it in
+/// registers instead of local memory. Applied only if every access stays
+/// provably in bounds (else the function is left as it was).
+pub(crate) fn pad_private_tiles(f: &mut LoweredFunc) {
+    let padded = pad(f, &f.body);
+    if padded == f.body {
+        return;
+    }
+    let before = super::safety::prove(f).len();
+    let old = std::mem::replace(&mut f.body, padded);
+    if super::safety::prove(f).len() > before {
+        f.body = old;
+    }
+}
+
+/// `true` if `s` writes only constant-size `local` temporaries, each store
+/// indexed by `v` in some dim, and reads only constant-size `local` or
+/// `shared` ones.
+fn private_only(f: &LoweredFunc, s: &Stmt, v: VarId) -> bool {
+    let tile = |b: BufId, shared_ok: bool| {
+        let buf = f.buffer(b);
+        buf.kind == BufKind::Temp
+            && buf.const_len().is_some()
+            && (buf.scope == Scope::Local || shared_ok && buf.scope == Scope::Shared)
+    };
+    let mut ok = true;
+    s.visit(&mut |x| {
+        if let Stmt::Store(st) = x {
+            ok &= tile(st.buf, false)
+                && st
+                    .idx
+                    .iter()
+                    .any(|i| matches!(i, Expr::Var(x) if x.id == v));
+        }
+    });
+    s.visit_exprs(&mut |e| {
+        e.visit(&mut |x| {
+            if let Expr::Load(l) = x {
+                ok &= tile(l.buf, true);
+            }
+        })
+    });
+    ok
+}
+
+fn pad(f: &LoweredFunc, s: &Stmt) -> Stmt {
+    match s {
+        Stmt::For(l) => {
+            let body = pad(f, &l.body);
+            let mut extent = l.extent.clone();
+            if let Expr::Binary(BinOp::Min, _, c) = &l.extent
+                && c.as_int().is_some_and(|c| c > 0)
+                && private_only(f, &l.body, l.var.id)
+            {
+                extent = (**c).clone();
+            }
+            Stmt::For(Box::new(For {
+                body,
+                extent,
+                ..(**l).clone()
+            }))
+        }
+        Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| pad(f, x)).collect()),
+        Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), pad(f, &b.2)))),
+        Stmt::If(i) => Stmt::If(Box::new(If {
+            cond: i.cond.clone(),
+            then: pad(f, &i.then),
+            els: i.els.as_ref().map(|e| pad(f, e)),
+        })),
+        Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(pad(f, body))),
+        Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
+
 /// Vectorized and unrolled loops need a constant extent. A tail-clamped one,
 /// `for v in 0..min(E, c)`, becomes
 /// `if E >= c { for v in 0..c (vectorized) } else { for v in 0..E (serial) }`:
 /// the hot loop stays guard-free and the tail runs scalar. Any other
 /// non-constant extent falls back to a serial loop.
-pub(crate) fn partition_tails(f: &mut LoweredFunc) {
-    f.body = partition(&f.body);
+///
+/// On GPU targets the tail of an unrolled loop stays unrolled, each
+/// iteration guarded (`for v in 0..c (unrolled) { if v < E { ... } }`): a
+/// register tile read at `v` keeps constant indices in both branches.
+pub(crate) fn partition_tails(f: &mut LoweredFunc, gpu: bool) {
+    f.body = partition(&f.body, gpu);
 }
 
-fn partition(s: &Stmt) -> Stmt {
+fn partition(s: &Stmt, gpu: bool) -> Stmt {
+    let partition = |s: &Stmt| partition(s, gpu);
     match s {
         Stmt::For(l) => {
             let body = partition(&l.body);
@@ -117,7 +204,19 @@ fn partition(s: &Stmt) -> Stmt {
                 && let Some(c) = c.as_int()
             {
                 let main = Stmt::for_(l.var, l.min.clone(), Expr::int(c), l.kind, body.clone());
-                let tail = Stmt::for_(l.var, l.min.clone(), (**e).clone(), ForKind::Serial, body);
+                let tail = if gpu && l.kind == ForKind::Unrolled {
+                    let inside =
+                        Stmt::if_(Expr::cmp(CmpOp::Lt, Expr::Var(l.var), (**e).clone()), body);
+                    Stmt::for_(
+                        l.var,
+                        l.min.clone(),
+                        Expr::int(c),
+                        ForKind::Unrolled,
+                        inside,
+                    )
+                } else {
+                    Stmt::for_(l.var, l.min.clone(), (**e).clone(), ForKind::Serial, body)
+                };
                 return Stmt::If(Box::new(If {
                     cond: Expr::cmp(CmpOp::Ge, (**e).clone(), Expr::int(c)),
                     then: main,

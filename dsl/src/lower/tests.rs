@@ -78,7 +78,7 @@ fn copy_loop(vars: &mut VarTable, extent: Expr, kind: ForKind) -> Stmt {
 #[test]
 fn partition_splits_a_clamped_vector_loop() {
     let mut f = tiny(|v| copy_loop(v, Expr::min(Expr::Dim(0), Expr::int(8)), ForKind::Vectorized));
-    passes::partition_tails(&mut f);
+    passes::partition_tails(&mut f, false);
     let text = f.body.display(&f).to_string();
     assert_eq!(
         text,
@@ -86,7 +86,7 @@ fn partition_splits_a_clamped_vector_loop() {
     );
     // A symbolic extent with no constant bound runs serially.
     let mut f = tiny(|v| copy_loop(v, Expr::Dim(0), ForKind::Unrolled));
-    passes::partition_tails(&mut f);
+    passes::partition_tails(&mut f, false);
     assert!(matches!(&f.body, Stmt::For(l) if l.kind == ForKind::Serial));
 }
 
