@@ -250,12 +250,44 @@ impl Device for Gpu {
             };
         }
         let d32 = |v: [u64; 3]| (v[0] as u32, v[1] as u32, v[2] as u32);
-        let cfg = LaunchConfig { grid_dim: d32(dims.grid), block_dim: d32(dims.block), shared_mem_bytes: 0 };
-        // SAFETY: the arguments follow the kernel's signature, which was
-        // written from the same argument list; sizes are within limits.
-        unsafe { b.launch(cfg) }
-            .map(|_| ())
-            .map_err(|e| format!("cannot launch kernel `{name}` (grid {:?}, block {:?}): {e}", dims.grid, dims.block))
+        let cfg = LaunchConfig {
+            grid_dim: d32(dims.grid),
+            block_dim: d32(dims.block),
+            shared_mem_bytes: 0,
+        };
+        let failed = |e: cudarc::driver::DriverError| {
+            format!(
+                "cannot launch kernel `{name}` (grid {:?}, block {:?}): {e}",
+                dims.grid, dims.block
+            )
+        };
+        if !texpr_dsl::dump_enabled("time") {
+            // SAFETY: the arguments follow the kernel's signature, which was
+            // written from the same argument list; sizes are within limits.
+            return unsafe { b.launch(cfg) }.map(|_| ()).map_err(failed);
+        }
+        // `TEXPR_DUMP=time`: the kernel's own time, between two events on
+        // the stream (waits for the kernel).
+        let event = || {
+            self.ctx
+                .new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(|e| format!("cannot create a CUDA event: {e}"))
+        };
+        let (start, end) = (event()?, event()?);
+        start.record(&self.stream).map_err(failed)?;
+        // SAFETY: as above.
+        unsafe { b.launch(cfg) }.map_err(failed)?;
+        end.record(&self.stream).map_err(failed)?;
+        end.synchronize()
+            .map_err(|e| format!("kernel `{name}` failed: {e}"))?;
+        let ms = start
+            .elapsed_ms(&end)
+            .map_err(|e| format!("cannot time kernel `{name}`: {e}"))?;
+        eprintln!(
+            "texpr cuda: kernel {name} grid {:?} block {:?}: {ms:.4} ms",
+            dims.grid, dims.block
+        );
+        Ok(())
     }
 }
 

@@ -113,8 +113,9 @@ pub trait Dialect {
     fn int_minmax(&self, max: bool, t: DType, a: &C, b: &C) -> Option<C>;
     /// Wrapping `abs` of a signed integer; `None`: a helper.
     fn int_abs(&self, t: DType, a: &C) -> Option<C>;
-    /// A float (`f32`/`f64`) to a `t` integer, saturating, NaN → 0;
-    /// `None`: a helper.
+    /// The device's saturating conversion of a float (`f32`/`f64`) to a
+    /// `t` integer (the helper around it maps NaN to 0); `None`: a portable
+    /// helper.
     fn float_to_int(&self, t: DType, x: &C) -> Option<C>;
 
     /// `f16`/`bf16` value → `float` (only for [`SmallFloats::Native`]).
@@ -288,9 +289,9 @@ impl Dialect for OpenCl {
         Some(C::call(if max { "max" } else { "min" }, &[a.clone(), b.clone()]))
     }
     fn int_abs(&self, _t: DType, _a: &C) -> Option<C> {
-        // The helper (unsigned negation). PoCL's `abs(long)` let the compiler
-        // assume a non-negative result, so `min(abs(LONG_MIN), 0)` (which
-        // wraps to LONG_MIN) became 0.
+        // The helper (a multiply by ±1). PoCL's `abs(long)` let the
+        // compiler assume a non-negative result, so `min(abs(LONG_MIN), 0)`
+        // (which wraps to LONG_MIN) became 0.
         None
     }
     fn float_to_int(&self, t: DType, x: &C) -> Option<C> {

@@ -42,7 +42,9 @@
 //!   down to the statements that are not fills, so that they predicate only
 //!   each thread's own work. A shared buffer is cooperative only when that is
 //!   possible: constant size within the shared-memory budget, not inside
-//!   another fill, every loop around it uniform across the block, and a fill
+//!   another cooperative fill (inside a private one, such as the reduction
+//!   of a register tile, is fine), every loop around it uniform across the
+//!   block, and a fill
 //!   that does not depend on the thread (no thread variable, and no read of
 //!   a temporary the thread computed itself).
 
@@ -784,9 +786,22 @@ impl<'a> Kl<'a> {
                         self.coop.insert(*node as *const Stmt);
                     }
                 }
+                // The fill of a private buffer runs whole in each thread: a
+                // shared buffer inside it (the input tiles of a register
+                // tile's reduction) can still be filled by the block when
+                // the loops around it are uniform. A cooperative fill is
+                // spread over the threads: nothing inside it waits.
+                let coop: Vec<BufId> = ch
+                    .allocs
+                    .iter()
+                    .filter(|(n, _)| self.coop.contains(&(*n as *const Stmt)))
+                    .map(|(_, b)| *b)
+                    .collect();
                 for item in &ch.items {
-                    if fill_of(item, &ch.allocs).is_none() {
-                        self.decide(item, cx);
+                    match fill_of(item, &ch.allocs) {
+                        None => self.decide(item, cx),
+                        Some(b) if !coop.contains(&b) => self.decide(item, &cx.fill()),
+                        Some(_) => {}
                     }
                 }
             }
@@ -803,7 +818,7 @@ impl<'a> Kl<'a> {
 
     fn can_cooperate(&self, b: BufId, ch: &Chain<'_>, cx: &Cx) -> bool {
         let buf = self.f.buffer(b);
-        if buf.scope != Scope::Shared || cx.in_fill || !cx.uniform {
+        if buf.scope != Scope::Shared || !cx.uniform {
             return false;
         }
         let Some(n) = buf.const_len() else { return false };

@@ -89,7 +89,7 @@ impl<D: Dialect> Prepared<D> {
                     let bytes = data_bytes(data);
                     let mut d = dev.alloc(bytes.len()).map_err(e)?;
                     if !bytes.is_empty() {
-                        dev.upload(&mut d, &bytes).map_err(e)?;
+                        dev.upload(&mut d, bytes).map_err(e)?;
                     }
                     bufs[i] = Some(d);
                 }
@@ -159,14 +159,23 @@ impl<D: Dialect> Prepared<D> {
         }
         for (i, buf) in f.buffers.iter().enumerate() {
             if let BufKind::Output(n) = buf.kind {
-                let out = call.outputs.get_mut(n as usize).ok_or_else(|| e(format!("missing output {n}")))?;
-                let mut bytes = vec![0u8; out.len() * self.bytes_of(BufId(i as u32))];
-                if let Some(d) = &bufs[i]
-                    && !bytes.is_empty()
-                {
-                    dev.download(d, &mut bytes).map_err(e)?;
+                let out = call
+                    .outputs
+                    .get_mut(n as usize)
+                    .ok_or_else(|| e(format!("missing output {n}")))?;
+                let Some(d) = &bufs[i] else { continue };
+                if out.is_empty() {
+                    continue;
                 }
-                write_back(out, &bytes);
+                match bytes_mut(out) {
+                    // Straight into the caller's slice.
+                    Some(bytes) => dev.download(d, bytes).map_err(e)?,
+                    None => {
+                        let mut bytes = vec![0u8; out.len() * self.bytes_of(BufId(i as u32))];
+                        dev.download(d, &mut bytes).map_err(e)?;
+                        write_back(out, &bytes);
+                    }
+                }
             }
         }
         Ok(())
@@ -195,28 +204,59 @@ impl<D: Dialect> Prepared<D> {
     }
 }
 
-/// The bytes of host data, in Rust's layout.
-pub fn data_bytes(d: &Data<'_>) -> Vec<u8> {
-    macro_rules! bytes {
-        ($s:expr, $f:expr) => {
-            $s.iter().flat_map(|x| $f(*x)).collect()
-        };
-    }
+/// The bytes of `s`.
+fn raw<T: Copy>(s: &[T]) -> &[u8] {
+    // SAFETY: only called on integer, float and `half` element types
+    // (plain bytes, no padding; `bool` is 0 or 1); the view covers exactly
+    // the slice's memory and borrows it.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u8>(), std::mem::size_of_val(s)) }
+}
+
+/// The bytes of `s`, writable.
+fn raw_mut<T: Copy>(s: &mut [T]) -> &mut [u8] {
+    // SAFETY: only called on integer, float and `half` element types, for
+    // which every bit pattern is a value (never on `bool`); the view covers
+    // exactly the slice's memory and borrows it mutably.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(s)) }
+}
+
+/// The bytes of host data, in Rust's layout (borrowed: no copy).
+pub fn data_bytes<'a>(d: &'a Data<'_>) -> &'a [u8] {
     match d {
-        Data::Bool(s) => s.iter().map(|b| *b as u8).collect(),
-        Data::I8(s) => bytes!(s, i8::to_ne_bytes),
-        Data::I16(s) => bytes!(s, i16::to_ne_bytes),
-        Data::I32(s) => bytes!(s, i32::to_ne_bytes),
-        Data::I64(s) => bytes!(s, i64::to_ne_bytes),
-        Data::U8(s) => s.to_vec(),
-        Data::U16(s) => bytes!(s, u16::to_ne_bytes),
-        Data::U32(s) => bytes!(s, u32::to_ne_bytes),
-        Data::U64(s) => bytes!(s, u64::to_ne_bytes),
-        Data::F16(s) => bytes!(s, |x: f16| x.to_bits().to_ne_bytes()),
-        Data::BF16(s) => bytes!(s, |x: bf16| x.to_bits().to_ne_bytes()),
-        Data::F32(s) => bytes!(s, f32::to_ne_bytes),
-        Data::F64(s) => bytes!(s, f64::to_ne_bytes),
+        Data::Bool(s) => raw(s),
+        Data::I8(s) => raw(s),
+        Data::I16(s) => raw(s),
+        Data::I32(s) => raw(s),
+        Data::I64(s) => raw(s),
+        Data::U8(s) => s,
+        Data::U16(s) => raw(s),
+        Data::U32(s) => raw(s),
+        Data::U64(s) => raw(s),
+        Data::F16(s) => raw(s),
+        Data::BF16(s) => raw(s),
+        Data::F32(s) => raw(s),
+        Data::F64(s) => raw(s),
     }
+}
+
+/// The bytes of an output to download into directly; `None` for `bool`
+/// (a device byte other than 0 or 1 is no `bool`: see [`write_back`]).
+fn bytes_mut<'a>(d: &'a mut DataMut<'_>) -> Option<&'a mut [u8]> {
+    Some(match d {
+        DataMut::Bool(_) => return None,
+        DataMut::I8(s) => raw_mut(s),
+        DataMut::I16(s) => raw_mut(s),
+        DataMut::I32(s) => raw_mut(s),
+        DataMut::I64(s) => raw_mut(s),
+        DataMut::U8(s) => s,
+        DataMut::U16(s) => raw_mut(s),
+        DataMut::U32(s) => raw_mut(s),
+        DataMut::U64(s) => raw_mut(s),
+        DataMut::F16(s) => raw_mut(s),
+        DataMut::BF16(s) => raw_mut(s),
+        DataMut::F32(s) => raw_mut(s),
+        DataMut::F64(s) => raw_mut(s),
+    })
 }
 
 /// Writes device bytes back into host data.

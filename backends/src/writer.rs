@@ -44,13 +44,43 @@ enum Helper {
     Sigmoid(DType),
     MinMax(bool, DType),
     Abs(DType),
-    Sat(DType),
+    /// A float → int `as` from `float` or `double` (the second type).
+    Sat(DType, DType),
     RoundF16,
     RoundBf16,
     F16FromF64,
     Bf16FromF64,
     Bf16ToF32,
     F32ToBf16,
+}
+
+/// The update `X[i] + x * y` of an accumulator (a reduction's step, the
+/// only store that reads its own element) of `f32`/`f64` as one
+/// `fma(x, y, X[i])`: a reduction's rounding is only defined up to
+/// reassociation (SPEC §3), one rounding per step is within that, and it
+/// is what the CPU backend does. Elementwise `x * y + z` rounds twice.
+fn accumulate(buf: BufId, idx: &Expr, value: &Expr) -> Option<Expr> {
+    let Expr::Binary(BinOp::Add, a, b) = value else {
+        return None;
+    };
+    if !matches!(value.dtype(), DType::F32 | DType::F64) {
+        return None;
+    }
+    let own = |e: &Expr| matches!(e, Expr::Load(l) if l.buf == buf && l.idx.len() == 1 && l.idx[0] == *idx);
+    let (acc, prod) = if own(a) {
+        (a, b)
+    } else if own(b) {
+        (b, a)
+    } else {
+        return None;
+    };
+    let Expr::Binary(BinOp::Mul, x, y) = &**prod else {
+        return None;
+    };
+    Some(Expr::Call(
+        Builtin::Fma,
+        [(**x).clone(), (**y).clone(), (**acc).clone()].into(),
+    ))
 }
 
 /// Writes the kernels of a function as C source.
@@ -352,7 +382,10 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
                 let t = self.g.func.buffer(*buf).dtype;
                 let io = self.io(*buf);
                 let i = self.expr(idx);
-                let v = self.expr(value);
+                let v = match accumulate(*buf, idx, value) {
+                    Some(fma) => self.expr(&fma),
+                    None => self.expr(value),
+                };
                 if io && t == DType::BF16 && self.d.small_floats() == SmallFloats::AsFloat {
                     self.helper(Helper::F32ToBf16);
                 }
@@ -812,13 +845,15 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             }
             (f, t) if f.is_float() && t.is_int() => {
                 let src = if f == DType::F64 { x } else { self.widen(f, x) };
-                match self.d.float_to_int(t, &src) {
-                    Some(c) => c,
-                    None => {
-                        let name = self.helper(Helper::Sat(t));
-                        C::call(&name, &[src])
-                    }
-                }
+                // A device conversion takes the source type; the portable
+                // helper takes a double.
+                let from = if f != DType::F64 && self.d.float_to_int(t, &src).is_some() {
+                    DType::F32
+                } else {
+                    DType::F64
+                };
+                let name = self.helper(Helper::Sat(t, from));
+                C::call(&name, &[src])
             }
             (DType::F32, DType::F64) => C::cast("double", &x),
             (DType::F64, DType::F32) => C::cast("float", &x),
@@ -946,18 +981,37 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             Helper::Abs(t) => {
                 let ty = self.d.value_type(t);
                 let u = self.unsigned_of(t);
-                writeln!(w, "{pre} {ty} {name}({ty} a) {{\n    return a < 0 ? ({ty})(0 - ({u})a) : a;\n}}")
-            }
-            Helper::Sat(t) => {
-                let ty = self.d.value_type(t);
-                let (lo, hi) = texpr_dsl::value::int_range(t);
-                let min = self.lit(Scalar::from_i128(t, lo), true).s;
-                let max = self.lit(Scalar::from_i128(t, hi), true).s;
-                let (flo, fhi) = (format!("{:?}", lo as f64), format!("{:?}", hi as f64));
+                // `a` times ±1 in unsigned arithmetic (wraps at the minimum).
+                // NVIDIA's compilers (CUDA and OpenCL) recognise both
+                // `a < 0 ? -a : a` and `(a ^ m) - m` as an abs they assume
+                // non-negative, and fold `min(abs(LONG_MIN), 0)` to 0.
+                let bits = t.bytes() * 8 - 1;
                 writeln!(
                     w,
-                    "// Like Rust's `as`: saturating, NaN gives 0.\n{pre} {ty} {name}(double x) {{\n    return x != x ? 0 : x <= {flo} ? ({min}) : x >= {fhi} ? ({max}) : ({ty})x;\n}}"
+                    "{pre} {ty} {name}({ty} a) {{\n    return ({ty})(({u})a * (({u})(a >> {bits}) | 1));\n}}"
                 )
+            }
+            Helper::Sat(t, from) => {
+                let ty = self.d.value_type(t);
+                if let Some(conv) = self.d.float_to_int(t, &C::atom("x")) {
+                    // The device's saturating conversion, but NaN checked
+                    // here: NVIDIA's OpenCL gives LONG_MIN for NaN.
+                    let fty = self.d.value_type(from);
+                    writeln!(
+                        w,
+                        "// Like Rust's `as`: saturating, NaN gives 0.\n{pre} {ty} {name}({fty} x) {{\n    return x != x ? 0 : {};\n}}",
+                        conv.s
+                    )
+                } else {
+                    let (lo, hi) = texpr_dsl::value::int_range(t);
+                    let min = self.lit(Scalar::from_i128(t, lo), true).s;
+                    let max = self.lit(Scalar::from_i128(t, hi), true).s;
+                    let (flo, fhi) = (format!("{:?}", lo as f64), format!("{:?}", hi as f64));
+                    writeln!(
+                        w,
+                        "// Like Rust's `as`: saturating, NaN gives 0.\n{pre} {ty} {name}(double x) {{\n    return x != x ? 0 : x <= {flo} ? ({min}) : x >= {fhi} ? ({max}) : ({ty})x;\n}}"
+                    )
+                }
             }
             Helper::RoundF16 => writeln!(
                 w,
@@ -991,7 +1045,8 @@ fn helper_name(h: Helper) -> String {
         Helper::MinMax(true, t) => format!("tx_max_{t}"),
         Helper::MinMax(false, t) => format!("tx_min_{t}"),
         Helper::Abs(t) => format!("tx_abs_{t}"),
-        Helper::Sat(t) => format!("tx_sat_{t}"),
+        Helper::Sat(t, DType::F64) => format!("tx_sat_{t}"),
+        Helper::Sat(t, from) => format!("tx_sat_{t}_{from}"),
         Helper::RoundF16 => "tx_round_f16".into(),
         Helper::RoundBf16 => "tx_round_bf16".into(),
         Helper::F16FromF64 => "tx_f16_from_f64".into(),

@@ -9,7 +9,7 @@ pub use texpr_dsl::testing::spec::{axpb_relu, conv3x3, matmul, softmax};
 use texpr_dsl::te::{self, FuncBuilder};
 use texpr_dsl::value::Scalar;
 use texpr_dsl::{
-    Compiled, DType, Data, DataMut, Func, Lowered, Result, Schedule, Scope, Target, TargetClass, ThreadAxis, bf16, f16,
+    Compiled, DType, Data, DataMut, Func, Lowered, Result, Schedule, Target, TargetClass, bf16, f16,
 };
 
 pub fn ci() -> bool {
@@ -37,6 +37,38 @@ pub fn nvrtc() -> bool {
             eprintln!("skipped: {e}");
             false
         }
+    }
+}
+
+/// `true` if a CUDA GPU runs kernels here (driver, device and NVRTC). The
+/// tests that need one are `#[ignore]`d (CI has no GPU) and call this
+/// through [`require_cuda`]; tests that run elsewhere anyway add a CUDA run
+/// when it is `true`.
+pub fn cuda_gpu() -> bool {
+    texpr_backends::cuda::device().is_ok() && texpr_backends::cuda::nvrtc_available().is_ok()
+}
+
+/// The targets that run kernels here: CUDA where a GPU is (never in CI),
+/// then OpenCL (under `CI=true` a missing platform fails, see [`opencl`]).
+pub fn gpu_targets() -> Vec<Target> {
+    let mut targets = vec![];
+    if cuda_gpu() {
+        targets.push(Target::Cuda);
+    }
+    if opencl() {
+        targets.push(Target::OpenCl);
+    }
+    targets
+}
+
+/// Panics unless a CUDA GPU runs kernels here: for the `#[ignore]`d tests
+/// that are run on purpose (`--ignored`) on a machine with one.
+pub fn require_cuda() {
+    if let Err(e) = texpr_backends::cuda::device() {
+        panic!("this test needs a CUDA GPU: {e}");
+    }
+    if let Err(e) = texpr_backends::cuda::nvrtc_available() {
+        panic!("this test needs NVRTC: {e}");
     }
 }
 
@@ -85,21 +117,7 @@ pub fn half() -> Func {
 
 /// SPEC §3's GPU schedule of `matmul`.
 pub fn matmul_gpu(func: &Func) -> Schedule {
-    let mut s = Schedule::new(func, Some(TargetClass::Gpu));
-    let c = s.stage("c").unwrap();
-    let (i, j) = (s.axis(c, "i").unwrap(), s.axis(c, "j").unwrap());
-    let [bi, bj, ti, tj] = s.tile_named(i, j, 16, 16, ["bi", "bj", "ti", "tj"]).unwrap();
-    s.bind(bi, ThreadAxis::BlockY).unwrap();
-    s.bind(bj, ThreadAxis::BlockX).unwrap();
-    s.bind(ti, ThreadAxis::ThreadY).unwrap();
-    s.bind(tj, ThreadAxis::ThreadX).unwrap();
-    let k = s.axis(c, "k").unwrap();
-    let (ko, _ki) = s.split_named(k, 16, "ko", "ki").unwrap();
-    let a_s = s.cache_read_named(c, "a", Scope::Shared, "a_s").unwrap();
-    let b_s = s.cache_read_named(c, "b", Scope::Shared, "b_s").unwrap();
-    s.compute_at(a_s, ko).unwrap();
-    s.compute_at(b_s, ko).unwrap();
-    s
+    texpr_dsl::testing::spec::matmul_gpu(func).unwrap()
 }
 
 /// The default GPU schedule.
@@ -272,20 +290,54 @@ pub fn run_with(
     Ok(hosts)
 }
 
-/// Runs on OpenCL and on the interpreter (the same lowered nest) and
-/// returns both.
-pub fn opencl_and_interp(func: &Func, sched: &Schedule, inputs: &[(&Host, Vec<usize>)], params: &[Scalar]) -> (Vec<Host>, Vec<Host>) {
-    let l = lower(sched, Target::OpenCl);
-    let exe = texpr_backends::compile(Target::OpenCl, &l).unwrap_or_else(|e| panic!("{e}"));
+/// Runs on `target` (OpenCL or CUDA) and on the interpreter (the same
+/// lowered nest) and returns both.
+pub fn device_and_interp(
+    target: Target,
+    func: &Func,
+    sched: &Schedule,
+    inputs: &[(&Host, Vec<usize>)],
+    params: &[Scalar],
+) -> (Vec<Host>, Vec<Host>) {
+    let l = lower(sched, target);
+    let exe = texpr_backends::compile(target, &l).unwrap_or_else(|e| panic!("{e}"));
     let got = run_with(func, &l, exe, inputs, params).unwrap_or_else(|e| panic!("{e}"));
     let interp = Box::new(texpr_dsl::interp::Interpreter::new(l.flat.clone()));
     let want = run_with(func, &l, interp, inputs, params).unwrap_or_else(|e| panic!("{e}"));
     (got, want)
 }
 
-/// `true` if two values agree: integers exactly, floats exactly (NaN
-/// equals NaN) or, with `tol`, within a few units of their precision.
-pub fn agree(got: Scalar, want: Scalar, tol: bool) -> bool {
+/// Runs on every target of [`gpu_targets`] and on the interpreter; panics
+/// with the first disagreement.
+pub fn agree_on_gpus(
+    what: &str,
+    func: &Func,
+    sched: &Schedule,
+    inputs: &[(&Host, Vec<usize>)],
+    params: &[Scalar],
+    tol: Tol,
+) {
+    for target in gpu_targets() {
+        let (got, want) = device_and_interp(target, func, sched, inputs, params);
+        assert_agree(&format!("{what} on {target}"), &got, &want, tol);
+    }
+}
+
+/// How closely a device's floats must match the interpreter's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tol {
+    /// Bit for bit (NaN equals NaN).
+    Exact,
+    /// Transcendental functions: within a few units of the precision.
+    Math,
+    /// Sums of products: the GPU writers fuse a reduction's step
+    /// `acc + x * y` into one `fma` (one rounding per step, not two), so
+    /// an `f32`/`f64` sum differs by up to a rounding of each product.
+    Sum,
+}
+
+/// `true` if two values agree: integers exactly, floats as `tol` says.
+pub fn agree(got: Scalar, want: Scalar, tol: Tol) -> bool {
     let t = want.dtype();
     if !t.is_float() {
         return got == want;
@@ -294,20 +346,22 @@ pub fn agree(got: Scalar, want: Scalar, tol: bool) -> bool {
     if g.is_nan() && w.is_nan() || g == w {
         return true;
     }
-    if !tol || g.is_nan() || w.is_nan() || g.is_infinite() || w.is_infinite() {
+    if tol == Tol::Exact || g.is_nan() || w.is_nan() || g.is_infinite() || w.is_infinite() {
         return false;
     }
-    let (rtol, atol) = match t {
-        DType::F16 => (4e-3, 1e-3),
-        DType::BF16 => (3e-2, 1e-2),
-        DType::F32 => (2e-5, 1e-6),
+    let (rtol, atol) = match (t, tol) {
+        (DType::F16, _) => (4e-3, 1e-3),
+        (DType::BF16, _) => (3e-2, 1e-2),
+        (DType::F32, Tol::Sum) => (1e-4, 1e-4),
+        (DType::F32, _) => (2e-5, 1e-6),
+        (_, Tol::Sum) => (1e-12, 1e-12),
         _ => (1e-12, 1e-14),
     };
     (g - w).abs() <= atol + rtol * w.abs()
 }
 
 /// Panics with the first disagreement.
-pub fn assert_agree(what: &str, got: &[Host], want: &[Host], tol: bool) {
+pub fn assert_agree(what: &str, got: &[Host], want: &[Host], tol: Tol) {
     assert_eq!(got.len(), want.len(), "{what}: number of outputs");
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
         assert_eq!(g.len(), w.len(), "{what}: output {k} length");

@@ -11,14 +11,14 @@ use texpr_dsl::{DType, Func, Schedule, Scope, Target, TargetClass, ThreadAxis};
 use crate::common::*;
 
 /// How a case was made, for failure messages.
-struct Case {
+pub(crate) struct Case {
     func: Func,
     sched: Schedule,
     log: Vec<String>,
     inputs: Vec<(Host, Vec<usize>)>,
     params: Vec<Scalar>,
-    /// Transcendental functions: compare within tolerance.
-    tol: bool,
+    /// How closely floats must agree.
+    tol: Tol,
 }
 
 const DTYPES: [DType; 10] =
@@ -67,8 +67,8 @@ fn lit(rng: &mut Rng, t: DType) -> Expr {
 type StageLoops = (&'static str, Vec<&'static str>, Vec<&'static str>);
 
 /// A definition over inputs `x: t[M, K]`, `y: t[K, N]`, `z: t[N]`,
-/// `w: t[3]`; its stages; whether to compare within tolerance.
-fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<StageLoops>, bool) {
+/// `w: t[3]`; its stages; how closely floats must agree.
+fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<StageLoops>, Tol) {
     let mut f = FuncBuilder::new("rand");
     let x = f.input("x", t, ["M", "K"]);
     let y = f.input("y", t, ["K", "N"]);
@@ -76,7 +76,13 @@ fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<StageLoops>, bool) {
     let w = f.input("w", t, [3]);
     let p = f.scalar("p", t);
     let ld = |r: &TensorRef, i: &str, j: &str| r.at([Expr::from(i), Expr::from(j)]);
-    let mut tol = false;
+    let mut tol = Tol::Exact;
+    // A float sum may have its steps fused (`Tol::Sum`).
+    let sum_tol = if matches!(t, DType::F32 | DType::F64) {
+        Tol::Sum
+    } else {
+        Tol::Exact
+    };
     let template = rng.below(4);
     let stages = match template {
         // Elementwise with guarded shifted loads (padding).
@@ -95,6 +101,9 @@ fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<StageLoops>, bool) {
             let leaves = vec![ld(&x, "i", "k"), ld(&y, "k", "j"), p.clone()];
             let body = expr(rng, t, &leaves, &["i", "j", "k"], 2);
             let op = rng.below(4);
+            if op < 2 {
+                tol = sum_tol;
+            }
             let out = f.compute("out", ["i", "j"], move |_| match op {
                 0 | 1 => te::sum([("k", 0, "K")], |_| body),
                 2 => te::max_over([("k", 0, "K")], |_| body),
@@ -108,12 +117,23 @@ fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<StageLoops>, bool) {
             f.output(t, ["M", "N"]);
             let leaves = vec![ld(&x, "i", "k"), ld(&y, "k", "j")];
             let body = expr(rng, t, &leaves, &["i", "j"], 2);
-            let t1 = f.compute_typed("t1", t, ["M", "N"], ["i", "j"], move |_| te::sum([("k", 0, "K")], |_| body));
-            let leaves2 = vec![ld(&t1, "i", "j"), z.at(["j"]), te::if_(Expr::from("i").gt(0), t1.at([Expr::from("i") - 1, Expr::from("j")]), lit(rng, t))];
+            let t1 = f.compute_typed("t1", t, ["M", "N"], ["i", "j"], move |_| {
+                te::sum([("k", 0, "K")], |_| body)
+            });
+            tol = sum_tol;
+            let leaves2 = vec![
+                ld(&t1, "i", "j"),
+                z.at(["j"]),
+                te::if_(
+                    Expr::from("i").gt(0),
+                    t1.at([Expr::from("i") - 1, Expr::from("j")]),
+                    lit(rng, t),
+                ),
+            ];
             let mut body2 = expr(rng, t, &leaves2, &["i", "j"], 2);
             if t.is_float() && rng.chance(0.4) {
                 body2 = te::exp(te::min(body2, Expr::from(4.0)));
-                tol = true;
+                tol = if tol == Tol::Sum { Tol::Sum } else { Tol::Math };
             }
             let out = f.compute("out", ["i", "j"], move |_| body2);
             f.ret([out]);
@@ -266,7 +286,7 @@ fn schedule_stage(rng: &mut Rng, s: &mut Schedule, stage: &str, spatial: &[&str]
     }
 }
 
-fn generate(seed: u64) -> Case {
+pub(crate) fn generate(seed: u64) -> Case {
     let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5bd1);
     let t = *rng.pick(&DTYPES);
     let (func, stages, tol) = definition(&mut rng, t);
@@ -320,8 +340,11 @@ fn describe(seed: u64, c: &Case, target: Target) -> String {
     format!("seed {seed}: {}\nshapes {}\n{nest}", c.log.join("; "), shapes.join(" "))
 }
 
-fn cases(count: usize) -> impl Iterator<Item = (u64, Case)> {
-    (0u64..).map(|seed| (seed, generate(seed))).filter(|(_, c)| texpr_dsl::lower(&c.sched, Target::OpenCl).is_ok()).take(count)
+pub(crate) fn cases(count: usize) -> impl Iterator<Item = (u64, Case)> {
+    (0u64..)
+        .map(|seed| (seed, generate(seed)))
+        .filter(|(_, c)| texpr_dsl::lower(&c.sched, Target::OpenCl).is_ok())
+        .take(count)
 }
 
 #[test]
@@ -332,26 +355,32 @@ fn opencl_matches_interpreter() {
     let mut n = 0;
     let count = std::env::var("TEXPR_GPU_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(320);
     for (seed, c) in cases(count) {
-        check_opencl_case(seed, &c);
+        check_case(seed, &c, Target::OpenCl);
         n += 1;
     }
     println!("{n} random cases agree");
     assert!(n >= 300);
 }
 
-fn check_opencl_case(seed: u64, c: &Case) {
-    let what = describe(seed, c, Target::OpenCl);
+/// Runs case `c` on `target` (OpenCL or CUDA) against the interpreter.
+pub(crate) fn check_case(seed: u64, c: &Case, target: Target) {
+    let what = describe(seed, c, target);
     if std::env::var("TEXPR_TEST_VERBOSE").is_ok() {
         eprintln!("{what}");
     }
     let inputs: Vec<(&Host, Vec<usize>)> = c.inputs.iter().map(|(h, s)| (h, s.clone())).collect();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| opencl_and_interp(&c.func, &c.sched, &inputs, &c.params)));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        device_and_interp(target, &c.func, &c.sched, &inputs, &c.params)
+    }));
     match r {
         Ok((got, want)) => {
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 for i in 0..w.len() {
                     let (a, b) = (g.get(i), w.get(i));
-                    assert!(agree(a, b, c.tol), "output {k}[{i}]: OpenCL {a}, interpreter {b}\n{what}");
+                    assert!(
+                        agree(a, b, c.tol),
+                        "output {k}[{i}]: {target} {a}, interpreter {b}\n{what}"
+                    );
                 }
             }
         }
@@ -369,7 +398,7 @@ fn opencl_regression_seeds() {
         return;
     }
     for seed in [703u64, 1350] {
-        check_opencl_case(seed, &generate(seed));
+        check_case(seed, &generate(seed), Target::OpenCl);
     }
 }
 
@@ -393,13 +422,13 @@ fn cuda_compiles_for_sm80_and_sm90() {
     assert!(n >= 100);
 }
 
-/// Runs the shared generator's cases `seeds` (GPU schedules) on OpenCL
+/// Runs the shared generator's cases `seeds` (GPU schedules) on `target`
 /// against the interpreter: the number of rejected schedules, or the first
 /// disagreement.
-fn shared_on_opencl(seeds: std::ops::Range<u64>) -> Result<usize, String> {
+pub(crate) fn shared_on(target: Target, seeds: std::ops::Range<u64>) -> Result<usize, String> {
     let cfg = texpr_dsl::testing::GenConfig::new(TargetClass::Gpu);
-    let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(Target::OpenCl, l);
-    texpr_dsl::testing::differential(&cfg, seeds, Target::OpenCl, &compile)
+    let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(target, l);
+    texpr_dsl::testing::differential(&cfg, seeds, target, &compile)
 }
 
 /// The core's shared generator (`texpr_dsl::testing`): random definitions
@@ -411,8 +440,11 @@ fn shared_generator_on_opencl() {
         return;
     }
     // More with `TEXPR_GPU_CASES=N` (each case builds an OpenCL program).
-    let n = std::env::var("TEXPR_GPU_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400u64);
-    match shared_on_opencl(1000..1000 + n) {
+    let n = std::env::var("TEXPR_GPU_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400u64);
+    match shared_on(Target::OpenCl, 1000..1000 + n) {
         Ok(rejected) => {
             println!("{} shared-generator cases agree ({rejected} schedules rejected)", n - rejected as u64);
             assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
@@ -432,7 +464,7 @@ fn shared_generator_regression_seeds() {
         return;
     }
     for seed in [1381u64, 1553] {
-        match shared_on_opencl(seed..seed + 1) {
+        match shared_on(Target::OpenCl, seed..seed + 1) {
             Ok(0) => {}
             Ok(_) => panic!("seed {seed}: the schedule is now rejected, so the case no longer tests anything"),
             Err(e) => panic!("{e}\nseed {seed}"),

@@ -5,9 +5,12 @@
 //!
 //! Run through `scripts/test.sh` (which sources `scripts/gpu-deps.sh`);
 //! under `CI=true` a test that needs OpenCL or NVRTC fails when it is
-//! missing. Bless golden sources with `INSTA_UPDATE=always`.
+//! missing. Bless golden sources with `INSTA_UPDATE=always`. The tests that
+//! need a CUDA GPU are `#[ignore]`d: on a machine with one, run
+//! `cargo test -p texpr-backends --test gpu -- --include-ignored`.
 
 mod common;
+mod cuda;
 mod differential;
 mod golden;
 mod nvrtc;

@@ -8,48 +8,66 @@ use crate::common::*;
 
 #[test]
 fn matmul_spec_schedule_with_tails() {
-    if !opencl() {
-        return;
-    }
     let f = matmul();
     let s = matmul_gpu(&f);
     let mut rng = Rng(1);
     for (m, k, n) in [(37, 21, 19), (16, 16, 16), (1, 1, 1), (17, 33, 5), (0, 4, 3), (5, 0, 7), (50, 3, 40)] {
         let a = rng.host(DType::F32, m * k);
         let b = rng.host(DType::F32, k * n);
-        let (got, want) = opencl_and_interp(&f, &s, &[(&a, vec![m, k]), (&b, vec![k, n])], &[]);
-        assert_agree(&format!("matmul {m}x{k}x{n}"), &got, &want, false);
+        agree_on_gpus(
+            &format!("matmul {m}x{k}x{n}"),
+            &f,
+            &s,
+            &[(&a, vec![m, k]), (&b, vec![k, n])],
+            &[],
+            Tol::Sum,
+        );
     }
 }
 
 #[test]
 fn spec_definitions_default_schedule() {
-    if !opencl() {
-        return;
-    }
     let mut rng = Rng(2);
     // softmax
     let f = softmax();
     for (n, c) in [(3, 5), (17, 70), (1, 1), (65, 3)] {
         let x = rng.host(DType::F32, n * c);
-        let (got, want) = opencl_and_interp(&f, &default_gpu(&f), &[(&x, vec![n, c])], &[]);
-        assert_agree(&format!("softmax {n}x{c}"), &got, &want, true);
+        agree_on_gpus(
+            &format!("softmax {n}x{c}"),
+            &f,
+            &default_gpu(&f),
+            &[(&x, vec![n, c])],
+            &[],
+            Tol::Math,
+        );
     }
     // axpb_relu
     let f = axpb_relu();
     for n in [1, 63, 64, 65, 200] {
         let x = rng.host(DType::F32, n);
         let params = [Scalar::F32(2.0), Scalar::F32(-0.5)];
-        let (got, want) = opencl_and_interp(&f, &default_gpu(&f), &[(&x, vec![n])], &params);
-        assert_agree(&format!("axpb_relu {n}"), &got, &want, false);
+        agree_on_gpus(
+            &format!("axpb_relu {n}"),
+            &f,
+            &default_gpu(&f),
+            &[(&x, vec![n])],
+            &params,
+            Tol::Exact,
+        );
     }
     // conv3x3
     let f = conv3x3();
     for (b, c, h, w, ff) in [(1, 1, 3, 3, 1), (2, 3, 5, 7, 4), (1, 2, 9, 4, 3)] {
         let x = rng.host(DType::F32, b * c * h * w);
         let wt = rng.host(DType::F32, ff * c * 9);
-        let (got, want) = opencl_and_interp(&f, &default_gpu(&f), &[(&x, vec![b, c, h, w]), (&wt, vec![ff, c, 3, 3])], &[]);
-        assert_agree(&format!("conv3x3 {b}x{c}x{h}x{w} f={ff}"), &got, &want, false);
+        agree_on_gpus(
+            &format!("conv3x3 {b}x{c}x{h}x{w} f={ff}"),
+            &f,
+            &default_gpu(&f),
+            &[(&x, vec![b, c, h, w]), (&wt, vec![ff, c, 3, 3])],
+            &[],
+            Tol::Sum,
+        );
     }
 }
 
@@ -57,21 +75,30 @@ fn spec_definitions_default_schedule() {
 fn unscheduled_gpu_programs_run() {
     // A GPU schedule that binds nothing: single-thread or grid-mapped
     // kernels, still correct.
-    if !opencl() {
-        return;
-    }
     let mut rng = Rng(3);
     let f = softmax();
     let s = Schedule::new(&f, Some(texpr_dsl::TargetClass::Gpu));
     let x = rng.host(DType::F32, 7 * 9);
-    let (got, want) = opencl_and_interp(&f, &s, &[(&x, vec![7, 9])], &[]);
-    assert_agree("softmax unscheduled", &got, &want, true);
+    agree_on_gpus(
+        "softmax unscheduled",
+        &f,
+        &s,
+        &[(&x, vec![7, 9])],
+        &[],
+        Tol::Math,
+    );
     let f = matmul();
     let s = Schedule::new(&f, Some(texpr_dsl::TargetClass::Gpu));
     let a = rng.host(DType::F32, 5 * 6);
     let b = rng.host(DType::F32, 6 * 7);
-    let (got, want) = opencl_and_interp(&f, &s, &[(&a, vec![5, 6]), (&b, vec![6, 7])], &[]);
-    assert_agree("matmul unscheduled", &got, &want, false);
+    agree_on_gpus(
+        "matmul unscheduled",
+        &f,
+        &s,
+        &[(&a, vec![5, 6]), (&b, vec![6, 7])],
+        &[],
+        Tol::Sum,
+    );
     let _ = Target::OpenCl;
 }
 
@@ -96,14 +123,17 @@ fn symbolic_caches_use_scratch_memory() {
         if nvrtc() {
             crate::nvrtc::check_cuda("rowsum_scratch", &lower(&s, Target::Cuda));
         }
-        if !opencl() {
-            return;
-        }
         let mut rng = Rng(11);
         for (m, n) in [(9, 13), (4, 1), (1, 70)] {
             let x = rng.host(DType::F32, m * n);
-            let (got, want) = opencl_and_interp(&f, &s, &[(&x, vec![m, n])], &[]);
-            assert_agree(&format!("rowsum {m}x{n} {}", scope.name()), &got, &want, false);
+            agree_on_gpus(
+                &format!("rowsum {m}x{n} {}", scope.name()),
+                &f,
+                &s,
+                &[(&x, vec![m, n])],
+                &[],
+                Tol::Exact,
+            );
         }
     }
 }
@@ -134,15 +164,18 @@ fn local_caches_are_private_arrays() {
     if nvrtc() {
         crate::nvrtc::check_cuda("matmul_local", &lower(&s, Target::Cuda));
     }
-    if !opencl() {
-        return;
-    }
     let mut rng = Rng(12);
     for (m, k, n) in [(13, 9, 11), (8, 8, 8), (1, 3, 2)] {
         let a = rng.host(DType::F32, m * k);
         let b = rng.host(DType::F32, k * n);
-        let (got, want) = opencl_and_interp(&f, &s, &[(&a, vec![m, k]), (&b, vec![k, n])], &[]);
-        assert_agree(&format!("matmul local {m}x{k}x{n}"), &got, &want, false);
+        agree_on_gpus(
+            &format!("matmul local {m}x{k}x{n}"),
+            &f,
+            &s,
+            &[(&a, vec![m, k]), (&b, vec![k, n])],
+            &[],
+            Tol::Sum,
+        );
     }
 }
 
@@ -187,14 +220,49 @@ fn shared_accumulator_tile() {
     if nvrtc() {
         crate::nvrtc::check_cuda("matmul_shared_acc", &lower(&s, Target::Cuda));
     }
-    if !opencl() {
-        return;
-    }
     let mut rng = Rng(13);
     for (m, k, n) in [(13, 9, 11), (8, 5, 4), (1, 3, 2), (20, 1, 9)] {
         let a = rng.host(DType::F32, m * k);
         let b = rng.host(DType::F32, k * n);
-        let (got, want) = opencl_and_interp(&f, &s, &[(&a, vec![m, k]), (&b, vec![k, n])], &[]);
-        assert_agree(&format!("matmul shared acc {m}x{k}x{n}"), &got, &want, false);
+        agree_on_gpus(
+            &format!("matmul shared acc {m}x{k}x{n}"),
+            &f,
+            &s,
+            &[(&a, vec![m, k]), (&b, vec![k, n])],
+            &[],
+            Tol::Sum,
+        );
+    }
+}
+
+/// The register-blocked matmul schedule (`cache_write(local)` at the
+/// thread loop, shared input tiles at its `k` loop): on shapes with tails
+/// in every dimension; the per-thread tile is fully unrolled.
+#[test]
+fn register_blocked_matmul() {
+    let f = matmul();
+    for (r, k_step) in [(2, 16), (4, 8)] {
+        let s = texpr_dsl::testing::spec::matmul_gpu_registers(&f, r, k_step).unwrap();
+        let src = texpr_backends::source(Target::OpenCl, &lower(&s, Target::OpenCl)).unwrap();
+        if std::env::var_os("TEXPR_TEST_PRINT").is_some() {
+            println!("{src}");
+        }
+        assert!(src.contains(&format!("float c_l[{}];", r * r)), "{src}");
+        if nvrtc() {
+            crate::nvrtc::check_cuda("matmul_registers", &lower(&s, Target::Cuda));
+        }
+        let mut rng = Rng(14);
+        for (m, k, n) in [(70, 37, 45), (32, 16, 32), (1, 1, 1), (17, 5, 100)] {
+            let a = rng.host(DType::F32, m * k);
+            let b = rng.host(DType::F32, k * n);
+            agree_on_gpus(
+                &format!("matmul registers r={r} k_step={k_step} {m}x{k}x{n}"),
+                &f,
+                &s,
+                &[(&a, vec![m, k]), (&b, vec![k, n])],
+                &[],
+                Tol::Sum,
+            );
+        }
     }
 }
