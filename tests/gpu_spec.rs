@@ -1,7 +1,8 @@
 //! SPEC §2 and §3 through the user's API on the GPU targets: the
 //! `tensor_expr!` definitions run on OpenCL (PoCL) with the interpreter's
 //! results on shapes with tails, `source(OpenCl | Cuda)` shows the tiled
-//! kernels, and a missing CUDA driver is an `Err`, never a panic.
+//! kernels, and a missing CUDA driver is an `Err`, never a panic. On a
+//! machine with a CUDA GPU, `--include-ignored` runs them on CUDA too.
 //!
 //! Under `CI=true` a missing OpenCL platform fails instead of skipping.
 
@@ -73,7 +74,7 @@ fn data(shape: &[usize], seed: usize) -> Tensor<f32> {
 fn close(got: &Tensor<f32>, want: &Tensor<f32>, rtol: f32) {
     assert_eq!(got.shape(), want.shape());
     for (i, (g, w)) in got.as_slice().iter().zip(want.as_slice()).enumerate() {
-        assert!((g - w).abs() <= rtol * w.abs().max(1e-3) || g == w, "[{i}]: OpenCL {g}, interpreter {w}");
+        assert!((g - w).abs() <= rtol * w.abs().max(1e-3) || g == w, "[{i}]: device {g}, interpreter {w}");
     }
 }
 
@@ -125,4 +126,25 @@ fn a_missing_cuda_driver_is_an_error() {
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The same through the user's API on a real CUDA GPU (CI has none:
+/// `#[ignore]`d; run with `--include-ignored` where there is one, and a
+/// missing GPU fails it).
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn spec_definitions_on_cuda() -> Result<(), Error> {
+    for (m, k, n) in [(37, 21, 19), (16, 16, 16), (3, 40, 33), (1, 1, 1)] {
+        let (a, b) = (data(&[m, k], 1), data(&[k, n], 2));
+        let got = matmul::on(Target::Cuda)?.run(&a, &b)?;
+        // Exact: the data's products and sums are exact in f32.
+        assert_eq!(got.as_slice(), matmul::on(Target::Interp)?.run(&a, &b)?.as_slice(), "{m}x{k}x{n}");
+    }
+    let x = data(&[9, 70], 3);
+    close(&softmax::on(Target::Cuda)?.run(&x)?, &softmax::on(Target::Interp)?.run(&x)?, 1e-5);
+    let x = data(&[130], 4);
+    assert_eq!(axpb_relu::on(Target::Cuda)?.run(&x, 2.0, 1.0)?.as_slice(), axpb_relu::on(Target::Interp)?.run(&x, 2.0, 1.0)?.as_slice());
+    let (x, w) = (data(&[2, 3, 7, 5], 5), data(&[4, 3, 3, 3], 6));
+    close(&conv3x3::on(Target::Cuda)?.run(&x, &w)?, &conv3x3::on(Target::Interp)?.run(&x, &w)?, 1e-6);
+    Ok(())
 }
