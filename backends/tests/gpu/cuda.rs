@@ -20,13 +20,7 @@ fn cuda_runs_spec_matmul() {
     let (m, k, n) = (37, 21, 19);
     let a = rng.host(texpr_dsl::DType::F32, m * k);
     let b = rng.host(texpr_dsl::DType::F32, k * n);
-    let (got, want) = device_and_interp(
-        Target::Cuda,
-        &f,
-        &s,
-        &[(&a, vec![m, k]), (&b, vec![k, n])],
-        &[],
-    );
+    let (got, want) = device_and_interp(Target::Cuda, &f, &s, &[(&a, vec![m, k]), (&b, vec![k, n])], &[]);
     assert_agree("matmul on CUDA", &got, &want, Tol::Sum);
 }
 

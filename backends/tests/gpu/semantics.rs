@@ -52,13 +52,7 @@ fn check(name: &str, t: DType, ops: &[Op], vals: &[Scalar], tol: Tol) {
         for (k, (g, w)) in got.iter().zip(&want).enumerate() {
             for i in 0..n {
                 let (x, y) = (g.get(i), w.get(i));
-                assert!(
-                    agree(x, y, tol),
-                    "{name}: `{}`({}, {}) = {x} on {target}, {y} in the interpreter",
-                    ops[k].0,
-                    a.get(i),
-                    b.get(i)
-                );
+                assert!(agree(x, y, tol), "{name}: `{}`({}, {}) = {x} on {target}, {y} in the interpreter", ops[k].0, a.get(i), b.get(i));
             }
         }
     }
@@ -174,23 +168,8 @@ fn math_ops(t: DType) -> Vec<Op> {
 
 #[test]
 fn integers() {
-    for t in [
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::U8,
-        DType::U16,
-        DType::U32,
-        DType::U64,
-    ] {
-        check(
-            &format!("ints_{t}"),
-            t,
-            &int_ops(t),
-            &int_vals(t),
-            Tol::Exact,
-        );
+    for t in [DType::I8, DType::I16, DType::I32, DType::I64, DType::U8, DType::U16, DType::U32, DType::U64] {
+        check(&format!("ints_{t}"), t, &int_ops(t), &int_vals(t), Tol::Exact);
     }
 }
 

@@ -6,23 +6,23 @@ use texpr_dsl::{DType, Schedule, Target};
 
 use crate::common::*;
 
+/// `matmul` under `s` on every GPU target against the interpreter, for
+/// each `(m, k, n)` (random data from `seed`).
+fn matmul_agrees(what: &str, s: &Schedule, seed: u64, shapes: &[(usize, usize, usize)]) {
+    let mut rng = Rng(seed);
+    for &(m, k, n) in shapes {
+        let a = rng.host(DType::F32, m * k);
+        let b = rng.host(DType::F32, k * n);
+        let inputs = [(&a, vec![m, k]), (&b, vec![k, n])];
+        agree_on_gpus(&format!("{what} {m}x{k}x{n}"), s.func(), s, &inputs, &[], Tol::Sum);
+    }
+}
+
 #[test]
 fn matmul_spec_schedule_with_tails() {
     let f = matmul();
     let s = matmul_gpu(&f);
-    let mut rng = Rng(1);
-    for (m, k, n) in [(37, 21, 19), (16, 16, 16), (1, 1, 1), (17, 33, 5), (0, 4, 3), (5, 0, 7), (50, 3, 40)] {
-        let a = rng.host(DType::F32, m * k);
-        let b = rng.host(DType::F32, k * n);
-        agree_on_gpus(
-            &format!("matmul {m}x{k}x{n}"),
-            &f,
-            &s,
-            &[(&a, vec![m, k]), (&b, vec![k, n])],
-            &[],
-            Tol::Sum,
-        );
-    }
+    matmul_agrees("matmul", &s, 1, &[(37, 21, 19), (16, 16, 16), (1, 1, 1), (17, 33, 5), (0, 4, 3), (5, 0, 7), (50, 3, 40)]);
 }
 
 #[test]
@@ -32,28 +32,14 @@ fn spec_definitions_default_schedule() {
     let f = softmax();
     for (n, c) in [(3, 5), (17, 70), (1, 1), (65, 3)] {
         let x = rng.host(DType::F32, n * c);
-        agree_on_gpus(
-            &format!("softmax {n}x{c}"),
-            &f,
-            &default_gpu(&f),
-            &[(&x, vec![n, c])],
-            &[],
-            Tol::Math,
-        );
+        agree_on_gpus(&format!("softmax {n}x{c}"), &f, &default_gpu(&f), &[(&x, vec![n, c])], &[], Tol::Math);
     }
     // axpb_relu
     let f = axpb_relu();
     for n in [1, 63, 64, 65, 200] {
         let x = rng.host(DType::F32, n);
         let params = [Scalar::F32(2.0), Scalar::F32(-0.5)];
-        agree_on_gpus(
-            &format!("axpb_relu {n}"),
-            &f,
-            &default_gpu(&f),
-            &[(&x, vec![n])],
-            &params,
-            Tol::Exact,
-        );
+        agree_on_gpus(&format!("axpb_relu {n}"), &f, &default_gpu(&f), &[(&x, vec![n])], &params, Tol::Exact);
     }
     // conv3x3
     let f = conv3x3();
@@ -79,26 +65,12 @@ fn unscheduled_gpu_programs_run() {
     let f = softmax();
     let s = Schedule::new(&f, Some(texpr_dsl::TargetClass::Gpu));
     let x = rng.host(DType::F32, 7 * 9);
-    agree_on_gpus(
-        "softmax unscheduled",
-        &f,
-        &s,
-        &[(&x, vec![7, 9])],
-        &[],
-        Tol::Math,
-    );
+    agree_on_gpus("softmax unscheduled", &f, &s, &[(&x, vec![7, 9])], &[], Tol::Math);
     let f = matmul();
     let s = Schedule::new(&f, Some(texpr_dsl::TargetClass::Gpu));
     let a = rng.host(DType::F32, 5 * 6);
     let b = rng.host(DType::F32, 6 * 7);
-    agree_on_gpus(
-        "matmul unscheduled",
-        &f,
-        &s,
-        &[(&a, vec![5, 6]), (&b, vec![6, 7])],
-        &[],
-        Tol::Sum,
-    );
+    agree_on_gpus("matmul unscheduled", &f, &s, &[(&a, vec![5, 6]), (&b, vec![6, 7])], &[], Tol::Sum);
     let _ = Target::OpenCl;
 }
 
@@ -126,14 +98,7 @@ fn symbolic_caches_use_scratch_memory() {
         let mut rng = Rng(11);
         for (m, n) in [(9, 13), (4, 1), (1, 70)] {
             let x = rng.host(DType::F32, m * n);
-            agree_on_gpus(
-                &format!("rowsum {m}x{n} {}", scope.name()),
-                &f,
-                &s,
-                &[(&x, vec![m, n])],
-                &[],
-                Tol::Exact,
-            );
+            agree_on_gpus(&format!("rowsum {m}x{n} {}", scope.name()), &f, &s, &[(&x, vec![m, n])], &[], Tol::Exact);
         }
     }
 }
@@ -164,19 +129,7 @@ fn local_caches_are_private_arrays() {
     if nvrtc() {
         crate::nvrtc::check_cuda("matmul_local", &lower(&s, Target::Cuda));
     }
-    let mut rng = Rng(12);
-    for (m, k, n) in [(13, 9, 11), (8, 8, 8), (1, 3, 2)] {
-        let a = rng.host(DType::F32, m * k);
-        let b = rng.host(DType::F32, k * n);
-        agree_on_gpus(
-            &format!("matmul local {m}x{k}x{n}"),
-            &f,
-            &s,
-            &[(&a, vec![m, k]), (&b, vec![k, n])],
-            &[],
-            Tol::Sum,
-        );
-    }
+    matmul_agrees("matmul local", &s, 12, &[(13, 9, 11), (8, 8, 8), (1, 3, 2)]);
 }
 
 /// A source the device compiler rejects is an `Err` with its log and the
@@ -220,19 +173,7 @@ fn shared_accumulator_tile() {
     if nvrtc() {
         crate::nvrtc::check_cuda("matmul_shared_acc", &lower(&s, Target::Cuda));
     }
-    let mut rng = Rng(13);
-    for (m, k, n) in [(13, 9, 11), (8, 5, 4), (1, 3, 2), (20, 1, 9)] {
-        let a = rng.host(DType::F32, m * k);
-        let b = rng.host(DType::F32, k * n);
-        agree_on_gpus(
-            &format!("matmul shared acc {m}x{k}x{n}"),
-            &f,
-            &s,
-            &[(&a, vec![m, k]), (&b, vec![k, n])],
-            &[],
-            Tol::Sum,
-        );
-    }
+    matmul_agrees("matmul shared acc", &s, 13, &[(13, 9, 11), (8, 5, 4), (1, 3, 2), (20, 1, 9)]);
 }
 
 /// The register-blocked matmul schedule (`cache_write(local)` at the
@@ -251,18 +192,6 @@ fn register_blocked_matmul() {
         if nvrtc() {
             crate::nvrtc::check_cuda("matmul_registers", &lower(&s, Target::Cuda));
         }
-        let mut rng = Rng(14);
-        for (m, k, n) in [(70, 37, 45), (32, 16, 32), (1, 1, 1), (17, 5, 100)] {
-            let a = rng.host(DType::F32, m * k);
-            let b = rng.host(DType::F32, k * n);
-            agree_on_gpus(
-                &format!("matmul registers r={r} k_step={k_step} {m}x{k}x{n}"),
-                &f,
-                &s,
-                &[(&a, vec![m, k]), (&b, vec![k, n])],
-                &[],
-                Tol::Sum,
-            );
-        }
+        matmul_agrees(&format!("matmul registers r={r} k_step={k_step}"), &s, 14, &[(70, 37, 45), (32, 16, 32), (1, 1, 1), (17, 5, 100)]);
     }
 }
