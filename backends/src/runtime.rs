@@ -204,19 +204,27 @@ impl<D: Dialect> Prepared<D> {
     }
 }
 
+/// Element types that are plain bytes: no padding, no pointers.
+trait Plain: Copy {}
+/// Plain element types for which every bit pattern is a value (not `bool`).
+trait AnyBits: Plain {}
+impl Plain for bool {}
+macro_rules! any_bits {
+    ($($t:ty),*) => { $(impl Plain for $t {} impl AnyBits for $t {})* };
+}
+any_bits!(i8, i16, i32, i64, u16, u32, u64, f16, bf16, f32, f64);
+
 /// The bytes of `s`.
-fn raw<T: Copy>(s: &[T]) -> &[u8] {
-    // SAFETY: only called on integer, float and `half` element types
-    // (plain bytes, no padding; `bool` is 0 or 1); the view covers exactly
-    // the slice's memory and borrows it.
+fn raw<T: Plain>(s: &[T]) -> &[u8] {
+    // SAFETY: `T` is plain bytes (no padding); the view covers exactly the
+    // slice's memory and borrows it.
     unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u8>(), std::mem::size_of_val(s)) }
 }
 
 /// The bytes of `s`, writable.
-fn raw_mut<T: Copy>(s: &mut [T]) -> &mut [u8] {
-    // SAFETY: only called on integer, float and `half` element types, for
-    // which every bit pattern is a value (never on `bool`); the view covers
-    // exactly the slice's memory and borrows it mutably.
+fn raw_mut<T: AnyBits>(s: &mut [T]) -> &mut [u8] {
+    // SAFETY: `T` is plain bytes and every bit pattern is a `T`; the view
+    // covers exactly the slice's memory and borrows it mutably.
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(s)) }
 }
 
