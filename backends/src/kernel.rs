@@ -52,7 +52,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use texpr_dsl::expr::{BinOp, CmpOp, UnOp};
 use texpr_dsl::simplify::simplify;
-use texpr_dsl::{BufId, BufKind, DType, Expr, For, ForKind, LoweredFunc, Scalar, Scope, Stmt, Var, VarId};
+use texpr_dsl::{BufId, BufKind, Buffer, DType, Expr, For, ForKind, LoweredFunc, Scalar, Scope, Stmt, Var, VarId};
 
 use crate::names::{self, Lang};
 
@@ -314,8 +314,10 @@ pub struct GpuFunc {
     pub temps: Vec<BufId>,
 }
 
-/// Lowers a flat function to kernels.
-pub fn lower(f: &LoweredFunc) -> GpuFunc {
+/// Lowers a flat function to kernels. With `pipeline`, loops that fill
+/// shared tiles and compute on them are software-pipelined through
+/// registers (asked for on CUDA; see `Kl::pipelined`).
+pub fn lower(f: &LoweredFunc, pipeline: bool) -> GpuFunc {
     let mut func = f.clone();
     let mut temps = vec![];
     let mut body = &f.body;
@@ -330,11 +332,15 @@ pub fn lower(f: &LoweredFunc) -> GpuFunc {
     };
     let mut kernel_names = BTreeSet::new();
     let mut kernels = vec![];
+    let mut extra = vec![];
     for s in stages {
         let name = kernel_name(f, s, &mut kernel_names);
-        let k = Kl::new(f, &mut func.vars).run(s, name);
+        let first = (f.buffers.len() + extra.len()) as u32;
+        let (k, more) = Kl::new(f, &mut func.vars, first, pipeline).run(s, name);
         kernels.push(k);
+        extra.extend(more);
     }
+    func.buffers.extend(extra);
     GpuFunc { func, kernels, temps }
 }
 
@@ -543,11 +549,23 @@ struct Kl<'a> {
     scratch: Vec<ScratchBuf>,
     grid: [Vec<Bound>; 3],
     block: [Vec<Bound>; 3],
+    /// Buffers this kernel adds to the function (prefetch registers), with
+    /// ids from `first_extra` on.
+    extra: Vec<Buffer>,
+    first_extra: u32,
+    /// Software-pipeline the loops that fill shared tiles (`Kl::pipelined`).
+    pipeline: bool,
+    /// Buffers the kernel stores into.
+    writes: BTreeSet<BufId>,
 }
 
 impl<'a> Kl<'a> {
-    fn new(f: &'a LoweredFunc, vars: &'a mut texpr_dsl::expr::VarTable) -> Kl<'a> {
+    fn new(f: &'a LoweredFunc, vars: &'a mut texpr_dsl::expr::VarTable, first_extra: u32, pipeline: bool) -> Kl<'a> {
         Kl {
+            pipeline,
+            writes: BTreeSet::new(),
+            extra: vec![],
+            first_extra,
             f,
             vars,
             hw: BTreeMap::new(),
@@ -563,7 +581,7 @@ impl<'a> Kl<'a> {
         }
     }
 
-    fn run(mut self, s: &Stmt, name: String) -> GpuKernel {
+    fn run(mut self, s: &Stmt, name: String) -> (GpuKernel, Vec<Buffer>) {
         // 1. Which loops map to the grid; how thread loops map.
         let mut mapped = vec![];
         self.scan(s, &Cx::root(), &mut mapped);
@@ -581,8 +599,14 @@ impl<'a> Kl<'a> {
         });
         // 2. Which shared buffers are cooperative.
         self.decide(s, &Cx::root());
+        self.writes = stored(s);
         // 3. The kernel.
         let body = self.stmt(s, &Cx::root());
+        // Prefetch registers live for the whole kernel, declared once.
+        let regs: Vec<KStmt> = (0..self.extra.len())
+            .map(|i| KStmt::Private { buf: BufId(self.first_extra + i as u32), len: self.extra[i].shape[0].as_int().unwrap_or(1) })
+            .collect();
+        let body = if regs.is_empty() { body } else { KStmt::seq(regs.into_iter().chain([body]).collect()) };
         let hw_vars: HashSet<VarId> = self.hw.values().map(|v| v.id).collect();
         let body = crate::hoist::hoist(body, self.vars, hw_vars);
         let mode = self.mode;
@@ -596,7 +620,7 @@ impl<'a> Kl<'a> {
         }
         let hw = self.hw.iter().map(|(h, v)| (v.id, *h)).collect();
         let args = self.args(&body);
-        GpuKernel { name, body, shared: self.shared, scratch: self.scratch, grid, block, hw, args }
+        (GpuKernel { name, body, shared: self.shared, scratch: self.scratch, grid, block, hw, args }, self.extra)
     }
 
     fn args(&self, body: &KStmt) -> Vec<KArg> {
@@ -957,6 +981,12 @@ impl<'a> Kl<'a> {
         let at = |e: Expr| simplify(&(min.clone() + e));
         match m {
             Map::Serial => {
+                if sync
+                    && self.pipeline
+                    && let Some(k) = self.pipelined(l, &inner)
+                {
+                    return k;
+                }
                 let body = self.stmt(&l.body, &inner);
                 KStmt::For {
                     var: l.var,
@@ -1106,6 +1136,103 @@ impl<'a> Kl<'a> {
 
     /// A fill distributed over the threads of the block: the flat thread id
     /// strides over the product of its outer spatial loops.
+    /// A serial loop whose body fills cooperative tiles and then computes
+    /// on them (`for ko { fill a_s; fill b_s; compute }`), software
+    /// pipelined through registers: each thread loads its share of the next
+    /// iteration's tiles into a private array before computing on the
+    /// current ones, and stores it into the tiles after the barrier:
+    ///
+    /// ```text
+    /// if (n > 0) load(ko = first)
+    /// for ko { barrier; store; barrier; if (ko + 1 < end) load(ko + 1); compute }
+    /// ```
+    ///
+    /// The global loads of a step then overlap the compute of the one
+    /// before. Only in simple mode (a constant block size, so each thread's
+    /// share is a constant number of elements), when every allocation of
+    /// the body is a cooperative tile filled by a single guarded store
+    /// from buffers the loop does not write, and nothing else in the body
+    /// waits. `None`: emit the loop as it is.
+    fn pipelined(&mut self, l: &For, cx: &Cx) -> Option<KStmt> {
+        let Mode::Simple(d) = self.mode else { return None };
+        let block = d.iter().product::<i64>();
+        let ch = chain_of(&l.body);
+        if ch.allocs.is_empty() || !ch.allocs.iter().all(|(n, _)| self.coop.contains(&(*n as *const Stmt))) {
+            return None;
+        }
+        let nfills = ch.items.iter().take_while(|i| fill_of(i, &ch.allocs).is_some()).count();
+        let (fills, rest) = ch.items.split_at(nfills);
+        if fills.is_empty() || rest.iter().any(|i| fill_of(i, &ch.allocs).is_some() || self.has_sync(i)) {
+            return None;
+        }
+        let mut parts = vec![];
+        for item in fills {
+            let b = fill_of(item, &ch.allocs)?;
+            let p = fill_parts(item, b)?;
+            // Loads only from what the kernel never writes: the values of
+            // a later step are there before any thread's barrier.
+            let mut ok = true;
+            p.store.value.visit(&mut |x| {
+                if let Expr::Load(ld) = x {
+                    ok &= !self.writes.contains(&ld.buf) && !self.inner.contains(&ld.buf);
+                }
+            });
+            let total = p.caps.iter().product::<i64>();
+            if !ok || total > 1 << 16 {
+                return None;
+            }
+            parts.push((b, p, total));
+        }
+        let tid = self.hw(Hw::FlatThread);
+        let end = simplify(&(l.min.clone() + l.extent.clone()));
+        let next = simplify(&(Expr::Var(l.var) + 1));
+        let (mut load_first, mut load_next, mut store) = (vec![], vec![], vec![]);
+        for (b, p, total) in &parts {
+            let count = (total + block - 1) / block;
+            let buf = self.f.buffer(*b);
+            let regs = BufId(self.first_extra + self.extra.len() as u32);
+            self.extra.push(Buffer {
+                name: format!("{}_next", buf.name),
+                dtype: buf.dtype,
+                shape: vec![Expr::int(count)],
+                kind: BufKind::Temp,
+                scope: Scope::Local,
+            });
+            let dtype = buf.dtype;
+            let reg = |r: Var| Expr::load(regs, [Expr::Var(r)], dtype);
+            for (which, kv) in [(0, l.min.clone()), (1, next.clone()), (2, Expr::Var(l.var))] {
+                let r = self.fresh("r");
+                let flat = self.fresh("rf");
+                let conds = p.guards_at(l.var.id, &kv);
+                let work = if which == 2 {
+                    KStmt::Store { buf: *b, idx: p.store.idx[0].clone(), value: reg(r) }
+                } else {
+                    KStmt::Store { buf: regs, idx: Expr::Var(r), value: simplify(&p.store.value.subst1(l.var.id, &kv)) }
+                };
+                let inside = vec![guard(&conds, work)];
+                // The last round of a tile that does not divide by the block
+                // has idle threads.
+                let idle = (total % block != 0).then(|| Expr::cmp(CmpOp::Lt, Expr::Var(flat), Expr::int(*total)));
+                let one = KStmt::seq(vec![
+                    KStmt::Let { var: flat, value: simplify(&(tid.clone() + Expr::Var(r) * block)) },
+                    guard(idle.as_slice(), KStmt::seq(p.bind(flat, inside))),
+                ]);
+                let each = KStmt::For { var: r, start: Expr::int(0), end: Expr::int(count), step: None, unroll: true, body: Box::new(one) };
+                [&mut load_first, &mut load_next, &mut store][which].push(each);
+            }
+        }
+        let mut body = vec![KStmt::Barrier];
+        body.extend(store);
+        body.push(KStmt::Barrier);
+        body.push(guard(&[Expr::cmp(CmpOp::Lt, next, end.clone())], KStmt::seq(load_next)));
+        for item in rest {
+            body.push(self.stmt(item, cx));
+        }
+        let first = guard(&[Expr::cmp(CmpOp::Lt, l.min.clone(), end.clone())], KStmt::seq(load_first));
+        let each = KStmt::For { var: l.var, start: l.min.clone(), end, step: None, unroll: false, body: Box::new(KStmt::seq(body)) };
+        Some(KStmt::seq(vec![first, each]))
+    }
+
     fn coop_fill(&mut self, item: &Stmt, b: BufId, cx: &Cx) -> KStmt {
         if let Stmt::If(i) = item {
             return KStmt::If {
@@ -1179,6 +1306,75 @@ impl<'a> Kl<'a> {
         let body = self.plain(cur, &c);
         binds.push(guard(&edge, body));
         KStmt::For { var: f, start: tid, end: total, step: Some(nthreads), unroll: false, body: Box::new(KStmt::seq(binds)) }
+    }
+}
+
+/// A cooperative fill reduced to its parts: the loops over the tile (with
+/// constant bounds on their extents), the conditions around its one store,
+/// and the store.
+struct FillParts {
+    loops: Vec<(Var, Expr, Expr)>,
+    caps: Vec<i64>,
+    conds: Vec<Expr>,
+    store: texpr_dsl::stmt::Store,
+}
+
+/// The parts of `item`, a fill of `b` by one (guarded) store; `None` for
+/// any other shape.
+fn fill_parts(item: &Stmt, b: BufId) -> Option<FillParts> {
+    let mut loops = vec![];
+    let mut conds = vec![];
+    let mut cur = item;
+    loop {
+        match cur {
+            Stmt::For(l) if conds.is_empty() => {
+                loops.push((l.var, l.min.clone(), l.extent.clone()));
+                cur = &l.body;
+            }
+            Stmt::If(i) if i.els.is_none() => {
+                conds.push(i.cond.clone());
+                cur = &i.then;
+            }
+            Stmt::Store(st) if st.buf == b && !loops.is_empty() => {
+                let caps = loops.iter().map(|(_, _, e)| const_upper(e)).collect::<Option<Vec<i64>>>()?;
+                return Some(FillParts { loops, caps, conds, store: (**st).clone() });
+            }
+            _ => return None,
+        }
+    }
+}
+
+impl FillParts {
+    /// The tile's loop variables from the flat element index `flat`
+    /// (row-major over the caps), around `inside`.
+    fn bind(&self, flat: Var, inside: Vec<KStmt>) -> Vec<KStmt> {
+        let mut out = vec![];
+        for (k, (v, min, _)) in self.loops.iter().enumerate() {
+            let stride: i64 = self.caps[k + 1..].iter().product();
+            let mut e = Expr::Var(flat);
+            if stride != 1 {
+                e = Expr::binary(BinOp::Div, e, Expr::int(stride));
+            }
+            if k > 0 {
+                e = Expr::binary(BinOp::Rem, e, Expr::int(self.caps[k]));
+            }
+            out.push(KStmt::Let { var: *v, value: simplify(&(min.clone() + e)) });
+        }
+        out.extend(inside);
+        out
+    }
+
+    /// At step `kv` of the loop `ko`: the element's guards (the tile's
+    /// edge and the store's conditions).
+    fn guards_at(&self, ko: VarId, kv: &Expr) -> Vec<Expr> {
+        let mut conds = vec![];
+        for (k, (v, min, ext)) in self.loops.iter().enumerate() {
+            if ext.as_int() != Some(self.caps[k]) {
+                conds.push(Expr::cmp(CmpOp::Lt, Expr::Var(*v), simplify(&(min.clone() + ext.clone()).subst1(ko, kv))));
+            }
+        }
+        conds.extend(self.conds.iter().map(|c| simplify(&c.subst1(ko, kv))));
+        conds
     }
 }
 

@@ -47,7 +47,7 @@ fn cuda_matches_interpreter() {
 #[ignore = "needs a CUDA GPU"]
 fn cuda_regression_seeds() {
     require_cuda();
-    for seed in [703u64, 1350] {
+    for seed in [703u64, 1350, 1487] {
         check_case(seed, &crate::differential::generate(seed), Target::Cuda);
     }
 }
