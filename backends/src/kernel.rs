@@ -47,6 +47,11 @@
 //!   block, and a fill
 //!   that does not depend on the thread (no thread variable, and no read of
 //!   a temporary the thread computed itself).
+//!
+//! On CUDA, a serial loop that fills cooperative tiles and then computes on
+//! them (the `k` loop of a tiled matrix product) is software-pipelined:
+//! each thread loads its share of the next iteration's tiles into
+//! registers before computing on the current ones (`Kl::pipelined`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
