@@ -218,7 +218,8 @@ impl Dialect for OpenCl {
         }
     }
     fn unroll_pragma(&self) -> Option<&'static str> {
-        None
+        // Clang (PoCL) and NVIDIA's compiler take it; others ignore it.
+        Some("#pragma unroll")
     }
     fn value_type(&self, t: DType) -> &'static str {
         match t {

@@ -48,10 +48,10 @@
 //!   that does not depend on the thread (no thread variable, and no read of
 //!   a temporary the thread computed itself).
 //!
-//! On CUDA, a serial loop that fills cooperative tiles and then computes on
-//! them (the `k` loop of a tiled matrix product) is software-pipelined:
-//! each thread loads its share of the next iteration's tiles into
-//! registers before computing on the current ones (`Kl::pipelined`).
+//! A serial loop that fills cooperative tiles and then computes on them
+//! (the `k` loop of a tiled matrix product) is software-pipelined: each
+//! thread loads its share of the next iteration's tiles into registers
+//! before computing on the current ones (`Kl::pipelined`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -319,10 +319,8 @@ pub struct GpuFunc {
     pub temps: Vec<BufId>,
 }
 
-/// Lowers a flat function to kernels. With `pipeline`, loops that fill
-/// shared tiles and compute on them are software-pipelined through
-/// registers (asked for on CUDA; see `Kl::pipelined`).
-pub fn lower(f: &LoweredFunc, pipeline: bool) -> GpuFunc {
+/// Lowers a flat function to kernels.
+pub fn lower(f: &LoweredFunc) -> GpuFunc {
     let mut func = f.clone();
     let mut temps = vec![];
     let mut body = &f.body;
@@ -341,7 +339,7 @@ pub fn lower(f: &LoweredFunc, pipeline: bool) -> GpuFunc {
     for s in stages {
         let name = kernel_name(f, s, &mut kernel_names);
         let first = (f.buffers.len() + extra.len()) as u32;
-        let (k, more) = Kl::new(f, &mut func.vars, first, pipeline).run(s, name);
+        let (k, more) = Kl::new(f, &mut func.vars, first).run(s, name);
         kernels.push(k);
         extra.extend(more);
     }
@@ -558,16 +556,13 @@ struct Kl<'a> {
     /// ids from `first_extra` on.
     extra: Vec<Buffer>,
     first_extra: u32,
-    /// Software-pipeline the loops that fill shared tiles (`Kl::pipelined`).
-    pipeline: bool,
     /// Buffers the kernel stores into.
     writes: BTreeSet<BufId>,
 }
 
 impl<'a> Kl<'a> {
-    fn new(f: &'a LoweredFunc, vars: &'a mut texpr_dsl::expr::VarTable, first_extra: u32, pipeline: bool) -> Kl<'a> {
+    fn new(f: &'a LoweredFunc, vars: &'a mut texpr_dsl::expr::VarTable, first_extra: u32) -> Kl<'a> {
         Kl {
-            pipeline,
             writes: BTreeSet::new(),
             extra: vec![],
             first_extra,
@@ -986,9 +981,7 @@ impl<'a> Kl<'a> {
         let at = |e: Expr| simplify(&(min.clone() + e));
         match m {
             Map::Serial => {
-                if sync
-                    && self.pipeline
-                    && let Some(k) = self.pipelined(l, &inner)
+                if sync && let Some(k) = self.pipelined(l, &inner)
                 {
                     return k;
                 }
@@ -1182,8 +1175,12 @@ impl<'a> Kl<'a> {
                     ok &= !self.writes.contains(&ld.buf) && !self.inner.contains(&ld.buf);
                 }
             });
+            // A few registers per thread. The copies are unrolled, so the
+            // registers are scalars: PoCL computed a wrong row (seed 1487
+            // of the GPU differential test) when the array was indexed by
+            // a loop variable across the barriers.
             let total = p.caps.iter().product::<i64>();
-            if !ok || total > 1 << 16 {
+            if !ok || (total + block - 1) / block > 16 {
                 return None;
             }
             parts.push((b, p, total));

@@ -62,12 +62,7 @@ fn check(target: Target, lowered: &Lowered) -> Result<()> {
 /// Lowers to kernels and writes the source for `target` (`OpenCl` or `Cuda`).
 pub fn generate(target: Target, lowered: &Lowered) -> Result<Generated> {
     check(target, lowered)?;
-    // Software pipelining of shared-tile loops on CUDA only: measured 2×
-    // faster on an H100 and checked there (CUDA and NVIDIA's OpenCL), but
-    // PoCL, which runs the OpenCL tests, computed a wrong row for one
-    // pipelined kernel (seed 1487 of the GPU differential test) that
-    // both NVIDIA compilers ran right; see docs/PERFORMANCE.md.
-    let gpu = kernel::lower(&lowered.flat, target == Target::Cuda);
+    let gpu = kernel::lower(&lowered.flat);
     let (source, kernel_names) = match target {
         Target::Cuda => writer::write(&Cuda, &gpu),
         _ => writer::write(&OpenCl, &gpu),

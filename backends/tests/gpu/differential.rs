@@ -396,7 +396,9 @@ pub(crate) fn check_case(seed: u64, c: &Case, target: Target) {
 /// now); 1350, `min(abs(LONG_MIN), 0)` folded to 0 by PoCL (integer `abs`
 /// is a helper now; NVIDIA's compilers folded two other forms of it);
 /// 1487, one row wrong on PoCL when the shared-tile loop was software
-/// pipelined (right on CUDA and NVIDIA's OpenCL; pipelining is CUDA-only).
+/// pipelined through a private array indexed by a loop variable (right on
+/// CUDA and NVIDIA's OpenCL; the copies are unrolled now, and OpenCL
+/// honours `unroll`).
 #[test]
 fn opencl_regression_seeds() {
     if !opencl() {
