@@ -78,8 +78,11 @@ pub trait Dialect {
     fn barrier(&self) -> &'static str;
     /// A hardware index as an `i64` expression.
     fn hw(&self, h: Hw) -> String;
-    /// A line before a loop the schedule unrolled, if the language has one.
-    fn unroll_pragma(&self) -> Option<&'static str>;
+    /// A line before a loop the schedule unrolled (clang, so PoCL, and
+    /// NVIDIA's compilers take `#pragma unroll`; others ignore it).
+    fn unroll_pragma(&self) -> Option<&'static str> {
+        Some("#pragma unroll")
+    }
 
     /// The type of values of `t` in registers.
     fn value_type(&self, t: DType) -> &'static str;
@@ -216,10 +219,6 @@ impl Dialect for OpenCl {
             Hw::GlobalX => "(long)get_global_id(0)".into(),
             Hw::GlobalSizeX => "(long)get_global_size(0)".into(),
         }
-    }
-    fn unroll_pragma(&self) -> Option<&'static str> {
-        // Clang (PoCL) and NVIDIA's compiler take it; others ignore it.
-        Some("#pragma unroll")
     }
     fn value_type(&self, t: DType) -> &'static str {
         match t {
@@ -376,9 +375,6 @@ impl Dialect for Cuda {
             Hw::GlobalX => "(long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x".into(),
             Hw::GlobalSizeX => "(long long)gridDim.x * (long long)blockDim.x".into(),
         }
-    }
-    fn unroll_pragma(&self) -> Option<&'static str> {
-        Some("#pragma unroll")
     }
     fn value_type(&self, t: DType) -> &'static str {
         match t {

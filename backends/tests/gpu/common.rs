@@ -40,6 +40,12 @@ pub fn nvrtc() -> bool {
     }
 }
 
+/// How many random cases a differential test runs: `$TEXPR_GPU_CASES`, else
+/// `default`.
+pub fn gpu_cases(default: u64) -> u64 {
+    std::env::var("TEXPR_GPU_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// `true` if a CUDA GPU runs kernels here (driver, device and NVRTC). The
 /// tests that need one are `#[ignore]`d (CI has no GPU) and call this
 /// through [`require_cuda`]; tests that run elsewhere anyway add a CUDA run

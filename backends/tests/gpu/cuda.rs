@@ -7,7 +7,7 @@
 use texpr_dsl::Target;
 
 use crate::common::*;
-use crate::differential::{cases, check_case, shared_on};
+use crate::differential::{OPENCL_REGRESSION_SEEDS, SHARED_REGRESSION_SEEDS, cases, check_case, shared_on};
 
 /// The SPEC §3 matmul schedule on the GPU, a shape with tails.
 #[test]
@@ -29,10 +29,7 @@ fn cuda_runs_spec_matmul() {
 #[ignore = "needs a CUDA GPU"]
 fn cuda_matches_interpreter() {
     require_cuda();
-    let count = std::env::var("TEXPR_GPU_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(320);
+    let count = gpu_cases(320) as usize;
     let mut n = 0;
     for (seed, c) in cases(count) {
         check_case(seed, &c, Target::Cuda);
@@ -47,7 +44,7 @@ fn cuda_matches_interpreter() {
 #[ignore = "needs a CUDA GPU"]
 fn cuda_regression_seeds() {
     require_cuda();
-    for seed in [703u64, 1350, 1487] {
+    for seed in OPENCL_REGRESSION_SEEDS {
         check_case(seed, &crate::differential::generate(seed), Target::Cuda);
     }
 }
@@ -58,11 +55,9 @@ fn cuda_regression_seeds() {
 #[ignore = "needs a CUDA GPU"]
 fn cuda_shared_generator() {
     require_cuda();
-    let n = std::env::var("TEXPR_GPU_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(400u64);
-    for seeds in [1000..1000 + n, 1381..1382, 1553..1554] {
+    let n = gpu_cases(400);
+    let seeds = SHARED_REGRESSION_SEEDS.map(|s| s..s + 1);
+    for seeds in std::iter::once(1000..1000 + n).chain(seeds) {
         match shared_on(Target::Cuda, seeds.clone()) {
             Ok(rejected) => println!(
                 "{} shared-generator cases agree on CUDA ({rejected} rejected)",

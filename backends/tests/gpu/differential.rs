@@ -353,7 +353,7 @@ fn opencl_matches_interpreter() {
         return;
     }
     let mut n = 0;
-    let count = std::env::var("TEXPR_GPU_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(320);
+    let count = gpu_cases(320) as usize;
     for (seed, c) in cases(count) {
         check_case(seed, &c, Target::OpenCl);
         n += 1;
@@ -399,12 +399,14 @@ pub(crate) fn check_case(seed: u64, c: &Case, target: Target) {
 /// pipelined through a private array indexed by a loop variable (right on
 /// CUDA and NVIDIA's OpenCL; the copies are unrolled now, and OpenCL
 /// honours `unroll`).
+pub(crate) const OPENCL_REGRESSION_SEEDS: [u64; 3] = [703, 1350, 1487];
+
 #[test]
 fn opencl_regression_seeds() {
     if !opencl() {
         return;
     }
-    for seed in [703u64, 1350, 1487] {
+    for seed in OPENCL_REGRESSION_SEEDS {
         check_case(seed, &generate(seed), Target::OpenCl);
     }
 }
@@ -447,10 +449,7 @@ fn shared_generator_on_opencl() {
         return;
     }
     // More with `TEXPR_GPU_CASES=N` (each case builds an OpenCL program).
-    let n = std::env::var("TEXPR_GPU_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(400u64);
+    let n = gpu_cases(400);
     match shared_on(Target::OpenCl, 1000..1000 + n) {
         Ok(rejected) => {
             println!("{} shared-generator cases agree ({rejected} schedules rejected)", n - rejected as u64);
@@ -465,12 +464,14 @@ fn shared_generator_on_opencl() {
 /// core now folds NaN arithmetic); 1553, a shared copy of a per-thread tile
 /// made cooperative (a fill reading a thread's own temporary now stays
 /// private).
+pub(crate) const SHARED_REGRESSION_SEEDS: [u64; 2] = [1381, 1553];
+
 #[test]
 fn shared_generator_regression_seeds() {
     if !opencl() {
         return;
     }
-    for seed in [1381u64, 1553] {
+    for seed in SHARED_REGRESSION_SEEDS {
         match shared_on(Target::OpenCl, seed..seed + 1) {
             Ok(0) => {}
             Ok(_) => panic!("seed {seed}: the schedule is now rejected, so the case no longer tests anything"),
