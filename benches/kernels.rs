@@ -12,6 +12,7 @@ use texpr::prelude::*;
 use texpr::te::FuncBuilder;
 
 include!("common/schedules.rs");
+include!("common/softmax_peers.rs");
 
 fn data(shape: &[usize], seed: u32) -> Tensor<f32> {
     let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
@@ -141,6 +142,18 @@ fn softmax_bench(c: &mut Criterion) {
             black_box(&y2);
         })
     });
+    // Hand-written SIMD peers (same algorithm and `exp`), checked against
+    // texpr's result first: 128-bit as Cranelift, and 256-bit.
+    #[cfg(target_arch = "x86_64")]
+    if softmax_peers::available() {
+        softmax_rows::run_into(&x, &mut y).unwrap();
+        for (name, wide) in [("rust_simd128_2threads", false), ("rust_simd256_2threads", true)] {
+            softmax_peers::softmax_rows_2threads(x.as_slice(), &mut y2, cc, wide);
+            let worst = y.as_slice().iter().zip(&y2).map(|(a, b)| (a - b).abs() / a.abs().max(f32::MIN_POSITIVE)).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{name} differs from texpr by {worst} (relative)");
+            g.bench_function(name, |bn| bn.iter(|| softmax_peers::softmax_rows_2threads(x.as_slice(), black_box(&mut y2), cc, wide)));
+        }
+    }
     g.finish();
 }
 
