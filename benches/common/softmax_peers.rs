@@ -22,7 +22,7 @@ mod softmax_peers {
     /// One vector width: the handful of operations the row kernel needs.
     macro_rules! width {
         ($name:ident, $feat:literal, $v:ty, $lanes:literal, $set1:ident, $load:ident, $store:ident, $max:ident, $min:ident,
-         $add:ident, $sub:ident, $mul:ident, $fma:ident, $cast_i:ident, $cast_f:ident, $slli:ident, $hmax:expr, $hsum:expr) => {
+         $add:ident, $sub:ident, $mul:ident, $fma:ident, $cast_i:ident, $cast_f:ident, $slli:ident) => {
             /// Softmax of each `c`-element row of `x` into `y` (`e` a scratch row).
             #[target_feature(enable = $feat)]
             unsafe fn $name(x: &[f32], y: &mut [f32], c: usize) {
@@ -40,6 +40,8 @@ mod softmax_peers {
                     }
                     $mul(p, $cast_f($slli::<23>($cast_i(m))))
                 };
+                // SAFETY: a vector is its lanes.
+                let lanes = |v: $v| -> [f32; L] { unsafe { std::mem::transmute::<$v, [f32; L]>(v) } };
                 let body = c / (4 * L) * (4 * L);
                 for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
                     let (xp, yp) = (xr.as_ptr(), yr.as_mut_ptr());
@@ -52,7 +54,7 @@ mod softmax_peers {
                         }
                     }
                     let mv = $max($max(mx[0], mx[1]), $max(mx[2], mx[3]));
-                    let m = xr[body..].iter().fold($hmax(mv), |a, b| a.max(*b));
+                    let m = lanes(mv).iter().chain(&xr[body..]).fold(f32::NEG_INFINITY, |a, b| a.max(*b));
                     let mut sv = [$set1(0.0); 4];
                     for i in (0..body).step_by(4 * L) {
                         for (k, a) in sv.iter_mut().enumerate() {
@@ -61,7 +63,7 @@ mod softmax_peers {
                             *a = $add(*a, e);
                         }
                     }
-                    let mut s = $hsum($add($add(sv[0], sv[1]), $add(sv[2], sv[3])));
+                    let mut s: f32 = lanes($add($add(sv[0], sv[1]), $add(sv[2], sv[3]))).iter().sum();
                     for (o, v) in yr[body..].iter_mut().zip(&xr[body..]) {
                         *o = (v - m).exp();
                         s += *o;
@@ -76,31 +78,10 @@ mod softmax_peers {
         };
     }
 
-    #[target_feature(enable = "avx,fma")]
-    fn hmax4(v: __m128) -> f32 {
-        let a: [f32; 4] = unsafe { std::mem::transmute(v) };
-        a.iter().fold(f32::NEG_INFINITY, |x, y| x.max(*y))
-    }
-    #[target_feature(enable = "avx,fma")]
-    fn hsum4(v: __m128) -> f32 {
-        let a: [f32; 4] = unsafe { std::mem::transmute(v) };
-        a.iter().sum()
-    }
-    #[target_feature(enable = "avx2,fma")]
-    fn hmax8(v: __m256) -> f32 {
-        let a: [f32; 8] = unsafe { std::mem::transmute(v) };
-        a.iter().fold(f32::NEG_INFINITY, |x, y| x.max(*y))
-    }
-    #[target_feature(enable = "avx2,fma")]
-    fn hsum8(v: __m256) -> f32 {
-        let a: [f32; 8] = unsafe { std::mem::transmute(v) };
-        a.iter().sum()
-    }
-
     width!(rows128, "avx,fma", __m128, 4, _mm_set1_ps, _mm_loadu_ps, _mm_storeu_ps, _mm_max_ps, _mm_min_ps, _mm_add_ps, _mm_sub_ps,
-        _mm_mul_ps, _mm_fmadd_ps, _mm_castps_si128, _mm_castsi128_ps, _mm_slli_epi32, hmax4, hsum4);
+        _mm_mul_ps, _mm_fmadd_ps, _mm_castps_si128, _mm_castsi128_ps, _mm_slli_epi32);
     width!(rows256, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_add_ps,
-        _mm256_sub_ps, _mm256_mul_ps, _mm256_fmadd_ps, _mm256_castps_si256, _mm256_castsi256_ps, _mm256_slli_epi32, hmax8, hsum8);
+        _mm256_sub_ps, _mm256_mul_ps, _mm256_fmadd_ps, _mm256_castps_si256, _mm256_castsi256_ps, _mm256_slli_epi32);
 
     /// Softmax of the rows of `x` (`c` columns) into `y`, the rows split
     /// between two threads; `wide` picks the 256-bit kernel. Requires
