@@ -99,9 +99,12 @@ impl Kernel {
         self.0.compiled[target.index()]
             .get_or_init(|| {
                 let program = self.program()?;
-                let lowered = Arc::new(program.lower(target)?);
-                let exe = crate::backend::compile(target, &lowered)?;
-                Ok(Arc::new(Compiled::new(Arc::new(program.func().clone()), lowered, exe)))
+                // The bounds proof (needed only by calls) runs on the pool
+                // while the backend compiles.
+                let pending = program.lower_pending(target)?;
+                let (exe, proof) = rayon::join(|| crate::backend::compile(target, pending.lowered()), || pending.prove());
+                let lowered = Arc::new(pending.finish(proof));
+                Ok(Arc::new(Compiled::new(Arc::new(program.func().clone()), lowered, exe?)))
             })
             .clone()
     }

@@ -254,4 +254,9 @@ fn out_of_bounds_for_some_shapes_is_an_err_before_running() {
         e.to_string(),
         "stride2: cannot prove that the load of `x` is in bounds with dims [4, 3]: index 0 is `i * 2`, which must stay in 0..4; guard it with `if`"
     );
+    // The same on the JIT, whose compile runs the proof beside Cranelift.
+    let y: Tensor<f32> = k.run1(Target::Cpu, &[(&ok_x).into(), (&n3).into()], &[]).unwrap();
+    assert_eq!(y.as_slice(), &[0.0, 2.0, 4.0]);
+    let e_cpu = k.run1::<f32>(Target::Cpu, &[(&short).into(), (&n3).into()], &[]).unwrap_err();
+    assert_eq!(e_cpu.to_string(), e.to_string());
 }

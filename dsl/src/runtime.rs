@@ -13,7 +13,7 @@ use crate::dtype::{DType, Data, DataMut};
 use crate::error::{Error, Result, ShapeError};
 use crate::expr::Expr;
 use crate::func::Func;
-use crate::lower::{Lowered, lower};
+use crate::lower::{Lowered, ProofPending, lower, lower_pending};
 use crate::schedule::Schedule;
 use crate::target::{Target, TargetClass};
 use crate::tensor::shape_str;
@@ -82,6 +82,12 @@ impl Program {
     /// The loop nest for a target.
     pub fn lower(&self, target: Target) -> Result<Lowered> {
         lower(&self.schedule_for(target), target)
+    }
+
+    /// [`Program::lower`] with the bounds proof left to run beside
+    /// compilation ([`ProofPending`]).
+    pub fn lower_pending(&self, target: Target) -> Result<ProofPending> {
+        lower_pending(&self.schedule_for(target), target)
     }
 
     /// The loop nest with no schedule at all: the reference the property

@@ -85,23 +85,70 @@ pub fn dump_enabled(what: &str) -> bool {
 pub fn lower(sched: &Schedule, target: Target) -> Result<Lowered> {
     if dump_enabled("passes") {
         let mut trace = String::new();
-        let r = lower_impl(sched, target, Some(&mut trace));
+        let r = lower_impl(sched, target, Some(&mut trace), true);
         eprint!("{trace}");
         r
     } else {
-        lower_impl(sched, target, None)
+        lower_impl(sched, target, None, true)
     }
+}
+
+/// A lowered program whose symbolic bounds proof has not run yet: a
+/// backend can compile [`ProofPending::lowered`] (backends never read
+/// [`Lowered::unproven`]; it is a run-time concern) while
+/// [`ProofPending::prove`] runs on another thread, and
+/// [`ProofPending::finish`] puts the two together. The proof is ~1 ms of a
+/// matrix product's ~4 ms JIT latency.
+#[derive(Debug)]
+pub struct ProofPending(Lowered);
+
+impl ProofPending {
+    /// The program to compile. Its `unproven` list is empty until
+    /// [`ProofPending::finish`]: not for running.
+    pub fn lowered(&self) -> &Lowered {
+        &self.0
+    }
+
+    /// The `prove_bounds` pass on the nest: the accesses left to prove per
+    /// call, and the time it took.
+    pub fn prove(&self) -> (Vec<Unproven>, Duration) {
+        let t = Instant::now();
+        let u = safety::prove(&self.0.nest);
+        (u, t.elapsed())
+    }
+
+    /// The lowered program with its proof.
+    pub fn finish(self, (unproven, took): (Vec<Unproven>, Duration)) -> Lowered {
+        let mut l = self.0;
+        l.unproven = unproven;
+        if let Some(p) = l.passes.iter_mut().find(|p| p.0 == "prove_bounds") {
+            p.1 = took;
+        }
+        l
+    }
+}
+
+/// [`lower`] without the bounds proof, for running it beside compilation.
+/// With `TEXPR_DUMP=passes` the proof runs here, as in [`lower`] (the trace
+/// prints its result), and [`ProofPending::prove`] repeats it.
+pub fn lower_pending(sched: &Schedule, target: Target) -> Result<ProofPending> {
+    if dump_enabled("passes") {
+        return lower(sched, target).map(ProofPending);
+    }
+    lower_impl(sched, target, None, false).map(ProofPending)
 }
 
 /// Lowers and returns the trace: the IR after each pass that changed it,
 /// with each pass's time.
 pub fn lower_traced(sched: &Schedule, target: Target) -> Result<(Lowered, String)> {
     let mut trace = String::new();
-    let l = lower_impl(sched, target, Some(&mut trace))?;
+    let l = lower_impl(sched, target, Some(&mut trace), true)?;
     Ok((l, trace))
 }
 
-fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>) -> Result<Lowered> {
+/// `prove`: run the bounds proof (otherwise `unproven` stays empty, for
+/// [`ProofPending`]).
+fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>, prove: bool) -> Result<Lowered> {
     use std::fmt::Write as _;
     let mut report = vec![];
     let t = Instant::now();
@@ -131,7 +178,9 @@ fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>) 
             "pad_private_tiles" => {}
             "partition_tails" => passes::partition_tails(&mut f, target.class() == TargetClass::Gpu),
             "prove_bounds" => {
-                unproven = safety::prove(&f);
+                if prove {
+                    unproven = safety::prove(&f);
+                }
                 nest = Some(f.clone());
             }
             "flatten" => passes::flatten(&mut f),

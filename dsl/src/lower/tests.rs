@@ -216,3 +216,25 @@ fn cache_read_of_a_reduction_inside_an_expression_names_its_hidden_stage() {
     let e = s.cache_read(h, "w", crate::Scope::Local).unwrap_err().to_string();
     assert!(e.starts_with("dense: schedule: `h` does not read `w`; `w` is read by a reduction inside `h`'s expression, computed by the hidden stage `h.r0`"), "{e}");
 }
+
+#[test]
+fn pending_proof_gives_what_lower_gives() {
+    // `x[2 * i]`, `i in 0..N`, `x: f32[M]`: one access left to prove per call.
+    let mut f = crate::te::FuncBuilder::new("stride2");
+    let x = f.input("x", DType::F32, ["M"]);
+    let _n = f.input("n", DType::F32, ["N"]);
+    f.output(DType::F32, ["N"]);
+    let y = f.compute("y", ["i"], |[i]| x.at([i * 2]));
+    f.ret([y]);
+    let func = f.build().unwrap();
+    let s = Schedule::new(&func, Some(TargetClass::Cpu));
+    let whole = lower(&s, Target::Cpu).unwrap();
+    assert_eq!(whole.unproven.len(), 1);
+    let pending = lower_pending(&s, Target::Cpu).unwrap();
+    assert!(pending.lowered().unproven.is_empty());
+    assert_eq!((&pending.lowered().nest, &pending.lowered().flat), (&whole.nest, &whole.flat));
+    let proof = pending.prove();
+    let done = pending.finish(proof);
+    assert_eq!(format!("{:?}", done.unproven), format!("{:?}", whole.unproven));
+    assert!(done.check_dims(&[4, 3]).is_err() && done.check_dims(&[5, 3]).is_ok());
+}
