@@ -186,6 +186,16 @@ tensor_expr! {
         y.parallel(c);
     }
 
+    /// A stage computed in full, then read by a parallel loop (outlined).
+    pub fn root_then_parallel(x: f32[M, N]) -> f32[M, N] {
+        let t: f32[M, N] = |i, j| x[i, j] * 2.0;
+        let y = |i, j| t[i, j] + 1.0;
+        y
+    }
+    schedule for cpu {
+        y.parallel(i);
+    }
+
     /// Nested parallel loops (the inner one runs inside an outlined chunk).
     pub fn nested_parallel(a: f32[M, N], b: f32[M, N]) -> f32[M, N] {
         let y = |i, j| a[i, j] * 2.0 + b[i, j];
@@ -347,6 +357,20 @@ fn one_kernel_from_eight_threads() {
 fn clif_snapshots() {
     insta::assert_snapshot!("axpb_relu_clif", axpb_relu::kernel().source(Target::Cpu).unwrap());
     insta::assert_snapshot!("int_mix_clif", int_mix::kernel().source(Target::Cpu).unwrap());
+}
+
+/// A temporary that no store follows is read `readonly + can_move` inside
+/// an outlined parallel loop too (Cranelift may then hoist or merge the
+/// loads, as it does inline), and the kernel still computes right.
+#[test]
+fn frozen_temporaries_stay_frozen_in_parallel_loops() {
+    let k = root_then_parallel::kernel();
+    let clif = k.source(Target::Cpu).unwrap();
+    let par = clif.split("\n; ").find(|f| f.starts_with("root_then_parallel_par")).unwrap_or_else(|| panic!("no outlined function:\n{clif}"));
+    let loads: Vec<&str> = par.lines().filter(|l| l.contains("= load.f32")).collect();
+    assert!(!loads.is_empty() && loads.iter().all(|l| l.contains("readonly can_move")), "{par}");
+    let x = data(&[5, 7], 3);
+    both(&k, &[(&x).into()], &[], 0.0, "root_then_parallel");
 }
 
 /// Every benchmarked schedule against the interpreter, on shapes that

@@ -62,7 +62,11 @@ fn is_half(t: DType) -> bool {
 /// pointer slots (buffers, dims, params).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Cap {
-    Buf(BufId),
+    /// A temporary's base pointer, and whether it is frozen (no store
+    /// follows in its allocation) where the loop is outlined: loads in the
+    /// outlined body are then `readonly + can_move` as they would be
+    /// inline (a packed weight tile read by a parallel loop nest).
+    Buf(BufId, bool),
     Var(Var),
 }
 
@@ -1474,7 +1478,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             if matches!(self.locs[b.0 as usize], Some(Loc::Regs { .. })) {
                 return Err(cg_err(format!("register buffer `{}` used inside a parallel loop", self.f.buffer(b).name)));
             }
-            caps.push(Cap::Buf(b));
+            caps.push(Cap::Buf(b, self.frozen.contains(&b)));
         }
         let mut vl: Vec<VarId> = vars.into_iter().filter(|v| *v != l.var.id && self.env.contains_key(v)).collect();
         vl.sort();
@@ -1491,7 +1495,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         self.b.ins().store(fl, self.params_ptr, env, 16);
         for (k, c) in caps.iter().enumerate() {
             let v = match c {
-                Cap::Buf(b) => match self.loc(*b)? {
+                Cap::Buf(b, _) => match self.loc(*b)? {
                     Loc::Mem(p) => p,
                     Loc::Regs { .. } => return Err(cg_err("register buffer captured")),
                 },
@@ -1607,9 +1611,12 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         for (k, c) in caps.iter().enumerate() {
             let off = ((3 + k) * 8) as i32;
             match c {
-                Cap::Buf(b) => {
+                Cap::Buf(b, frozen) => {
                     let p = self.b.ins().load(self.ptr, fl, env, off);
                     self.locs[b.0 as usize] = Some(Loc::Mem(p));
+                    if *frozen {
+                        self.frozen.insert(*b);
+                    }
                 }
                 Cap::Var(v) => {
                     let x = self.b.ins().load(cty(v.dtype), fl, env, off);
