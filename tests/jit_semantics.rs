@@ -347,3 +347,58 @@ fn elementwise_multiply_add_is_not_fused() {
         assert!(y.as_slice().iter().all(|v| *v == 3.0f32 * 0.1 - 0.3), "{:?}", &y.as_slice()[..4]);
     }
 }
+
+/// NaN-ignoring `max`/`min` reductions along a vectorized axis (per-lane
+/// accumulators, one `maxps`/`minps` per vector since the JIT knows the
+/// accumulators never hold NaN) on rows with NaN at every position,
+/// all-NaN rows, infinities and signed zeros, against the interpreter.
+#[test]
+fn max_min_reductions_ignore_nan_on_every_path() {
+    let vals = [f64::NAN, f64::NEG_INFINITY, -2.5, -0.0, 0.0, 1.5, f64::INFINITY, 3.0];
+    let (rows, cols) = (24, 35);
+    for t in [DType::F32, DType::F64] {
+        for op in ["max", "min"] {
+            let mut f = FuncBuilder::new("red");
+            let x = f.input("x", t, ["R", "C"]);
+            f.output(t, ["R"]);
+            let y = f.compute("y", ["i"], |[i]| {
+                let body = |[j]: [te::Expr; 1]| x.at([&i, &j]);
+                if op == "max" { te::max_over([("j", 0, "C")], body) } else { te::min_over([("j", 0, "C")], body) }
+            });
+            f.ret([y]);
+            let func = f.build().unwrap();
+            let mut kernels = vec![Kernel::new(Program::new(func.clone()).with_schedule(Schedule::new(&func, Some(TargetClass::Cpu)))), Kernel::new(Program::new(func.clone()))];
+            for w in [4, 8, 16] {
+                let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
+                let st = s.stage("y").unwrap();
+                let (i, j) = (s.axis(st, "i").unwrap(), s.axis(st, "j").unwrap());
+                let (_, ji) = s.split(j, w).unwrap();
+                s.vectorize(ji).unwrap();
+                s.parallel(i).unwrap();
+                kernels.push(Kernel::new(Program::new(func.clone()).with_schedule(s)));
+            }
+            // Row 0 all NaN; rows 1–3 hold the extremes (100, -100) in
+            // columns 0 and 1 and a NaN after them in the same vector lane
+            // for every width (columns 16, 17), so a lane that took the NaN
+            // would lose them; other rows a NaN at column r % cols (none in
+            // the last two), the values cycling through `vals`.
+            let data = |r: usize, c: usize| match (r, c) {
+                (0, _) | (1..=3, 16 | 17) => f64::NAN,
+                (1..=3, 0) => 100.0,
+                (1..=3, 1) => -100.0,
+                (1..=3, _) => vals[2 + (r * 3 + c) % 4],
+                _ if r < rows - 2 && c == r % cols => f64::NAN,
+                _ => vals[(r * 3 + c) % vals.len()],
+            };
+            macro_rules! run {
+                ($ty:ty) => {{
+                    let x = Tensor::<$ty>::from_fn([rows, cols], |i| data(i[0], i[1]) as $ty);
+                    for k in &kernels {
+                        check::<$ty>(k, &[(&x).into()], &[], 0.0, &format!("{t} {op} reduction"));
+                    }
+                }};
+            }
+            if t == DType::F32 { run!(f32) } else { run!(f64) }
+        }
+    }
+}

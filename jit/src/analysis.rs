@@ -8,6 +8,8 @@
 //!   Cranelift does not promote stack slots itself.
 //! - [`affine`]: the coefficient of a variable in an index expression,
 //!   which decides contiguous, broadcast or gathered vector accesses.
+//! - [`never_nan`]: float temporaries that cannot hold NaN (a `max`/`min`
+//!   reduction's accumulators), for one-instruction vector `max`/`min`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -197,6 +199,46 @@ pub(crate) fn used_vars(s: &Stmt, out: &mut HashSet<VarId>) {
             }
         })
     });
+}
+
+/// Float temporaries that never hold NaN: temporaries start zeroed, and
+/// every store to them is a non-NaN constant, a load of such a buffer, a
+/// conversion from an integer, a choice between such values, or a
+/// NaN-ignoring `min`/`max` with at least one such operand (it is NaN only
+/// when both operands are). A `max`/`min` reduction's accumulators — set
+/// to `∓inf`, updated by `max(acc, x)`, copied between the promoted
+/// registers and memory — are the case this is for. The greatest such set:
+/// start from every float temporary and drop those with another store.
+pub(crate) fn never_nan(f: &LoweredFunc) -> HashSet<BufId> {
+    let mut stores: Vec<(BufId, Expr)> = vec![];
+    f.body.visit(&mut |st| {
+        if let Stmt::Store(x) = st {
+            stores.push((x.buf, x.value.clone()));
+        }
+    });
+    let mut set: HashSet<BufId> =
+        (0..f.buffers.len()).map(|i| BufId(i as u32)).filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float()).collect();
+    loop {
+        let bad: Vec<BufId> = stores.iter().filter(|(b, v)| set.contains(b) && !not_nan(v, &set)).map(|(b, _)| *b).collect();
+        if bad.is_empty() {
+            return set;
+        }
+        for b in bad {
+            set.remove(&b);
+        }
+    }
+}
+
+/// Whether `e` cannot be NaN given that the buffers in `set` hold no NaN.
+pub(crate) fn not_nan(e: &Expr, set: &HashSet<BufId>) -> bool {
+    match e {
+        Expr::Const(c) => !c.as_f64().is_nan(),
+        Expr::Load(l) => set.contains(&l.buf),
+        Expr::Binary(BinOp::Min | BinOp::Max, a, b) => not_nan(a, set) || not_nan(b, set),
+        Expr::Cast(_, a) => !a.dtype().is_float(),
+        Expr::Select(_, a, b) | Expr::If(_, a, b) => not_nan(a, set) && not_nan(b, set),
+        _ => false,
+    }
 }
 
 /// Every buffer a statement reads or writes.

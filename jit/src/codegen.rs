@@ -84,13 +84,15 @@ pub(crate) struct ModState<'a> {
     pub f: &'a LoweredFunc,
     pub jobs: Vec<Job<'a>>,
     pub promoted: HashMap<BufId, Promoted>,
+    /// Float temporaries that never hold NaN ([`analysis::never_nan`]).
+    pub never_nan: HashSet<BufId>,
     imports: HashMap<&'static str, FuncId>,
     next: u32,
 }
 
 impl<'a> ModState<'a> {
     pub fn new(module: JITModule, f: &'a LoweredFunc) -> ModState<'a> {
-        ModState { module, f, jobs: vec![], promoted: analysis::promotable(f), imports: HashMap::new(), next: 0 }
+        ModState { module, f, jobs: vec![], promoted: analysis::promotable(f), never_nan: analysis::never_nan(f), imports: HashMap::new(), next: 0 }
     }
 
     pub fn signature(&self, params: &[Type], rets: &[Type]) -> Signature {

@@ -35,7 +35,7 @@ use cranelift_codegen::ir::types::{self, Type};
 use cranelift_codegen::ir::{Block, BlockArg, InstBuilder, MemFlagsData, Value};
 use texpr_dsl::{BinOp, Builtin, BufId, CmpOp, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
 
-use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine};
+use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine, not_nan};
 use crate::codegen::{Bind, Gen, Loc, cty};
 use crate::error::{CgResult, cg_err};
 
@@ -459,7 +459,12 @@ impl Vec_ {
                         return Ok(VV::V(r));
                     }
                 }
-                let b_nonnan_const = b.as_const().is_some_and(|c| !c.as_f64().is_nan());
+                // A non-NaN operand makes NaN-ignoring `max`/`min` one
+                // instruction: it goes second (`maxps a, b` returns `b`
+                // when either is NaN).
+                let b_not_nan = not_nan(b, &g.m.never_nan);
+                let swap = !b_not_nan && not_nan(a, &g.m.never_nan);
+                let (a, b) = if swap && matches!(op, BinOp::Min | BinOp::Max) && !int { (b, a) } else { (a, b) };
                 let x = self.expr(g, a)?;
                 let y = self.expr(g, b)?;
                 let xs = self.to_vecs(g, x, t)?;
@@ -472,7 +477,7 @@ impl Vec_ {
                         (BinOp::Sub, false) => g.b.ins().fsub(x, y),
                         (BinOp::Mul, false) => g.b.ins().fmul(x, y),
                         (BinOp::Div, false) => g.b.ins().fdiv(x, y),
-                        (BinOp::Min | BinOp::Max, false) => vminmax(g, *op == BinOp::Max, x, y, b_nonnan_const),
+                        (BinOp::Min | BinOp::Max, false) => vminmax(g, *op == BinOp::Max, x, y, b_not_nan || swap),
                         (BinOp::Add, true) => g.b.ins().iadd(x, y),
                         (BinOp::Sub, true) => g.b.ins().isub(x, y),
                         (BinOp::Mul, true) => g.b.ins().imul(x, y),
