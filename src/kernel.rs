@@ -99,10 +99,15 @@ impl Kernel {
         self.0.compiled[target.index()]
             .get_or_init(|| {
                 let program = self.program()?;
-                // The bounds proof (needed only by calls) runs on the pool
-                // while the backend compiles.
+                // The bounds proof (needed only by calls) runs on a thread
+                // of its own while the backend compiles on this one (as
+                // before: a GPU context stays with the calling thread).
                 let pending = program.lower_pending(target)?;
-                let (exe, proof) = rayon::join(|| crate::backend::compile(target, pending.lowered()), || pending.prove());
+                let (exe, proof) = std::thread::scope(|s| {
+                    let proof = s.spawn(|| pending.prove());
+                    let exe = crate::backend::compile(target, pending.lowered());
+                    (exe, proof.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                });
                 let lowered = Arc::new(pending.finish(proof));
                 Ok(Arc::new(Compiled::new(Arc::new(program.func().clone()), lowered, exe?)))
             })
