@@ -1272,11 +1272,63 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     }
 
     fn vectorized(&mut self, l: &'a For, ext: i64) -> CgResult<()> {
-        if crate::vector::try_vectorize(self, l, ext)? {
+        if self.lane_reduce(l, ext)? || crate::vector::try_vectorize(self, l, ext)? {
             return Ok(());
         }
         // Lane by lane: always correct.
         self.unrolled(l, ext)
+    }
+
+    /// The last step of a reduction along a vectorized axis, `vectorized
+    /// for v in 0..n { X[I] = X[I] op T[v] }` with the per-lane partials `T`
+    /// in vector registers (`op` one of `+ min max`, `I` not using `v`):
+    /// the partial vectors are combined with vector operations, then the
+    /// lanes of the result, then `X[I]` — `n / lanes + lanes` operations
+    /// instead of `n` scalar ones (each NaN-ignoring scalar `max` is a
+    /// compare-and-branch in Cranelift's x86 code). Reassociating a
+    /// reduction is within SPEC (a reduction's order is open).
+    fn lane_reduce(&mut self, l: &'a For, ext: i64) -> CgResult<bool> {
+        let Stmt::Store(st) = &l.body else { return Ok(false) };
+        let Expr::Binary(op @ (BinOp::Add | BinOp::Min | BinOp::Max), x, y) = &st.value else { return Ok(false) };
+        let is_acc = |e: &Expr| matches!(e, Expr::Load(ld) if ld.buf == st.buf && ld.idx == st.idx);
+        let (acc_e, part) = match (is_acc(x), is_acc(y)) {
+            (true, false) => (x, y),
+            (false, true) => (y, x),
+            _ => return Ok(false),
+        };
+        let Expr::Load(pl) = &**part else { return Ok(false) };
+        let t = pl.dtype;
+        let Some(Loc::Regs { vars, group }) = self.locs.get(pl.buf.0 as usize).cloned().flatten() else { return Ok(false) };
+        let g = group as i64;
+        let uses_v = st.idx.iter().any(|e| e.any(&mut |z| matches!(z, Expr::Var(w) if w.id == l.var.id)));
+        if !t.is_float()
+            || st.idx.len() != 1
+            || g < 2
+            || uses_v
+            || self.const_eval(&l.min).and_then(|c| c.as_i64()) != Some(0)
+            || !matches!(pl.idx.as_slice(), [Expr::Var(w)] if w.id == l.var.id)
+            || ext != vars.len() as i64 * g
+        {
+            return Ok(false);
+        }
+        let not_nan = self.m.never_nan.contains(&pl.buf);
+        let mut acc = self.b.use_var(vars[0]);
+        for v in &vars[1..] {
+            let next = self.b.use_var(*v);
+            acc = match op {
+                BinOp::Add => self.b.ins().fadd(acc, next),
+                _ => crate::vector::vminmax(self, *op == BinOp::Max, acc, next, not_nan),
+            };
+        }
+        let mut r = self.b.ins().extractlane(acc, 0);
+        for k in 1..g {
+            let lane = self.b.ins().extractlane(acc, k as u8);
+            r = self.binary(*op, t, r, lane)?;
+        }
+        let old = self.expr(acc_e)?;
+        let v = self.binary(*op, t, old, r)?;
+        self.store(st.buf, &st.idx[0], v)?;
+        Ok(true)
     }
 
     fn alloc(&mut self, buf: BufId, body: &'a Stmt) -> CgResult<()> {

@@ -1052,7 +1052,7 @@ fn vflags(f: MemFlagsData) -> MemFlagsData {
 }
 
 /// NaN-ignoring vector min/max (see `Gen::fminmax`).
-fn vminmax(g: &mut Gen<'_, '_, '_>, max: bool, a: Value, b: Value, b_not_nan: bool) -> Value {
+pub(crate) fn vminmax(g: &mut Gen<'_, '_, '_>, max: bool, a: Value, b: Value, b_not_nan: bool) -> Value {
     let ty = g.b.func.dfg.value_type(a);
     // `a > b` is written `b < a`: with a non-NaN `b`, `bitselect(b < a, a,
     // b)` and `bitselect(a < b, a, b)` are exactly x86's `maxps a, b` and
