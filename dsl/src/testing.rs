@@ -199,6 +199,12 @@ pub struct GenConfig {
     pub zero_dim: f64,
     /// Largest split factor.
     pub max_factor: i64,
+    /// Probability, per reduction stage, of a final `split(k, 4|8|16)`
+    /// with the inner part innermost and vectorized: per-lane partials
+    /// in vector registers, which the random loop primitives almost never
+    /// produce. `0.0` (the default) draws nothing, so the programs of
+    /// existing seeds do not change.
+    pub vectorize_reductions: f64,
 }
 
 impl GenConfig {
@@ -210,6 +216,7 @@ impl GenConfig {
             max_dim: 9,
             zero_dim: 0.08,
             max_factor: 5,
+            vectorize_reductions: 0.0,
         }
     }
 }
@@ -735,6 +742,34 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                 }
             }
         }
+    }
+    // A reduction axis split and its inner part vectorized innermost.
+    for st in 0..s.stages.len() {
+        let sr = StageRef(st as u32);
+        if cfg.vectorize_reductions <= 0.0 || !rng.chance(cfg.vectorize_reductions) {
+            continue;
+        }
+        let Some(k) = s.loops(sr).into_iter().find(|a| matches!(s.axis_name(*a), "k" | "r")) else { continue };
+        let (sname, kn) = (s.stage_name(sr).to_string(), s.axis_name(k).to_string());
+        let f = [4, 8, 16][rng.below(3)];
+        let (o, i) = (fresh("vo"), fresh("vi"));
+        let desc = format!("{sname}: let ({o}, {i}) = split({kn}, {f})");
+        let inner = match s.split_named(k, f, &o, &i) {
+            Ok((_, inner)) => {
+                try_op(&mut s, desc, Ok(()));
+                inner
+            }
+            Err(e) => {
+                try_op(&mut s, desc, Err(e));
+                continue;
+            }
+        };
+        let mut order: Vec<AxisRef> = s.loops(sr).into_iter().filter(|a| *a != inner).collect();
+        order.push(inner);
+        let r = s.reorder(&order);
+        try_op(&mut s, format!("{sname}: reorder(.., {i})"), r);
+        let r = s.vectorize(inner);
+        try_op(&mut s, format!("{sname}: vectorize({i})"), r);
     }
     // Where each non-output stage is computed: consumers first, so that a
     // producer can be attached to a stage its reader is computed in.

@@ -91,3 +91,18 @@ fn regression_seeds() {
         assert_eq!(ran, 1, "seed {seed} was skipped");
     }
 }
+
+/// Reductions with their axis split and the inner part vectorized
+/// innermost (per-lane partials in vector registers, combined as vectors
+/// at the end; NaN-free accumulators use one-instruction `max`/`min`),
+/// which the plain generator almost never draws.
+#[test]
+fn random_vectorized_reductions() {
+    let seeds = seeds(200_000);
+    let n = seeds.end - seeds.start;
+    let mut cfg = GenConfig::new(TargetClass::Cpu);
+    cfg.vectorize_reductions = 0.8;
+    let (ran, skipped) = run(&cfg, seeds);
+    eprintln!("vectorized reductions: {ran} cases matched, {skipped} skipped");
+    assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
+}
