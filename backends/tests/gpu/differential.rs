@@ -435,9 +435,32 @@ fn cuda_compiles_for_sm80_and_sm90() {
 /// against the interpreter: the number of rejected schedules, or the first
 /// disagreement.
 pub(crate) fn shared_on(target: Target, seeds: std::ops::Range<u64>) -> Result<usize, String> {
-    let cfg = texpr_dsl::testing::GenConfig::new(TargetClass::Gpu);
+    shared_with(&texpr_dsl::testing::GenConfig::new(TargetClass::Gpu), target, seeds)
+}
+
+fn shared_with(cfg: &texpr_dsl::testing::GenConfig, target: Target, seeds: std::ops::Range<u64>) -> Result<usize, String> {
     let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(target, l);
-    texpr_dsl::testing::differential(&cfg, seeds, target, &compile)
+    texpr_dsl::testing::differential(cfg, seeds, target, &compile)
+}
+
+/// The shared generator with reduction axes split and vectorized
+/// innermost (`GenConfig::vectorize_reductions`), which its plain
+/// schedules almost never draw.
+#[test]
+fn shared_generator_vectorized_reductions_on_opencl() {
+    if !opencl() {
+        return;
+    }
+    let mut cfg = texpr_dsl::testing::GenConfig::new(TargetClass::Gpu);
+    cfg.vectorize_reductions = 0.8;
+    let n = gpu_cases(100);
+    match shared_with(&cfg, Target::OpenCl, 5000..5000 + n) {
+        Ok(rejected) => {
+            println!("{} vectorized-reduction cases agree ({rejected} schedules rejected)", n - rejected as u64);
+            assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
+        }
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// The core's shared generator (`texpr_dsl::testing`): random definitions
