@@ -18,9 +18,13 @@
 //! - `vector`: vectorized loops as 128-bit SIMD (the widest Cranelift's
 //!   x86_64 backend handles): contiguous accesses as vector loads/stores,
 //!   invariant values broadcast, guards that hold on a range of lanes as
-//!   masks, the rest lane by lane.
+//!   masks, the rest lane by lane. (A reduction's final combine over
+//!   per-lane partials in registers works on whole vectors: `codegen`'s
+//!   `lane_reduce`.)
 //! - `math`: inline polynomial `exp`, `ln`, `tanh`, ... for `f32`.
-//! - `analysis`: register promotion and affine index analysis.
+//! - `analysis`: register promotion, affine index analysis, and which
+//!   float temporaries can never hold NaN (one-instruction vector
+//!   `max`/`min` on a reduction's accumulators).
 //! - `runtime`: the functions JIT code calls (thread pool, allocation,
 //!   `f64` math), and the `vzeroupper` trampoline every entry goes through.
 //!   A parallel loop whose estimated work is small runs on the calling
