@@ -101,12 +101,17 @@ impl Kernel {
                 let program = self.program()?;
                 // The bounds proof (needed only by calls) runs on a thread
                 // of its own while the backend compiles on this one (as
-                // before: a GPU context stays with the calling thread).
+                // before: a GPU context stays with the calling thread); if
+                // no thread can be started, it runs here afterwards.
                 let pending = program.lower_pending(target)?;
                 let (exe, proof) = std::thread::scope(|s| {
-                    let proof = s.spawn(|| pending.prove());
+                    let proof = std::thread::Builder::new().name("texpr-proof".into()).spawn_scoped(s, || pending.prove());
                     let exe = crate::backend::compile(target, pending.lowered());
-                    (exe, proof.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    let proof = match proof {
+                        Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                        Err(_) => pending.prove(),
+                    };
+                    (exe, proof)
                 });
                 let lowered = Arc::new(pending.finish(proof));
                 Ok(Arc::new(Compiled::new(Arc::new(program.func().clone()), lowered, exe?)))

@@ -1153,7 +1153,7 @@ impl<'a> Kl<'a> {
     /// waits. `None`: emit the loop as it is.
     fn pipelined(&mut self, l: &For, cx: &Cx) -> Option<KStmt> {
         let Mode::Simple(d) = self.mode else { return None };
-        let block = d.iter().product::<i64>();
+        let block = d.iter().product::<i64>().max(1);
         let ch = chain_of(&l.body);
         if ch.allocs.is_empty() || !ch.allocs.iter().all(|(n, _)| self.coop.contains(&(*n as *const Stmt))) {
             return None;

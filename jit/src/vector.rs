@@ -463,8 +463,8 @@ impl Vec_ {
                 // instruction: it goes second (`maxps a, b` returns `b`
                 // when either is NaN).
                 let b_not_nan = not_nan(b, &g.m.never_nan);
-                let swap = !b_not_nan && not_nan(a, &g.m.never_nan);
-                let (a, b) = if swap && matches!(op, BinOp::Min | BinOp::Max) && !int { (b, a) } else { (a, b) };
+                let swap = matches!(op, BinOp::Min | BinOp::Max) && !int && !b_not_nan && not_nan(a, &g.m.never_nan);
+                let (a, b) = if swap { (b, a) } else { (a, b) };
                 let x = self.expr(g, a)?;
                 let y = self.expr(g, b)?;
                 let xs = self.to_vecs(g, x, t)?;

@@ -100,26 +100,35 @@ pub fn lower(sched: &Schedule, target: Target) -> Result<Lowered> {
 /// [`ProofPending::finish`] puts the two together. The proof is ~1 ms of a
 /// matrix product's ~4 ms JIT latency.
 #[derive(Debug)]
-pub struct ProofPending(Lowered);
+pub struct ProofPending {
+    lowered: Lowered,
+    /// The proof already ran in lowering (`TEXPR_DUMP=passes`).
+    proven: bool,
+}
 
 impl ProofPending {
-    /// The program to compile. Its `unproven` list is empty until
+    /// The program to compile. Its `unproven` list may be empty until
     /// [`ProofPending::finish`]: not for running.
     pub fn lowered(&self) -> &Lowered {
-        &self.0
+        &self.lowered
     }
 
     /// The `prove_bounds` pass on the nest: the accesses left to prove per
-    /// call, and the time it took.
+    /// call, and the time it took (what lowering found, when it already
+    /// ran the proof).
     pub fn prove(&self) -> (Vec<Unproven>, Duration) {
+        if self.proven {
+            let took = self.lowered.passes.iter().find(|p| p.0 == "prove_bounds").map_or(Duration::ZERO, |p| p.1);
+            return (self.lowered.unproven.clone(), took);
+        }
         let t = Instant::now();
-        let u = safety::prove(&self.0.nest);
+        let u = safety::prove(&self.lowered.nest);
         (u, t.elapsed())
     }
 
     /// The lowered program with its proof.
     pub fn finish(self, (unproven, took): (Vec<Unproven>, Duration)) -> Lowered {
-        let mut l = self.0;
+        let mut l = self.lowered;
         l.unproven = unproven;
         if let Some(p) = l.passes.iter_mut().find(|p| p.0 == "prove_bounds") {
             p.1 = took;
@@ -130,12 +139,11 @@ impl ProofPending {
 
 /// [`lower`] without the bounds proof, for running it beside compilation.
 /// With `TEXPR_DUMP=passes` the proof runs here, as in [`lower`] (the trace
-/// prints its result), and [`ProofPending::prove`] repeats it.
+/// prints its result), and [`ProofPending::prove`] returns that result.
 pub fn lower_pending(sched: &Schedule, target: Target) -> Result<ProofPending> {
-    if dump_enabled("passes") {
-        return lower(sched, target).map(ProofPending);
-    }
-    lower_impl(sched, target, None, false).map(ProofPending)
+    let proven = dump_enabled("passes");
+    let lowered = if proven { lower(sched, target)? } else { lower_impl(sched, target, None, false)? };
+    Ok(ProofPending { lowered, proven })
 }
 
 /// Lowers and returns the trace: the IR after each pass that changed it,
