@@ -119,6 +119,16 @@ tensor_expr! {
         s.vectorize(si);
     }
 
+    /// Layer normalization over the last axis, unscheduled: the CPU
+    /// default computes `mean`, `d` and `var` in `y`'s row loop.
+    pub fn layernorm(x: f32[N, C], eps: f32) -> f32[N, C] {
+        let mean: f32[N] = |n| sum(c in 0..C => x[n, c]) / (C as f32);
+        let d: f32[N, C] = |n, c| x[n, c] - mean[n];
+        let var: f32[N] = |n| sum(c in 0..C => d[n, c] * d[n, c]) / (C as f32);
+        let y = |n, c| d[n, c] * rsqrt(var[n] + eps);
+        y
+    }
+
     /// Softmax with one `exp` per element: `e` in a row buffer shared by
     /// the row sum and the output (a dynamic-size temporary allocated once
     /// per chunk of rows by the JIT).
@@ -269,6 +279,26 @@ fn matmuls_on_many_shapes() {
             ("packed_io", matmul_packed_io::kernel()),
         ] {
             both(&kern, &[(&a).into(), (&b).into()], &[], 1e-5, &format!("matmul {name} {m}x{k}x{n}"));
+        }
+    }
+}
+
+/// The default schedule's row fusion against plain loops (not the
+/// interpreter, which runs the same schedule).
+#[test]
+fn default_schedule_fuses_row_wise_stages() {
+    let nest = layernorm::kernel().lower(Target::Cpu).unwrap().to_string();
+    for buf in ["mean.r0: f32[1]", "mean: f32[1]", "d: f32[1, max(C, 0)]", "var: f32[1]"] {
+        assert!(nest.contains(&format!("alloc global {buf}\n")), "the default does not compute `{buf}` per row:\n{nest}");
+    }
+    for (n, c) in [(1, 1), (3, 7), (4, 33), (2, 64), (0, 5), (5, 0), (7, 1000)] {
+        let x = data(&[n, c], 5);
+        let y = layernorm(&x, 1e-5).unwrap();
+        for (row, got) in x.as_slice().chunks(c.max(1)).zip(y.as_slice().chunks(c.max(1))) {
+            let mean = row.iter().map(|v| *v as f64).sum::<f64>() / c as f64;
+            let var = row.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
+            let want: Vec<f32> = row.iter().map(|v| ((*v as f64 - mean) / (var + 1e-5).sqrt()) as f32).collect();
+            close(got, &want, 1e-4).unwrap_or_else(|e| panic!("layernorm {n}x{c}: {e}"));
         }
     }
 }

@@ -683,12 +683,15 @@ impl Schedule {
 
     /// The default schedule of a target class for a definition.
     ///
-    /// - CPU: every stage at the root; per stage, the innermost spatial
+    /// - CPU: stages read only at their readers' own rows computed at the
+    ///   output's row loop (one row at a time: no row is computed twice),
+    ///   every other stage at the root; per stage, the innermost spatial
     ///   loop (the output's contiguous axis) is split by two SIMD widths and
     ///   the inner part vectorized, reductions are moved outside it (so a
     ///   matrix product runs `i, k, j.outer, j.inner`: vector loads of `b`
     ///   and `c`, `a` broadcast), and the outermost spatial loop — the first
-    ///   two fused when there are three or more — runs in parallel. A stage
+    ///   two fused when there are three or more — runs in parallel (at the
+    ///   root; a stage inside a row runs on the row's thread). A stage
     ///   with one spatial axis and a reduction (a row reduction) vectorizes
     ///   its innermost reduction loop instead. A stage whose default fails to
     ///   lower keeps the definition's loop order (never an error).
@@ -705,19 +708,76 @@ impl Schedule {
                 let _ = s.default_gpu_stage(st);
             }
         } else {
-            for i in 0..s.stages.len() {
-                let before = s.clone();
-                if s.default_cpu_stage(StageRef(i as u32)).is_err() {
-                    s = before;
-                }
-            }
-            // The defaults are legal primitives; should lowering still refuse
-            // the combination, fall back to the definition's loop order.
+            // With the row-wise producers moved into their consumer's rows
+            // first; should lowering refuse that, without; should it still
+            // refuse, the definition's loop order.
+            let plain = s.clone();
+            s.default_rows();
+            s.default_cpu_stages();
             if crate::lower::lower(&s, crate::target::Target::Interp).is_err() {
-                s = Schedule::new(func, Some(class));
+                s = plain.clone();
+                s.default_cpu_stages();
+                if crate::lower::lower(&s, crate::target::Target::Interp).is_err() {
+                    s = plain;
+                }
             }
         }
         s
+    }
+
+    fn default_cpu_stages(&mut self) {
+        for i in 0..self.stages.len() {
+            let before = self.clone();
+            if self.default_cpu_stage(StageRef(i as u32)).is_err() {
+                *self = before;
+            }
+        }
+    }
+
+    /// The CPU default's row fusion: a stage whose every reader reads it
+    /// only at the reader's own row (first index = the reader's first
+    /// loop variable), where every reader is an output or a stage already
+    /// moved, is computed at the output's row loop (`compute_at(out, n)`)
+    /// instead of in full at the root. Each row is still computed once —
+    /// no work is repeated — but the row is produced and consumed while it
+    /// is in cache: a softmax's `mx`, `e` and `s` (four passes over `N×C`
+    /// in memory) become one pass with a row buffer. Only outputs whose
+    /// first loop stays whole under the default take stages in.
+    fn default_rows(&mut self) {
+        for o in 0..self.stages.len() {
+            let st = &self.stages[o];
+            // The row loop stays a leaf under the default with two spatial
+            // axes, or one and a reduction (see `default_cpu_stage`).
+            let rows = st.spatial.len() == 2 || (st.spatial.len() == 1 && !st.reduce.is_empty());
+            if st.output.is_none() || st.attach != Attach::Root || !rows {
+                continue;
+            }
+            let row = AxisRef { stage: o as u32, axis: st.spatial[0] as u32 };
+            let mut inside = vec![o];
+            for p in (0..self.stages.len()).rev() {
+                let ps = &self.stages[p];
+                if ps.output.is_some() || ps.attach != Attach::Root || ps.kind != StageKind::Def || ps.spatial.is_empty() {
+                    continue;
+                }
+                let readers = self.readers(ps.buf);
+                let by_row = !readers.is_empty()
+                    && readers.iter().all(|r| {
+                        let rs = &self.stages[*r];
+                        let Some(&r0) = rs.spatial.first() else { return false };
+                        let v = rs.axes[r0].var;
+                        inside.contains(r)
+                            && rs.body.exprs().iter().all(|e| {
+                                !e.any(&mut |x| match x {
+                                    Expr::Load(l) if l.buf == ps.buf => !matches!(l.idx.first(), Some(Expr::Var(w)) if *w == v),
+                                    _ => false,
+                                })
+                            })
+                    });
+                if by_row && self.compute_at(StageRef(p as u32), row).is_ok() {
+                    inside.push(p);
+                }
+            }
+        }
     }
 
     /// The CPU default for one stage (see [`Schedule::default_for`]).
@@ -738,9 +798,18 @@ impl Schedule {
         let reduce: Vec<AxisRef> = stage.reduce.iter().map(|a| AxisRef { stage: st.0, axis: *a as u32 }).collect();
         let Some(&last) = spatial.last() else { return Ok(()) };
         let worth = |ext: Option<i64>| width > 0 && ext.is_none_or(|e| e >= width);
+        // A stage computed inside its consumer's rows runs on that loop's
+        // threads.
+        let par = matches!(stage.attach, Attach::Root);
+        let parallel = |s: &mut Schedule, a: AxisRef| if par { s.parallel(a) } else { Ok(()) };
+        if !par && spatial.len() == 1 && reduce.is_empty() {
+            // One element per row of its consumer: splitting the row loop
+            // would compute a vector's worth of rows at each row.
+            return Ok(());
+        }
         if spatial.len() == 1 && !reduce.is_empty() {
             // A row reduction: vectorize the innermost reduction loop.
-            self.parallel(last)?;
+            parallel(self, last)?;
             let r = reduce[reduce.len() - 1];
             let r_ext = self.stages[st.0 as usize].reduction().and_then(|red| {
                 let ax = red.axes.last()?;
@@ -760,16 +829,18 @@ impl Schedule {
             self.reorder(&order)?;
             self.vectorize(li)?;
             if spatial.len() == 1 {
-                return self.parallel(lo);
+                return parallel(self, lo);
             }
         } else {
             order.push(last);
             self.reorder(&order)?;
             if spatial.len() == 1 {
-                return self.parallel(last);
+                return parallel(self, last);
             }
         }
-        if spatial.len() >= 3 {
+        if !par {
+            Ok(())
+        } else if spatial.len() >= 3 {
             let f = self.fuse(spatial[0], spatial[1])?;
             self.parallel(f)
         } else {

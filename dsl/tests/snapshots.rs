@@ -201,3 +201,34 @@ fn pass_trace() {
     insta::assert_snapshot!(shape.join("\n"));
     assert!(trace.contains("ms)"), "{trace}");
 }
+
+/// The CPU default computes softmax's row-wise stages in the output's row
+/// loop (`mx`, `e`, `s` at `y.n`): one pass per row through a row buffer
+/// instead of four passes over `N×C`.
+#[test]
+fn softmax_default_cpu_schedule() {
+    let s = Schedule::default_for(&softmax(), TargetClass::Cpu);
+    insta::assert_snapshot!(format!("{s}\n{}", lowered(&s, Target::Cpu)));
+}
+
+/// What the CPU default's row fusion leaves at the root: a stage read at
+/// another row (`t[j, i]`), at a fixed row (`b[0]`: every row of `y` would
+/// recompute it), or also by a second output (`q`). Only `r`, read at each
+/// row of `y` by `y` alone, moves into the row loop.
+#[test]
+fn default_row_fusion_takes_only_row_wise_stages() {
+    let mut f = FuncBuilder::new("rows");
+    let x = f.input("x", DType::F32, ["N", "N"]);
+    f.output(DType::F32, ["N", "N"]);
+    f.output(DType::F32, ["N"]);
+    let t = f.compute_typed("t", DType::F32, ["N", "N"], ["i", "j"], |[i, j]| x.at([&i, &j]) * 2.0);
+    let b = f.compute_typed("b", DType::F32, ["N"], ["i"], |[i]| te::sum([("j", 0, "N")], |[j]| x.at([&i, &j])));
+    let r = f.compute_typed("r", DType::F32, ["N"], ["i"], |[i]| te::sum([("j", 0, "N")], |[j]| x.at([&j, &i])));
+    let q = f.compute_typed("q", DType::F32, ["N", "N"], ["i", "j"], |[i, j]| x.at([&i, &j]) - 1.0);
+    let y = f.compute("y", ["i", "j"], |[i, j]| t.at([&j, &i]) + b.at([te::Expr::from(0)]) + r.at([&i]) + q.at([&i, &j]));
+    let z = f.compute("z", ["i"], |[i]| q.at([i, te::Expr::from(0)]));
+    f.ret([y, z]);
+    let func = f.build().unwrap();
+    let s = Schedule::default_for(&func, TargetClass::Cpu);
+    insta::assert_snapshot!(s.to_string());
+}
