@@ -205,6 +205,9 @@ pub struct GenConfig {
     /// produce. `0.0` (the default) draws nothing, so the programs of
     /// existing seeds do not change.
     pub vectorize_reductions: f64,
+    /// No schedule: the program runs the class default
+    /// ([`Schedule::default_for`], e.g. the CPU default's row fusion).
+    pub default_schedule: bool,
 }
 
 impl GenConfig {
@@ -217,6 +220,7 @@ impl GenConfig {
             zero_dim: 0.08,
             max_factor: 5,
             vectorize_reductions: 0.0,
+            default_schedule: false,
         }
     }
 }
@@ -321,9 +325,16 @@ impl Case {
             Err(e) => panic!("testing generator produced an invalid definition (seed {seed}): {e}\n{fb:#?}"),
         };
         let mut log = vec![];
-        let sched = gen_schedule(&mut rng, &func, cfg, &mut log);
-        let (inputs, params) = gen_inputs(&mut rng, &func, &dims);
-        Case { seed, program: Program::new(func).with_schedule(sched), log, inputs, params }
+        let program = if cfg.default_schedule {
+            let s = Schedule::default_for(&func, cfg.class);
+            log.push(format!("(the {:?} default)\n{s}", cfg.class));
+            Program::new(func)
+        } else {
+            let sched = gen_schedule(&mut rng, &func, cfg, &mut log);
+            Program::new(func).with_schedule(sched)
+        };
+        let (inputs, params) = gen_inputs(&mut rng, program.func(), &dims);
+        Case { seed, program, log, inputs, params }
     }
 
     /// The definition.

@@ -29,6 +29,22 @@ proptest! {
     }
 }
 
+/// The CPU default schedule (row fusion of row-wise stages, vectorized and
+/// parallel loops) on random definitions, against the unscheduled
+/// definition; the row fusion must move a stage in a good share of them.
+#[test]
+fn cpu_default_schedules_match_unscheduled() {
+    let mut cfg = GenConfig::new(TargetClass::Cpu);
+    cfg.default_schedule = true;
+    let n = std::env::var("TEXPR_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1200u64);
+    let seeds = 300_000..300_000 + n;
+    let fused = seeds.clone().filter(|s| Case::generate(*s, &cfg).log.iter().any(|l| l.contains(" (at "))).count();
+    let rejected = differential(&cfg, seeds, Target::Interp, &interp).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{n} default schedules: {fused} with a stage in a row loop, {rejected} rejected");
+    assert_eq!(rejected, 0, "a default schedule failed to lower");
+    assert!(fused as u64 >= n / 20, "only {fused} of {n} default schedules moved a stage into a row loop");
+}
+
 /// The generator applies every SPEC §3 primitive (not only tries it).
 #[test]
 fn every_primitive_is_exercised() {

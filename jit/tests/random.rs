@@ -106,3 +106,16 @@ fn random_vectorized_reductions() {
     eprintln!("vectorized reductions: {ran} cases matched, {skipped} skipped");
     assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
 }
+
+/// Random definitions under the CPU default schedule (row-wise stages
+/// computed in the output's row loop, vectorized and parallel loops).
+#[test]
+fn random_default_schedules() {
+    let seeds = seeds(300_000);
+    let n = seeds.end - seeds.start;
+    let mut cfg = GenConfig::new(TargetClass::Cpu);
+    cfg.default_schedule = true;
+    let (ran, skipped) = run(&cfg, seeds);
+    eprintln!("default schedules: {ran} cases matched, {skipped} skipped");
+    assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
+}
