@@ -129,6 +129,16 @@ tensor_expr! {
         y
     }
 
+    /// Instance normalization (NCHW), unscheduled: the CPU default computes
+    /// `mean`, `d` and `var` per `(n, c)` plane in `y`'s fused `n, c` loop.
+    pub fn instance_norm(x: f32[N, C, H, W]) -> f32[N, C, H, W] {
+        let mean: f32[N, C] = |n, c| sum(h in 0..H, w in 0..W => x[n, c, h, w]) / ((H * W) as f32);
+        let d: f32[N, C, H, W] = |n, c, h, w| x[n, c, h, w] - mean[n, c];
+        let var: f32[N, C] = |n, c| sum(h in 0..H, w in 0..W => d[n, c, h, w] * d[n, c, h, w]) / ((H * W) as f32);
+        let y = |n, c, h, w| d[n, c, h, w] * rsqrt(var[n, c] + 1e-5);
+        y
+    }
+
     /// Softmax with one `exp` per element: `e` in a row buffer shared by
     /// the row sum and the output (a dynamic-size temporary allocated once
     /// per chunk of rows by the JIT).
@@ -299,6 +309,26 @@ fn default_schedule_fuses_row_wise_stages() {
             let var = row.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
             let want: Vec<f32> = row.iter().map(|v| ((*v as f64 - mean) / (var + 1e-5).sqrt()) as f32).collect();
             close(got, &want, 1e-4).unwrap_or_else(|e| panic!("layernorm {n}x{c}: {e}"));
+        }
+    }
+}
+
+/// The same with two row dims (`n, c` fused).
+#[test]
+fn default_schedule_fuses_plane_wise_stages() {
+    let nest = instance_norm::kernel().lower(Target::Cpu).unwrap().to_string();
+    for buf in ["mean: f32[1, 1]", "d: f32[1, 1, max(H, 0), max(W, 0)]", "var: f32[1, 1]"] {
+        assert!(nest.contains(&format!("alloc global {buf}\n")), "the default does not compute `{buf}` per plane:\n{nest}");
+    }
+    for (n, c, h, w) in [(1, 1, 1, 1), (2, 3, 5, 7), (1, 4, 9, 16), (0, 2, 3, 3), (2, 0, 3, 3), (1, 2, 0, 4), (2, 5, 33, 31)] {
+        let x = data(&[n, c, h, w], 6);
+        let y = instance_norm(&x).unwrap();
+        let plane = (h * w).max(1);
+        for (p, got) in x.as_slice().chunks(plane).zip(y.as_slice().chunks(plane)) {
+            let mean = p.iter().map(|v| *v as f64).sum::<f64>() / (h * w) as f64;
+            let var = p.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / (h * w) as f64;
+            let want: Vec<f32> = p.iter().map(|v| ((*v as f64 - mean) / (var + 1e-5).sqrt()) as f32).collect();
+            close(got, &want, 1e-4).unwrap_or_else(|e| panic!("instance_norm {n}x{c}x{h}x{w}: {e}"));
         }
     }
 }

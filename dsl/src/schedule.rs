@@ -65,6 +65,18 @@ pub(crate) enum Attach {
 }
 
 /// Where a stage came from.
+/// Stages the CPU default computes at an output's row loop
+/// ([`Schedule::row_plan`]).
+#[derive(Clone, Debug)]
+struct RowPlan {
+    /// The output stage.
+    out: usize,
+    /// How many leading index variables make a row (1, or 2 for `n, c`).
+    dims: usize,
+    /// The stages, each listed after its readers.
+    stages: Vec<usize>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum StageKind {
     /// A stage of the definition.
@@ -709,14 +721,15 @@ impl Schedule {
             }
         } else {
             // With the row-wise producers moved into their consumer's rows
-            // first; should lowering refuse that, without; should it still
-            // refuse, the definition's loop order.
+            // first; should that fail or lowering refuse it, without; should
+            // lowering still refuse, the definition's loop order.
             let plain = s.clone();
-            s.default_rows();
-            s.default_cpu_stages();
-            if crate::lower::lower(&s, crate::target::Target::Interp).is_err() {
+            let rows = s.row_plan();
+            s.default_cpu_stages(&rows);
+            let fused = !rows.is_empty() && s.attach_rows(&rows).is_ok();
+            if (!rows.is_empty() && !fused) || crate::lower::lower(&s, crate::target::Target::Interp).is_err() {
                 s = plain.clone();
-                s.default_cpu_stages();
+                s.default_cpu_stages(&[]);
                 if crate::lower::lower(&s, crate::target::Target::Interp).is_err() {
                     s = plain;
                 }
@@ -725,63 +738,97 @@ impl Schedule {
         s
     }
 
-    fn default_cpu_stages(&mut self) {
+    fn default_cpu_stages(&mut self, rows: &[RowPlan]) {
         for i in 0..self.stages.len() {
+            let row_dims = rows.iter().find(|r| r.stages.contains(&i)).map_or(0, |r| r.dims);
             let before = self.clone();
-            if self.default_cpu_stage(StageRef(i as u32)).is_err() {
+            if self.default_cpu_stage(StageRef(i as u32), row_dims).is_err() {
                 *self = before;
             }
         }
     }
 
     /// The CPU default's row fusion: a stage whose every reader reads it
-    /// only at the reader's own row (first index = the reader's first
-    /// loop variable), where every reader is an output or a stage already
-    /// moved, is computed at the output's row loop (`compute_at(out, n)`)
-    /// instead of in full at the root. Each row is still computed once —
-    /// no work is repeated — but the row is produced and consumed while it
-    /// is in cache: a softmax's `mx`, `e` and `s` (four passes over `N×C`
-    /// in memory) become one pass with a row buffer. Only outputs whose
-    /// first loop stays whole under the default take stages in.
-    fn default_rows(&mut self) {
+    /// only at the reader's own row — the first index of every access is
+    /// the reader's first loop variable (the first two, for an output with
+    /// three or more dims, whose default loops over `n, c` fused) — where
+    /// every reader is an output or a stage already taken, is computed at
+    /// the output's (parallel) row loop instead of in full at the root.
+    /// Each row is still computed once — no work is repeated — but it is
+    /// produced and consumed while it is in cache: a softmax's `mx`, `e`
+    /// and `s` (four passes over `N×C` in memory) become one pass per row
+    /// through a row buffer; an NCHW normalization's per-plane statistics
+    /// and a padded copy of the input are computed per plane.
+    fn row_plan(&self) -> Vec<RowPlan> {
+        let mut plans = vec![];
         for o in 0..self.stages.len() {
             let st = &self.stages[o];
-            // The row loop stays a leaf under the default with two spatial
-            // axes, or one and a reduction (see `default_cpu_stage`).
-            let rows = st.spatial.len() == 2 || (st.spatial.len() == 1 && !st.reduce.is_empty());
-            if st.output.is_none() || st.attach != Attach::Root || !rows {
+            // Loops whose rows the default keeps whole (`default_cpu_stage`):
+            // the first of two spatial axes, the only one of a row
+            // reduction, the first two (fused) of three or more.
+            let dims = match st.spatial.len() {
+                1 if !st.reduce.is_empty() => 1,
+                2 => 1,
+                n if n >= 3 => 2,
+                _ => continue,
+            };
+            if st.output.is_none() || st.attach != Attach::Root {
                 continue;
             }
-            let row = AxisRef { stage: o as u32, axis: st.spatial[0] as u32 };
             let mut inside = vec![o];
             for p in (0..self.stages.len()).rev() {
                 let ps = &self.stages[p];
-                if ps.output.is_some() || ps.attach != Attach::Root || ps.kind != StageKind::Def || ps.spatial.is_empty() {
+                if ps.output.is_some() || ps.attach != Attach::Root || ps.kind != StageKind::Def || ps.spatial.len() < dims {
                     continue;
                 }
                 let readers = self.readers(ps.buf);
                 let by_row = !readers.is_empty()
                     && readers.iter().all(|r| {
                         let rs = &self.stages[*r];
-                        let Some(&r0) = rs.spatial.first() else { return false };
-                        let v = rs.axes[r0].var;
-                        inside.contains(r)
-                            && rs.body.exprs().iter().all(|e| {
-                                !e.any(&mut |x| match x {
-                                    Expr::Load(l) if l.buf == ps.buf => !matches!(l.idx.first(), Some(Expr::Var(w)) if *w == v),
-                                    _ => false,
-                                })
+                        if !inside.contains(r) || rs.spatial.len() < dims {
+                            return false;
+                        }
+                        let row: Vec<Var> = rs.spatial[..dims].iter().map(|a| rs.axes[*a].var).collect();
+                        let at_row = |idx: &[Expr]| idx.len() >= dims && idx[..dims].iter().zip(&row).all(|(e, v)| matches!(e, Expr::Var(w) if w == v));
+                        rs.body.exprs().iter().all(|e| {
+                            !e.any(&mut |x| match x {
+                                Expr::Load(l) if l.buf == ps.buf => !at_row(&l.idx),
+                                _ => false,
                             })
+                        })
                     });
-                if by_row && self.compute_at(StageRef(p as u32), row).is_ok() {
+                if by_row {
                     inside.push(p);
                 }
             }
+            if inside.len() > 1 {
+                plans.push(RowPlan { out: o, dims, stages: inside[1..].to_vec() });
+            }
         }
+        plans
     }
 
-    /// The CPU default for one stage (see [`Schedule::default_for`]).
-    fn default_cpu_stage(&mut self, st: StageRef) -> Result<()> {
+    /// Computes the stages of each plan at its output's parallel row loop
+    /// (after the per-stage defaults, which made that loop).
+    fn attach_rows(&mut self, rows: &[RowPlan]) -> Result<()> {
+        for plan in rows {
+            let o = &self.stages[plan.out];
+            let Some(&row) = o.leaves.iter().find(|l| o.axes[**l].kind == ForKind::Parallel) else {
+                return Err(self.err(format!("`{}` has no parallel row loop", o.name), None));
+            };
+            let at = AxisRef { stage: plan.out as u32, axis: row as u32 };
+            for p in &plan.stages {
+                self.compute_at(StageRef(*p as u32), at)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The CPU default for one stage (see [`Schedule::default_for`]);
+    /// `row_dims` > 0 for a stage computed at its consumer's row loop
+    /// (see [`Schedule::row_plan`]), whose first `row_dims` loops then run
+    /// once per row.
+    fn default_cpu_stage(&mut self, st: StageRef, row_dims: usize) -> Result<()> {
         let stage = &self.stages[st.0 as usize];
         let decl = &self.tensors[stage.buf.0 as usize];
         // Two 128-bit vectors per vectorized loop; none for types without
@@ -798,19 +845,17 @@ impl Schedule {
         let reduce: Vec<AxisRef> = stage.reduce.iter().map(|a| AxisRef { stage: st.0, axis: *a as u32 }).collect();
         let Some(&last) = spatial.last() else { return Ok(()) };
         let worth = |ext: Option<i64>| width > 0 && ext.is_none_or(|e| e >= width);
-        // A stage computed inside its consumer's rows runs on that loop's
-        // threads.
-        let par = matches!(stage.attach, Attach::Root);
-        let parallel = |s: &mut Schedule, a: AxisRef| if par { s.parallel(a) } else { Ok(()) };
-        if !par && spatial.len() == 1 && reduce.is_empty() {
-            // One element per row of its consumer: splitting the row loop
-            // would compute a vector's worth of rows at each row.
-            return Ok(());
-        }
-        if spatial.len() == 1 && !reduce.is_empty() {
-            // A row reduction: vectorize the innermost reduction loop.
-            parallel(self, last)?;
-            let r = reduce[reduce.len() - 1];
+        // A stage computed in its consumer's rows runs on that loop's
+        // threads, and its row loops stay whole: split, they would compute
+        // a vector's worth of rows at each row.
+        let par = row_dims == 0;
+        if spatial.len() <= row_dims || (spatial.len() == 1 && !reduce.is_empty()) {
+            // A row reduction (or one element per row): vectorize the
+            // innermost reduction loop.
+            if par {
+                self.parallel(last)?;
+            }
+            let Some(&r) = reduce.last() else { return Ok(()) };
             let r_ext = self.stages[st.0 as usize].reduction().and_then(|red| {
                 let ax = red.axes.last()?;
                 Some(ax.hi.as_int()? - ax.lo.as_int()?)
@@ -829,13 +874,13 @@ impl Schedule {
             self.reorder(&order)?;
             self.vectorize(li)?;
             if spatial.len() == 1 {
-                return parallel(self, lo);
+                return self.parallel(lo);
             }
         } else {
             order.push(last);
             self.reorder(&order)?;
             if spatial.len() == 1 {
-                return parallel(self, last);
+                return self.parallel(last);
             }
         }
         if !par {
