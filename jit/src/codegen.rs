@@ -629,7 +629,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 Ok(self.mem_to_value(dtype, v))
             }
             Loc::Regs { vars, group } => {
-                let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err("register buffer indexed by a run-time value"))?;
+                let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err(format!("register buffer indexed by a run-time value: {idx}")))?;
                 self.reg_read(&vars, group, i)
             }
         }
@@ -646,7 +646,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 Ok(())
             }
             Loc::Regs { vars, group } => {
-                let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err("register buffer indexed by a run-time value"))?;
+                let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err(format!("register buffer indexed by a run-time value: {idx}")))?;
                 self.reg_write(&vars, group, i, v)
             }
         }

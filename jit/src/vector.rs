@@ -83,6 +83,9 @@ fn as_reduction<'a>(buf: BufId, idx: &Expr, value: &'a Expr) -> Option<Red<'a>> 
 struct Legal<'s> {
     v: VarId,
     varying: HashSet<VarId>,
+    /// Every variable a `let` in the loop binds: a reduction's accumulator
+    /// is combined after the loop, where they are not bound.
+    bound: HashSet<VarId>,
     /// Buffer → the index every access must use (`None`: a reduction).
     writes: HashMap<BufId, Option<&'s Expr>>,
     /// Stores that are reductions (by address of the store's index).
@@ -108,7 +111,12 @@ impl<'s> Legal<'s> {
                         }
                         _ => self.ok = false,
                     }
-                } else if coef == Some(0) && depth == 0 && !self.writes.contains_key(&st.buf) && as_reduction(st.buf, idx, &st.value).is_some() {
+                } else if coef == Some(0)
+                    && depth == 0
+                    && !self.writes.contains_key(&st.buf)
+                    && !idx.any(&mut |x| matches!(x, Expr::Var(y) if self.bound.contains(&y.id)))
+                    && as_reduction(st.buf, idx, &st.value).is_some()
+                {
                     self.writes.insert(st.buf, None);
                     self.reductions.insert(idx as *const Expr);
                 } else {
@@ -120,6 +128,7 @@ impl<'s> Legal<'s> {
                 if self.varies(&b.1) {
                     self.varying.insert(b.0.id);
                 }
+                self.bound.insert(b.0.id);
                 self.collect_writes(&b.2, depth);
             }
             Stmt::If(i) => {
@@ -190,7 +199,7 @@ impl<'s> Legal<'s> {
 }
 
 fn legal(l: &For) -> bool {
-    let mut w = Legal { v: l.var.id, varying: HashSet::new(), writes: HashMap::new(), reductions: HashSet::new(), ok: true };
+    let mut w = Legal { v: l.var.id, varying: HashSet::new(), bound: HashSet::new(), writes: HashMap::new(), reductions: HashSet::new(), ok: true };
     w.collect_writes(&l.body, 0);
     if w.ok {
         w.varying.clear();

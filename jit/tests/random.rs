@@ -79,15 +79,18 @@ fn random_programs_f32() {
 }
 
 /// Seeds that once failed (beyond the default case count), kept as
-/// regression tests. 104772: a register file indexed past its end in a
+/// regression tests. f32 104772: a register file indexed past its end in a
 /// lane whose guard `f6 < 1 && ...` is false (the code under it is now not
-/// generated).
+/// generated). All types 10645: a reduction along a vectorized loop into
+/// `s0[i]`, `i` bound by a `let` inside the loop — combined after the loop,
+/// where `i` is not bound (such a store is no longer a vector reduction).
 #[test]
 fn regression_seeds() {
-    let mut cfg = GenConfig::new(TargetClass::Cpu);
-    cfg.dtypes = vec![DType::F32];
-    for seed in [104_772_u64].iter().copied() {
-        let (ran, _) = run(&cfg, seed..seed + 1);
+    let mut f32_only = GenConfig::new(TargetClass::Cpu);
+    f32_only.dtypes = vec![DType::F32];
+    let all = GenConfig::new(TargetClass::Cpu);
+    for (seed, cfg) in [(104_772_u64, &f32_only), (10_645, &all)] {
+        let (ran, _) = run(cfg, seed..seed + 1);
         assert_eq!(ran, 1, "seed {seed} was skipped");
     }
 }
