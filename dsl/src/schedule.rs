@@ -701,7 +701,9 @@ impl Schedule {
     ///   loop (the output's contiguous axis) is split by two SIMD widths and
     ///   the inner part vectorized, reductions are moved outside it (so a
     ///   matrix product runs `i, k, j.outer, j.inner`: vector loads of `b`
-    ///   and `c`, `a` broadcast), and the outermost spatial loop — the first
+    ///   and `c`, `a` broadcast) except small constant ones (a
+    ///   convolution's window), which are unrolled just outside the vector
+    ///   loop, and the outermost spatial loop — the first
     ///   two fused when there are three or more — runs in parallel (at the
     ///   root; a stage inside a row runs on the row's thread). A stage
     ///   with one spatial axis and a reduction (a row reduction) vectorizes
@@ -867,16 +869,40 @@ impl Schedule {
             return Ok(());
         }
         let mut order: Vec<AxisRef> = spatial[..spatial.len() - 1].to_vec();
-        order.extend(&reduce);
         if worth(last_extent) {
+            // Small constant reduction loops (a convolution's window),
+            // innermost of them first while their product stays within 16,
+            // go between the vector loop and its outer loop, unrolled: the
+            // vector of outputs then accumulates the whole window in a
+            // register instead of being loaded and stored per tap.
+            let extents: Vec<Option<i64>> = self.stages[st.0 as usize].reduction().map_or(vec![], |red| {
+                red.axes.iter().map(|ax| Some(ax.hi.as_int()? - ax.lo.as_int()?)).collect()
+            });
+            let mut small = reduce.len();
+            let mut copies = 1;
+            while small > 0
+                && let Some(Some(e)) = extents.get(small - 1)
+                && (1..=8).contains(e)
+                && copies * e <= 16
+            {
+                copies *= e;
+                small -= 1;
+            }
+            order.extend(&reduce[..small]);
             let (lo, li) = self.split(last, width)?;
-            order.extend([lo, li]);
+            order.push(lo);
+            order.extend(&reduce[small..]);
+            order.push(li);
             self.reorder(&order)?;
+            for r in &reduce[small..] {
+                self.unroll(*r)?;
+            }
             self.vectorize(li)?;
             if spatial.len() == 1 {
                 return self.parallel(lo);
             }
         } else {
+            order.extend(&reduce);
             order.push(last);
             self.reorder(&order)?;
             if spatial.len() == 1 {

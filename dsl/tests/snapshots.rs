@@ -10,7 +10,7 @@
 //! (Under `CI=true` insta never writes snapshots; a mismatch fails.)
 
 use texpr_dsl::te::{self, FuncBuilder};
-use texpr_dsl::testing::spec::{matmul, softmax};
+use texpr_dsl::testing::spec::{conv3x3, matmul, softmax};
 use texpr_dsl::{DType, Func, Schedule, Scope, Target, TargetClass, ThreadAxis, lower, lower_traced};
 
 fn conv1d() -> Func {
@@ -230,5 +230,15 @@ fn default_row_fusion_takes_only_row_wise_stages() {
     f.ret([y, z]);
     let func = f.build().unwrap();
     let s = Schedule::default_for(&func, TargetClass::Cpu);
+    insta::assert_snapshot!(s.to_string());
+}
+
+/// The CPU default for SPEC's convolution: `n, f` fused and parallel, the
+/// channel reduction outside the width loop, the 3×3 window unrolled
+/// between the width's vector loop and its outer loop (the output vector
+/// accumulates the window in a register).
+#[test]
+fn conv3x3_default_cpu_schedule() {
+    let s = Schedule::default_for(&conv3x3(), TargetClass::Cpu);
     insta::assert_snapshot!(s.to_string());
 }
