@@ -722,19 +722,28 @@ impl Schedule {
                 let _ = s.default_gpu_stage(st);
             }
         } else {
-            // With the row-wise producers moved into their consumer's rows
-            // first; should that fail or lowering refuse it, without; should
-            // lowering still refuse, the definition's loop order.
+            // The per-stage defaults; should lowering refuse them, the
+            // definition's loop order.
             let plain = s.clone();
-            let rows = s.row_plan();
-            s.default_cpu_stages(&rows);
-            let fused = !rows.is_empty() && s.attach_rows(&rows).is_ok();
-            if (!rows.is_empty() && !fused) || crate::lower::lower(&s, crate::target::Target::Interp).is_err() {
-                s = plain.clone();
-                s.default_cpu_stages(&[]);
-                if crate::lower::lower(&s, crate::target::Target::Interp).is_err() {
-                    s = plain;
+            s.default_cpu_stages(&[]);
+            match crate::lower::lower(&s, crate::target::Target::Interp) {
+                Err(_) => s = plain,
+                // Row fusion only where every access is proven in bounds: a
+                // stage computed at a row lives in a buffer the size of the
+                // region its readers read, so a read outside the stage's own
+                // shape would find zeros there instead of failing the
+                // run-time bounds check it fails at the root.
+                Ok(l) if l.unproven.is_empty() => {
+                    let rows = plain.row_plan();
+                    if !rows.is_empty() {
+                        let mut fused = plain;
+                        fused.default_cpu_stages(&rows);
+                        if fused.attach_rows(&rows).is_ok() && crate::lower::lower(&fused, crate::target::Target::Interp).is_ok() {
+                            s = fused;
+                        }
+                    }
                 }
+                Ok(_) => {}
             }
         }
         s
@@ -780,7 +789,11 @@ impl Schedule {
             let mut inside = vec![o];
             for p in (0..self.stages.len()).rev() {
                 let ps = &self.stages[p];
-                if ps.output.is_some() || ps.attach != Attach::Root || ps.kind != StageKind::Def || ps.spatial.len() < dims {
+                // A stage of three or more dims runs its fused first two
+                // loops in parallel at the root: only a two-dim row keeps
+                // that parallelism (a convolution feeding a global pool
+                // `o[n, c]` stays at the root).
+                if ps.output.is_some() || ps.attach != Attach::Root || ps.kind != StageKind::Def || ps.spatial.len() < dims || (ps.spatial.len() >= 3 && dims < 2) {
                     continue;
                 }
                 let readers = self.readers(ps.buf);

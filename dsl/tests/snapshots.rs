@@ -242,3 +242,30 @@ fn conv3x3_default_cpu_schedule() {
     let s = Schedule::default_for(&conv3x3(), TargetClass::Cpu);
     insta::assert_snapshot!(s.to_string());
 }
+
+/// Row fusion stays off where it would change behaviour: an access not
+/// proven in bounds (`p[i, j]` with `p: [M, C]` read over `N` rows: at the
+/// root it fails the run-time bounds check, in a row buffer it would read
+/// zeros), and a stage of more dims than the output's row (a convolution
+/// feeding a global pool would lose its parallel `n, c` loop).
+#[test]
+fn default_row_fusion_keeps_bounds_checks_and_parallelism() {
+    let mut f = FuncBuilder::new("oob");
+    let x = f.input("x", DType::F32, ["M", "C"]);
+    let z = f.input("z", DType::F32, ["N"]);
+    f.output(DType::F32, ["N", "C"]);
+    let p = f.compute_typed("p", DType::F32, ["M", "C"], ["i", "j"], |[i, j]| x.at([&i, &j]) * 2.0);
+    let o = f.compute("o", ["i", "j"], |[i, j]| p.at([&i, &j]) + z.at([&i]));
+    f.ret([o]);
+    let s = Schedule::default_for(&f.build().unwrap(), TargetClass::Cpu);
+    assert!(!s.to_string().contains(" (at "), "{s}");
+
+    let mut f = FuncBuilder::new("pool");
+    let x = f.input("x", DType::F32, ["N", "C", "H", "W"]);
+    f.output(DType::F32, ["N", "C"]);
+    let y = f.compute_typed("y", DType::F32, ["N", "C", "H", "W"], ["n", "c", "h", "w"], |[n, c, h, w]| x.at([&n, &c, &h, &w]) * 2.0);
+    let o = f.compute("o", ["n", "c"], |[n, c]| te::sum([("h", 0, "H"), ("w", 0, "W")], |[h, w]| y.at([&n, &c, &h, &w])));
+    f.ret([o]);
+    let s = Schedule::default_for(&f.build().unwrap(), TargetClass::Cpu);
+    assert!(!s.to_string().contains(" (at "), "{s}");
+}

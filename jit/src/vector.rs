@@ -83,8 +83,9 @@ fn as_reduction<'a>(buf: BufId, idx: &Expr, value: &'a Expr) -> Option<Red<'a>> 
 struct Legal<'s> {
     v: VarId,
     varying: HashSet<VarId>,
-    /// Every variable a `let` in the loop binds: a reduction's accumulator
-    /// is combined after the loop, where they are not bound.
+    /// Every variable a `let` in the loop binds: a reduction's target must
+    /// not depend on one (its per-lane partials are folded into the target
+    /// outside the `let`'s scope).
     bound: HashSet<VarId>,
     /// Buffer → the index every access must use (`None`: a reduction).
     writes: HashMap<BufId, Option<&'s Expr>>,
@@ -217,6 +218,8 @@ struct Vec_ {
     min_v: Value,
     /// Varying `let` variables and their values.
     lets: HashMap<VarId, VV>,
+    /// The values of the varying lets, to fold per lane where constant.
+    let_src: HashMap<VarId, Expr>,
     /// The value of the store being generated when it is an accumulator
     /// update `X[I] = X[I] + x * y` (see [`Vec_::store`]).
     acc: Option<*const Expr>,
@@ -230,7 +233,7 @@ pub(crate) fn try_vectorize<'a>(g: &mut Gen<'a, '_, '_>, l: &'a For, ext: i64) -
     }
     let min_c = g.const_eval(&l.min).and_then(|s| s.as_i64());
     let min_v = g.index(&l.min)?;
-    let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new(), acc: None };
+    let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new(), let_src: HashMap::new(), acc: None };
     vx.stmt(g, &l.body)?;
     Ok(true)
 }
@@ -255,8 +258,13 @@ impl Vec_ {
         saved.push((self.v, g.env.insert(self.v, b)));
         let lets: Vec<(VarId, VV)> = self.lets.iter().map(|(k, v)| (*k, v.clone())).collect();
         for (var, vv) in lets {
-            let x = self.lane_of(g, &vv, k, var)?;
-            saved.push((var, g.env.insert(var, Bind::Val(x))));
+            // A value known in this lane is a constant, as in scalar code
+            // (a register buffer may be indexed by it).
+            let bind = match self.let_src.get(&var).and_then(|e| g.const_eval(e)) {
+                Some(c) => Bind::Const(c),
+                None => Bind::Val(self.lane_of(g, &vv, k, var)?),
+            };
+            saved.push((var, g.env.insert(var, bind)));
         }
         let r = f(g);
         for (var, old) in saved.into_iter().rev() {
@@ -887,14 +895,21 @@ impl Vec_ {
                 if self.varies(value) {
                     let vv = self.expr(g, value)?;
                     self.lets.insert(var.id, vv);
+                    self.let_src.insert(var.id, value.clone());
                     let r = self.stmt(g, body);
                     self.lets.remove(&var.id);
+                    self.let_src.remove(&var.id);
                     r
                 } else {
-                    let x = g.expr(value)?;
+                    // The same in every lane: a constant when known, as in
+                    // scalar code.
+                    let bind = match g.const_eval(value) {
+                        Some(c) => Bind::Const(c),
+                        None => Bind::Val(g.expr(value)?),
+                    };
                     let d = g.expr_depth(value);
                     let old_d = g.depth.insert(var.id, d);
-                    let old = g.env.insert(var.id, Bind::Val(x));
+                    let old = g.env.insert(var.id, bind);
                     let r = self.stmt(g, body);
                     g.restore(var.id, old);
                     g.restore_depth(var.id, old_d);
