@@ -64,7 +64,6 @@ pub(crate) enum Attach {
     At { stage: usize, axis: usize, origin: Option<Origin> },
 }
 
-/// Where a stage came from.
 /// Stages the CPU default computes at an output's row loop
 /// ([`Schedule::row_plan`]).
 #[derive(Clone, Debug)]
@@ -77,6 +76,7 @@ struct RowPlan {
     stages: Vec<usize>,
 }
 
+/// Where a stage came from.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum StageKind {
     /// A stage of the definition.
@@ -860,6 +860,10 @@ impl Schedule {
         let reduce: Vec<AxisRef> = stage.reduce.iter().map(|a| AxisRef { stage: st.0, axis: *a as u32 }).collect();
         let Some(&last) = spatial.last() else { return Ok(()) };
         let worth = |ext: Option<i64>| width > 0 && ext.is_none_or(|e| e >= width);
+        // Constant extents of the reduction loops, in `reduce` order.
+        let extents: Vec<Option<i64>> = stage.reduction().map_or(vec![], |red| {
+            red.axes.iter().map(|ax| Some(ax.hi.as_int()? - ax.lo.as_int()?)).collect()
+        });
         // A stage computed in its consumer's rows runs on that loop's
         // threads, and its row loops stay whole: split, they would compute
         // a vector's worth of rows at each row.
@@ -871,11 +875,7 @@ impl Schedule {
                 self.parallel(last)?;
             }
             let Some(&r) = reduce.last() else { return Ok(()) };
-            let r_ext = self.stages[st.0 as usize].reduction().and_then(|red| {
-                let ax = red.axes.last()?;
-                Some(ax.hi.as_int()? - ax.lo.as_int()?)
-            });
-            if worth(r_ext) {
+            if worth(extents.last().copied().flatten()) {
                 let (_, ri) = self.split(r, width)?;
                 self.vectorize(ri)?;
             }
@@ -888,9 +888,6 @@ impl Schedule {
             // go between the vector loop and its outer loop, unrolled: the
             // vector of outputs then accumulates the whole window in a
             // register instead of being loaded and stored per tap.
-            let extents: Vec<Option<i64>> = self.stages[st.0 as usize].reduction().map_or(vec![], |red| {
-                red.axes.iter().map(|ax| Some(ax.hi.as_int()? - ax.lo.as_int()?)).collect()
-            });
             let mut small = reduce.len();
             let mut copies = 1;
             while small > 0

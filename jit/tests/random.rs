@@ -58,24 +58,25 @@ fn run(cfg: &GenConfig, seeds: std::ops::Range<u64>) -> (usize, usize) {
     (ran, skipped)
 }
 
-#[test]
-fn random_programs_all_types() {
-    let seeds = seeds(0);
+/// Runs [`seeds`]`(first)` and requires at least half of them to run.
+fn sweep(what: &str, cfg: &GenConfig, first: u64) {
+    let seeds = seeds(first);
     let n = seeds.end - seeds.start;
-    let (ran, skipped) = run(&GenConfig::new(TargetClass::Cpu), seeds);
-    eprintln!("all types: {ran} cases matched, {skipped} skipped");
+    let (ran, skipped) = run(cfg, seeds);
+    eprintln!("{what}: {ran} cases matched, {skipped} skipped");
     assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
 }
 
 #[test]
+fn random_programs_all_types() {
+    sweep("all types", &GenConfig::new(TargetClass::Cpu), 0);
+}
+
+#[test]
 fn random_programs_f32() {
-    let seeds = seeds(100_000);
-    let n = seeds.end - seeds.start;
     let mut cfg = GenConfig::new(TargetClass::Cpu);
     cfg.dtypes = vec![DType::F32];
-    let (ran, skipped) = run(&cfg, seeds);
-    eprintln!("f32: {ran} cases matched, {skipped} skipped");
-    assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
+    sweep("f32", &cfg, 100_000);
 }
 
 /// Seeds that once failed (beyond the default case count), kept as
@@ -101,24 +102,16 @@ fn regression_seeds() {
 /// which the plain generator almost never draws.
 #[test]
 fn random_vectorized_reductions() {
-    let seeds = seeds(200_000);
-    let n = seeds.end - seeds.start;
     let mut cfg = GenConfig::new(TargetClass::Cpu);
     cfg.vectorize_reductions = 0.8;
-    let (ran, skipped) = run(&cfg, seeds);
-    eprintln!("vectorized reductions: {ran} cases matched, {skipped} skipped");
-    assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
+    sweep("vectorized reductions", &cfg, 200_000);
 }
 
 /// Random definitions under the CPU default schedule (row-wise stages
 /// computed in the output's row loop, vectorized and parallel loops).
 #[test]
 fn random_default_schedules() {
-    let seeds = seeds(300_000);
-    let n = seeds.end - seeds.start;
     let mut cfg = GenConfig::new(TargetClass::Cpu);
     cfg.default_schedule = true;
-    let (ran, skipped) = run(&cfg, seeds);
-    eprintln!("default schedules: {ran} cases matched, {skipped} skipped");
-    assert!(ran as u64 >= n / 2, "too many skipped cases: {skipped} of {n}");
+    sweep("default schedules", &cfg, 300_000);
 }
