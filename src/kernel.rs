@@ -71,6 +71,28 @@ impl Kernel {
         Kernel(Arc::new(Inner { program: Err(err), compiled: Default::default() }))
     }
 
+    /// A new kernel: the same definition and schedules with some dims fixed
+    /// to values (`[("M", 1024), ("N", 1024)]`), compiled on its own. Its
+    /// loop nest has those dims as literals (tails and guards the values
+    /// decide are gone, bounds are proven for the values); calls must
+    /// bind them to the values. See [`Program::specialize`] for the errors.
+    ///
+    /// ```
+    /// use texpr::prelude::*;
+    /// use texpr::te::{self, FuncBuilder};
+    /// let mut f = FuncBuilder::new("scale");
+    /// let x = f.input("x", DType::F32, ["N"]);
+    /// f.output(DType::F32, ["N"]);
+    /// let y = f.compute("y", ["i"], |[i]| x.at([i]) * 2.0);
+    /// f.ret([y]);
+    /// let k = Kernel::from_func(f.build()?).specialize(&[("N", 4)])?;
+    /// assert!(!k.lower(Target::Cpu)?.to_string().contains('N'));
+    /// # Ok::<(), texpr::Error>(())
+    /// ```
+    pub fn specialize(&self, dims: &[(&str, usize)]) -> Result<Kernel> {
+        Ok(Kernel::new(self.program()?.specialize(dims)?))
+    }
+
     /// The program: definition and schedules.
     pub fn program(&self) -> Result<&Program> {
         self.0.program.as_ref().map_err(Clone::clone)

@@ -461,3 +461,54 @@ fn several_outputs_come_back_as_a_tuple() {
     let e = multi::row_max::run_into(&x, &mut mx, &mut arg).unwrap_err();
     assert_eq!(e.to_string(), "row_max: output 1 (`arg`) must have shape 3 but has shape 2");
 }
+
+/// `NAME::specialize` / `Kernel::specialize`: dims fixed to values are
+/// literals in the loop nest (tails the values decide are gone), results
+/// are the generic kernel's on every target, calls with other values and
+/// unknown dim names are errors naming the function and the dim.
+#[test]
+fn specialized_kernels_match_and_check_their_dims() {
+    for (m, k, n) in MATMUL_SHAPES {
+        let a = tensor(&[m, k], 7);
+        let b = tensor(&[k, n], 8);
+        let want = matmul_ref(a.as_slice(), b.as_slice(), m, k, n);
+        let dims = [("M", m), ("K", k), ("N", n)];
+        for target in [Target::Interp, Target::Cpu] {
+            let what = format!("specialized matmul {m}x{k} @ {k}x{n} on {target:?}");
+            let c = spec3::matmul::specialize(target, &dims).unwrap().run(&a, &b).unwrap();
+            assert_close(&c, &want, &[m, n], &what);
+            let c = scheduled::matmul_packed::specialize(target, &dims[..2]).unwrap().run(&a, &b).unwrap();
+            assert_close(&c, &want, &[m, n], &format!("{what} (packed, M and K fixed)"));
+            assert_close(&spec2::matmul::specialize(target, &dims).unwrap().run(&a, &b).unwrap(), &want, &[m, n], &format!("{what} (default schedule)"));
+        }
+        // The GPU schedule's specialized loop nest, run serially.
+        let mut c = Tensor::zeros([m, n]);
+        run_lowered(&spec3::matmul::kernel().specialize(&dims).unwrap(), Target::OpenCl, &[&a, &b], &mut c).unwrap();
+        assert_close(&c, &want, &[m, n], &format!("specialized matmul {m}x{k} @ {k}x{n} (gpu schedule)"));
+    }
+
+    // No dim is left in the nest; 64 is a multiple of both tile sizes, so
+    // no tail guard is left either.
+    let k = spec3::matmul::kernel().specialize(&[("M", 64), ("K", 64), ("N", 64)]).unwrap();
+    let nest = k.lower(Target::Cpu).unwrap().to_string();
+    assert!(!nest.contains('M') && !nest.contains('N') && !nest.contains("min("), "{nest}");
+    assert!(k.source(Target::OpenCl).unwrap().contains("64"));
+
+    // Calls must match the fixed values; other dims stay free.
+    let h = spec2::matmul::specialize(Target::Cpu, &[("K", 4)]).unwrap();
+    let c = h.run(&tensor(&[5, 4], 1), &tensor(&[4, 3], 2)).unwrap();
+    assert_eq!(c.shape(), &[5, 3]);
+    let e = h.run(&tensor(&[3, 5], 1), &tensor(&[5, 2], 2)).unwrap_err();
+    assert!(matches!(e, Error::Shape(_)), "{e:?}");
+    assert_eq!(e.to_string(), "matmul: dim K is 5 in `a` (a is 3x5) but the kernel is specialized to K = 4");
+
+    // Bad requests.
+    let e = spec2::matmul::specialize(Target::Cpu, &[("Q", 4)]).unwrap_err();
+    assert_eq!(e.to_string(), "matmul: cannot specialize `Q`: not a dim of the definition (its dims: M, K, N)");
+    let k4 = spec2::matmul::kernel().specialize(&[("K", 4)]).unwrap();
+    assert!(k4.specialize(&[("K", 4), ("M", 2)]).is_ok());
+    let e = k4.specialize(&[("K", 5)]).unwrap_err();
+    assert_eq!(e.to_string(), "matmul: cannot specialize `K` to 5: already specialized to 4");
+    let e = spec2::matmul::specialize(Target::Cpu, &[("K", usize::MAX)]).unwrap_err();
+    assert!(e.to_string().contains("too large"), "{e}");
+}

@@ -20,6 +20,10 @@ pub struct Func {
     pub doc: Option<String>,
     /// Symbolic dims, bound from input shapes at call time (`Expr::Dim(i)`).
     pub dims: Vec<String>,
+    /// Dims fixed by [`Program::specialize`](crate::Program::specialize),
+    /// in [`Func::dims`] order (empty: none). A call must bind a fixed dim
+    /// to its value; lowering sees the value as a literal.
+    pub fixed: Vec<Option<i64>>,
     /// Every tensor: inputs, then stages; `Expr::Load` refers to these.
     pub tensors: Vec<TensorDecl>,
     /// Scalar inputs (`Expr::Param(i, _)`).
@@ -194,6 +198,38 @@ impl Func {
     /// Finds a tensor by name.
     pub fn tensor_named(&self, name: &str) -> Option<BufId> {
         self.tensors.iter().position(|t| t.name == name).map(|i| BufId(i as u32))
+    }
+
+    /// The value a [`Program::specialize`](crate::Program::specialize) fixed
+    /// dim `d` to, if any.
+    pub fn fixed_dim(&self, d: u32) -> Option<i64> {
+        self.fixed.get(d as usize).copied().flatten()
+    }
+
+    /// `e` with every fixed dim replaced by its value, simplified (`e`
+    /// itself when no dim is fixed).
+    pub fn substitute_fixed(&self, e: &Expr) -> Expr {
+        if self.fixed.iter().all(Option::is_none) {
+            return e.clone();
+        }
+        let bound = e.rewrite(&mut |x| match x {
+            Expr::Dim(d) => self.fixed_dim(*d).map(Expr::int),
+            _ => None,
+        });
+        if bound == *e { bound } else { crate::simplify::simplify(&bound) }
+    }
+
+    /// The definition lowering sees: every fixed dim replaced by its value
+    /// in tensor shapes and stage bodies.
+    pub(crate) fn with_fixed_substituted(&self) -> Func {
+        let mut f = self.clone();
+        for t in &mut f.tensors {
+            t.shape = t.shape.iter().map(|e| self.substitute_fixed(e)).collect();
+        }
+        for st in &mut f.stages {
+            st.body = st.body.map(&mut |e| self.substitute_fixed(e));
+        }
+        f
     }
 
     /// The output types (dtype and shape), in output order.

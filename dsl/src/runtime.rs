@@ -69,14 +69,54 @@ impl Program {
     }
 
     /// The schedule a target uses: its class's, else the all-targets one,
-    /// else the class default.
+    /// else the class default (with the dims [`Program::specialize`] fixed
+    /// as literals).
     pub fn schedule_for(&self, target: Target) -> Schedule {
         let class = target.class();
         let specific = match class {
             TargetClass::Cpu => &self.cpu,
             TargetClass::Gpu => &self.gpu,
         };
-        specific.clone().or_else(|| self.all.clone()).unwrap_or_else(|| Schedule::default_for(&self.func, class))
+        let fixed = self.func.fixed.iter().any(Option::is_some);
+        match specific.as_ref().or(self.all.as_ref()) {
+            Some(s) if fixed => s.specialized(&self.func),
+            Some(s) => s.clone(),
+            None if fixed => Schedule::default_for(&self.func.with_fixed_substituted(), class),
+            None => Schedule::default_for(&self.func, class),
+        }
+    }
+
+    /// The same definition and schedules with some dims fixed: `dims` names
+    /// each dim and its value (`[("M", 1024), ("K", 1024)]`). Lowering then
+    /// sees those dims as literals: tails and guards that the values decide
+    /// are decided at compile time, constant loop extents can be unrolled,
+    /// and bounds are proven for the values. Calls must bind a fixed dim to
+    /// its value (an `Err` naming the dim and the tensor otherwise); other
+    /// dims stay symbolic. Fixing a dim again to the same value is allowed.
+    ///
+    /// `Err` for a name that is not a dim of the definition, a value past
+    /// `i64::MAX`, or a dim already fixed to another value.
+    pub fn specialize(&self, dims: &[(&str, usize)]) -> Result<Program> {
+        let func = &self.func;
+        let err = |message: String| Error::Shape(ShapeError { func: func.name.clone(), message });
+        let mut fixed = func.fixed.clone();
+        fixed.resize(func.dims.len(), None);
+        for (name, value) in dims {
+            let Some(d) = func.dims.iter().position(|n| n == name) else {
+                let known = if func.dims.is_empty() { "it has none".to_string() } else { format!("its dims: {}", func.dims.join(", ")) };
+                return Err(err(format!("cannot specialize `{name}`: not a dim of the definition ({known})")));
+            };
+            let v = i64::try_from(*value).map_err(|_| err(format!("cannot specialize `{name}` to {value}: too large")))?;
+            match fixed[d] {
+                Some(old) if old != v => {
+                    return Err(err(format!("cannot specialize `{name}` to {v}: already specialized to {old}")));
+                }
+                _ => fixed[d] = Some(v),
+            }
+        }
+        let mut f = (**func).clone();
+        f.fixed = fixed;
+        Ok(Program { func: Arc::new(f), all: self.all.clone(), cpu: self.cpu.clone(), gpu: self.gpu.clone() })
     }
 
     /// The loop nest for a target.
@@ -162,6 +202,23 @@ pub fn bind_dims(func: &Func, inputs: &[(DType, &[usize])]) -> Result<Vec<i64>> 
         }
         if shape.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).is_none() {
             return Err(err(format!("`{}` has more elements than fit in memory", t.name)));
+        }
+    }
+    for (id, d) in dims.iter_mut().enumerate() {
+        let Some(want) = func.fixed_dim(id as u32) else { continue };
+        match *d {
+            Some((v, j)) if v != want => {
+                return Err(err(format!(
+                    "dim {} is {v} in `{}` ({} is {}) but the kernel is specialized to {} = {want}",
+                    func.dims[id],
+                    decls[j].name,
+                    decls[j].name,
+                    shape_str(inputs[j].1),
+                    func.dims[id]
+                )));
+            }
+            Some(_) => {}
+            None => *d = Some((want, 0)),
         }
     }
     Ok(dims.into_iter().map(|d| d.map(|(v, _)| v).unwrap_or(0)).collect())

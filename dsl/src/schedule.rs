@@ -196,6 +196,23 @@ impl Schedule {
         self.class
     }
 
+    /// The same schedule of `func` — this schedule's definition with dims
+    /// fixed by [`Program::specialize`](crate::Program::specialize) — with
+    /// every fixed dim a literal: in tensor shapes (cache stages' too) and
+    /// stage bodies. The loop structure is unchanged; lowering then decides
+    /// tails and guards from the values.
+    pub(crate) fn specialized(&self, func: &Func) -> Schedule {
+        let mut s = self.clone();
+        s.func = func.with_fixed_substituted();
+        for t in &mut s.tensors {
+            t.shape = t.shape.iter().map(|e| func.substitute_fixed(e)).collect();
+        }
+        for st in &mut s.stages {
+            st.body = st.body.map(&mut |e| func.substitute_fixed(e));
+        }
+        s
+    }
+
     /// Sets the origin reported by errors of the following primitives
     /// (used by `tensor_expr!`).
     pub fn at(&mut self, origin: Option<Origin>) -> &mut Schedule {

@@ -208,6 +208,11 @@ pub struct GenConfig {
     /// No schedule: the program runs the class default
     /// ([`Schedule::default_for`], e.g. the CPU default's row fusion).
     pub default_schedule: bool,
+    /// Probability, per dim, that the program is specialized to the
+    /// case's value of it ([`Program::specialize`]); the reference stays
+    /// the generic unscheduled definition. `0.0` (the default) draws
+    /// nothing, so existing seeds do not change.
+    pub specialize: f64,
 }
 
 impl GenConfig {
@@ -221,6 +226,7 @@ impl GenConfig {
             max_factor: 5,
             vectorize_reductions: 0.0,
             default_schedule: false,
+            specialize: 0.0,
         }
     }
 }
@@ -334,6 +340,20 @@ impl Case {
             Program::new(func).with_schedule(sched)
         };
         let (inputs, params) = gen_inputs(&mut rng, program.func(), &dims);
+        let mut program = program;
+        if cfg.specialize > 0.0 {
+            let fixed: Vec<(&str, usize)> = dims
+                .iter()
+                .filter(|(n, _)| program.func().dims.contains(n))
+                .filter(|_| rng.chance(cfg.specialize))
+                .filter_map(|(n, v)| Some((n.as_str(), usize::try_from(*v).ok()?)))
+                .collect();
+            log.push(format!("specialize({fixed:?})"));
+            program = match program.specialize(&fixed) {
+                Ok(p) => p,
+                Err(e) => panic!("specializing a generated program failed (seed {seed}): {e}"),
+            };
+        }
         Case { seed, program, log, inputs, params }
     }
 

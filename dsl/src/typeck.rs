@@ -33,6 +33,7 @@ pub(crate) fn check(b: &FuncBuilder) -> Result<Func> {
             name: b.name.name.clone(),
             doc: b.doc.clone(),
             dims: vec![],
+            fixed: vec![],
             tensors: vec![],
             params: vec![],
             args: vec![],

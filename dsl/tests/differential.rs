@@ -86,3 +86,26 @@ fn attaching_to_a_readers_ancestor_is_exercised() {
         .sum();
     eprintln!("{n} attachments to a reader's ancestor"); assert!(n >= 10, "only {n} attachments to a reader's ancestor");
 }
+
+/// Random programs specialized to a random subset of their case's dims
+/// ([`texpr_dsl::Program::specialize`]): random schedules for both
+/// classes and the CPU default (chosen on the specialized definition),
+/// against the generic unscheduled definition.
+#[test]
+fn specialized_programs_match_unscheduled() {
+    let n = std::env::var("TEXPR_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1200u64) / 2;
+    for (class, target, default, first) in [
+        (TargetClass::Cpu, Target::Interp, false, 400_000),
+        (TargetClass::Gpu, Target::OpenCl, false, 500_000),
+        (TargetClass::Cpu, Target::Interp, true, 600_000),
+    ] {
+        let mut cfg = GenConfig::new(class);
+        cfg.specialize = 0.7;
+        cfg.default_schedule = default;
+        let seeds = first..first + n;
+        let specialized = seeds.clone().filter(|s| Case::generate(*s, &cfg).func().fixed.iter().any(Option::is_some)).count();
+        let rejected = differential(&cfg, seeds, target, &interp).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("{class:?} (default: {default}): {n} cases, {specialized} with a fixed dim, {rejected} rejected");
+        assert!(specialized as u64 >= n / 2, "only {specialized} of {n} cases fixed a dim");
+    }
+}

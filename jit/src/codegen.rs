@@ -589,16 +589,27 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     }
 
     /// Reads element `idx` of a register-resident buffer.
+    ///
+    /// An index past the buffer reads element 0 instead: such a read is
+    /// never reached, as every access is proven in bounds (symbolically or
+    /// for the call's dims) — it sits in a lane of a vectorized `if` whose
+    /// condition is false in that lane (`if i - 1 >= 0 { t[i - 1] }` at
+    /// `i = 0`), which vector code evaluates and then discards.
     pub fn reg_read(&mut self, vars: &[Variable], group: u32, idx: i64) -> CgResult<Value> {
         let g = group as i64;
-        let var = *vars.get((idx / g) as usize).ok_or_else(|| cg_err(format!("register buffer index {idx} out of range")))?;
+        let idx = if (0..vars.len() as i64 * g).contains(&idx) { idx } else { 0 };
+        let var = *vars.get((idx / g) as usize).ok_or_else(|| cg_err("register buffer without elements"))?;
         let v = self.b.use_var(var);
         Ok(if group > 1 { self.b.ins().extractlane(v, (idx % g) as u8) } else { v })
     }
 
-    /// Writes element `idx` of a register-resident buffer.
+    /// Writes element `idx` of a register-resident buffer; an index past
+    /// the buffer writes nothing (never reached, as in [`Gen::reg_read`]).
     pub fn reg_write(&mut self, vars: &[Variable], group: u32, idx: i64, val: Value) -> CgResult<()> {
         let g = group as i64;
+        if !(0..vars.len() as i64 * g).contains(&idx) {
+            return Ok(());
+        }
         let var = *vars.get((idx / g) as usize).ok_or_else(|| cg_err(format!("register buffer index {idx} out of range")))?;
         let nv = if group > 1 {
             let old = self.b.use_var(var);

@@ -85,12 +85,17 @@ fn random_programs_f32() {
 /// generated). All types 10645: a reduction along a vectorized loop into
 /// `s0[i]`, `i` bound by a `let` inside the loop — combined after the loop,
 /// where `i` is not bound (such a store is no longer a vector reduction).
+/// Specialized 400696: `s0: f32[5]` (a literal size once `N` is fixed)
+/// lives in registers, and a vectorized `if i - 1 >= 0 { s0[i - 1] }`
+/// evaluated lane 0's discarded read at index -1 (now a read of element 0).
 #[test]
 fn regression_seeds() {
     let mut f32_only = GenConfig::new(TargetClass::Cpu);
     f32_only.dtypes = vec![DType::F32];
     let all = GenConfig::new(TargetClass::Cpu);
-    for (seed, cfg) in [(104_772_u64, &f32_only), (10_645, &all)] {
+    let mut specialized = GenConfig::new(TargetClass::Cpu);
+    specialized.specialize = 0.7;
+    for (seed, cfg) in [(104_772_u64, &f32_only), (10_645, &all), (400_696, &specialized)] {
         let (ran, _) = run(cfg, seed..seed + 1);
         assert_eq!(ran, 1, "seed {seed} was skipped");
     }
@@ -114,4 +119,18 @@ fn random_default_schedules() {
     let mut cfg = GenConfig::new(TargetClass::Cpu);
     cfg.default_schedule = true;
     sweep("default schedules", &cfg, 300_000);
+}
+
+/// Random programs specialized to a random subset of their case's dims
+/// (`Program::specialize`: those dims are literals in the generated code),
+/// random schedules and the default, against the generic unscheduled
+/// definition.
+#[test]
+fn random_specialized() {
+    for (default, first) in [(false, 400_000), (true, 600_000)] {
+        let mut cfg = GenConfig::new(TargetClass::Cpu);
+        cfg.specialize = 0.7;
+        cfg.default_schedule = default;
+        sweep(if default { "specialized defaults" } else { "specialized" }, &cfg, first);
+    }
 }

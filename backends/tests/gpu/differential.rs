@@ -463,6 +463,25 @@ fn shared_generator_vectorized_reductions_on_opencl() {
     }
 }
 
+/// The shared generator's programs specialized to a random subset of
+/// their case's dims (`Program::specialize`: literal dims in the kernels).
+#[test]
+fn shared_generator_specialized_on_opencl() {
+    if !opencl() {
+        return;
+    }
+    let mut cfg = texpr_dsl::testing::GenConfig::new(TargetClass::Gpu);
+    cfg.specialize = 0.7;
+    let n = gpu_cases(150);
+    match shared_with(&cfg, Target::OpenCl, 7000..7000 + n) {
+        Ok(rejected) => {
+            println!("{} specialized cases agree ({rejected} schedules rejected)", n - rejected as u64);
+            assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// The core's shared generator (`texpr_dsl::testing`): random definitions
 /// and legal GPU schedules, against the *unscheduled* definition on the
 /// interpreter.
@@ -503,17 +522,20 @@ fn shared_generator_regression_seeds() {
     }
 }
 
-/// Every CUDA kernel of the shared generator's cases compiles for sm_90.
+/// Every CUDA kernel of the shared generator's cases compiles for sm_90
+/// (50 of them specialized to some of their dims).
 #[test]
 fn shared_generator_compiles_with_nvrtc() {
     use texpr_dsl::testing::{Case, GenConfig};
     if !nvrtc() {
         return;
     }
-    let cfg = GenConfig::new(TargetClass::Gpu);
+    let plain = GenConfig::new(TargetClass::Gpu);
+    let mut specialized = plain.clone();
+    specialized.specialize = 0.7;
     let mut n = 0;
-    for seed in 2000..2100u64 {
-        let case = Case::generate(seed, &cfg);
+    for (seed, cfg) in (2000..2100u64).map(|s| (s, &plain)).chain((2100..2150).map(|s| (s, &specialized))) {
+        let case = Case::generate(seed, cfg);
         let Ok(l) = case.lower(Target::Cuda) else { continue };
         let src = texpr_backends::source(Target::Cuda, &l).unwrap();
         if let Err(e) = texpr_backends::cuda::nvrtc_compile(&src, "case", "sm_90") {

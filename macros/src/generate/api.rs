@@ -106,6 +106,11 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
     let on_doc = format!(
         "`{fname_str}` compiled for `target`: `Err` if the target's device or backend is missing, or the schedule does not lower."
     );
+    let specialize_doc = format!(
+        "`{fname_str}` with some dims fixed to values (`&[(\"N\", 1024)]`), compiled for `target`: \
+         those dims are literals in the generated code, and calls must match them. \
+         `Err` for a name that is not a dim, or as `on`."
+    );
     let kernel_doc = format!("The definition and schedules of `{fname_str}`, built once and shared.");
 
     quote! {
@@ -128,6 +133,13 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
             #[doc = #on_doc]
             pub fn on(target: #target) -> #result<Handle, #error> {
                 let kernel = self::kernel();
+                let compiled = kernel.compile(target)?;
+                ::core::result::Result::Ok(Handle { kernel, target, compiled })
+            }
+
+            #[doc = #specialize_doc]
+            pub fn specialize(target: #target, dims: &[(&str, usize)]) -> #result<Handle, #error> {
+                let kernel = self::kernel().specialize(dims)?;
                 let compiled = kernel.compile(target)?;
                 ::core::result::Result::Ok(Handle { kernel, target, compiled })
             }
