@@ -33,6 +33,9 @@ use crate::error::{CgResult, cg_err};
 const MAX_STACK_BUF: i64 = 16 * 1024;
 /// Total stack budget for temporaries per generated function (bytes).
 const MAX_STACK_TOTAL: i64 = 64 * 1024;
+/// Largest temporary zeroed by inline stores (bytes); larger ones are
+/// zeroed by a `memset` call.
+const ZERO_INLINE: i64 = 1024;
 
 /// The type a value of `t` is computed in.
 pub(crate) fn cty(t: DType) -> Type {
@@ -1372,35 +1375,45 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 _ => None,
             };
         }
-        if let Some(n) = n_const
-            && let Some(bytes) = n.checked_mul(esz)
-            && bytes <= MAX_STACK_BUF
-            && self.stack_used + bytes <= MAX_STACK_TOTAL
-        {
-            let bytes = bytes.max(16);
+        let stack = n_const
+            .and_then(|n| n.checked_mul(esz))
+            .filter(|bytes| *bytes <= MAX_STACK_BUF && self.stack_used + bytes <= MAX_STACK_TOTAL)
+            .map(|bytes| bytes.max(16));
+        if let Some(bytes) = stack {
             self.stack_used += bytes;
+        }
+        if let Some(bytes) = stack.filter(|b| *b <= ZERO_INLINE) {
             let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes as u32, 4));
             let base = self.b.ins().stack_addr(self.ptr, slot, 0);
-            self.zero_fill(base, bytes)?;
+            self.zero_fill(base, bytes);
             self.locs[buf.0 as usize] = Some(Loc::Mem(base));
             let r = self.stmt(body);
             self.locs[buf.0 as usize] = old;
             return r;
         }
-        // The heap base pointer is the result of a call made here (the
-        // allocation, or the zeroing of a hoisted one, which returns its
-        // destination), so it is a fresh value in every iteration of an
-        // enclosing loop. Loads that follow the last statement storing to
-        // the buffer may then be `readonly + can_move`: Cranelift may merge,
-        // sink or hoist them, but never above that call or a store (no
-        // store follows them, and an enclosing loop changes the base).
-        // Sinking them next to their users is what keeps a padded input's
-        // rows from being loaded all at once (and spilled).
+        // The base pointer of a heap buffer or a larger stack buffer is the
+        // result of a call made here (the allocation, or the zeroing, which
+        // returns its destination), so it is a fresh value in every
+        // iteration of an enclosing loop. Loads that follow the last
+        // statement storing to the buffer may then be `readonly +
+        // can_move`: Cranelift may merge, sink or hoist them, but never
+        // above that call or a store (no store follows them, and an
+        // enclosing loop changes the base). Sinking them next to their
+        // users is what keeps a padded input's rows from being loaded all at
+        // once (and spilled).
         let seq = freeze_point(body, buf);
         if let Some((ptr, last)) = seq {
             self.freeze_at.entry(ptr).or_default().push((buf, last));
         }
-        let r = if let Some((p, bytes)) = self.prealloc.get(&buf).copied() {
+        let r = if let Some(bytes) = stack {
+            let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes as u32, 4));
+            let addr = self.b.ins().stack_addr(self.ptr, slot, 0);
+            let c = self.b.ins().iconst(types::I32, 0);
+            let n = self.iconst(bytes);
+            let base = self.call1("texpr_lc_memset", &[self.ptr, types::I32, types::I64], self.ptr, &[addr, c, n])?;
+            self.locs[buf.0 as usize] = Some(Loc::Mem(base));
+            self.stmt(body)
+        } else if let Some((p, bytes)) = self.prealloc.get(&buf).copied() {
             // Allocated before an enclosing loop: zeroed again here, as a
             // fresh allocation would be.
             let c = self.b.ins().iconst(types::I32, 0);
@@ -1505,27 +1518,22 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         Ok(())
     }
 
-    fn zero_fill(&mut self, base: Value, bytes: i64) -> CgResult<()> {
-        if bytes <= 1024 {
-            let z = self.b.ins().iconst(types::I64, 0);
-            let zv = self.b.ins().splat(types::I64X2, z);
-            let mut off = 0;
-            let fl = MemFlagsData::new().with_notrap();
-            while off + 16 <= bytes {
-                self.b.ins().store(fl, zv, base, off as i32);
-                off += 16;
-            }
-            while off < bytes {
-                let zb = self.b.ins().iconst(types::I8, 0);
-                self.b.ins().store(fl, zb, base, off as i32);
-                off += 1;
-            }
-            return Ok(());
+    /// Zeroes a small stack temporary (at most [`ZERO_INLINE`] bytes) with
+    /// inline stores.
+    fn zero_fill(&mut self, base: Value, bytes: i64) {
+        let z = self.b.ins().iconst(types::I64, 0);
+        let zv = self.b.ins().splat(types::I64X2, z);
+        let mut off = 0;
+        let fl = MemFlagsData::new().with_notrap();
+        while off + 16 <= bytes {
+            self.b.ins().store(fl, zv, base, off as i32);
+            off += 16;
         }
-        let c = self.b.ins().iconst(types::I32, 0);
-        let n = self.iconst(bytes);
-        self.call("texpr_lc_memset", &[self.ptr, types::I32, types::I64], &[self.ptr], &[base, c, n])?;
-        Ok(())
+        while off < bytes {
+            let zb = self.b.ins().iconst(types::I8, 0);
+            self.b.ins().store(fl, zb, base, off as i32);
+            off += 1;
+        }
     }
 
     /// A parallel loop: the body becomes its own function, called in

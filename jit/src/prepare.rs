@@ -3,9 +3,11 @@
 //! 0. **Decided guards.** `if E >= 0` where `E` is provably non-negative
 //!    (sums, products, floor quotients and remainders of dims, non-negative
 //!    loop variables and constants) is replaced by its branch, and a loop
-//!    `for v in m..m + min(E, 1)` by `if E >= 1 { let v = m; .. }`: the
-//!    lowering leaves both around `compute_at` regions, and both would keep
-//!    an accumulator out of registers or a branch in a hot loop.
+//!    `for v in m..m + min(E, 1)` by `if E >= 1 { let v = m; .. }` (a
+//!    literal extent of 1 by the `let`, of 0 by nothing; `if true`/`if
+//!    false` by its branch): the lowering leaves both around `compute_at`
+//!    regions (and shape specialization the literal forms), and both would
+//!    keep an accumulator out of registers or a branch in a hot loop.
 //! 1. **Tails as guarded unrolls.** `partition_tails` leaves
 //!    `if E >= c { for v in m..m + c (unrolled/vectorized) } else { for v in
 //!    m..m + E }`; the serial tail becomes `unrolled for v in m..m + c - 1 {
@@ -823,6 +825,13 @@ fn nonneg(e: &Expr, vars: &HashSet<VarId>) -> bool {
 fn guards(s: &Stmt, vars: &mut HashSet<VarId>) -> Stmt {
     match s {
         Stmt::If(i) => {
+            if let Expr::Const(texpr_dsl::Scalar::Bool(taken)) = &i.cond {
+                return match (*taken, &i.els) {
+                    (true, _) => guards(&i.then, vars),
+                    (false, Some(e)) => guards(e, vars),
+                    (false, None) => Stmt::Nop,
+                };
+            }
             if let Expr::Cmp(CmpOp::Ge, e, z) = &i.cond
                 && z.as_int() == Some(0)
                 && e.dtype() == texpr_dsl::DType::I64
@@ -839,6 +848,13 @@ fn guards(s: &Stmt, vars: &mut HashSet<VarId>) -> Stmt {
             }
             let body = guards(&l.body, vars);
             vars.remove(&l.var.id);
+            // No iteration, or exactly one: nothing, or a `let` (literal
+            // extents, as shape specialization leaves them).
+            match l.extent.as_int() {
+                Some(n) if n <= 0 => return Stmt::Nop,
+                Some(1) => return Stmt::Let(Box::new((l.var, l.min.clone(), body))),
+                _ => {}
+            }
             // At most one iteration: a guarded `let`.
             let one = match &l.extent {
                 Expr::Binary(BinOp::Min, a, b) if b.as_int() == Some(1) => Some(a),
