@@ -34,6 +34,12 @@ fn matmul(c: &mut Criterion) {
     g.bench_function("texpr_6x8", |bn| bn.iter(|| matmul_6x8::run_into(&a, &b, &mut out).unwrap()));
     g.bench_function("texpr_kblock", |bn| bn.iter(|| matmul_kblock::run_into(&a, &b, &mut out).unwrap()));
     g.bench_function("texpr_default", |bn| bn.iter(|| matmul_default::run_into(&a, &b, &mut out).unwrap()));
+    // The same schedules with M, K, N fixed (`NAME::specialize`).
+    let dims = [("M", n), ("K", n), ("N", n)];
+    let best = matmul_best::specialize(Target::Cpu, &dims).unwrap();
+    g.bench_function("texpr_best_specialized", |bn| bn.iter(|| best.run_into(&a, &b, &mut out).unwrap()));
+    let default = matmul_default::specialize(Target::Cpu, &dims).unwrap();
+    g.bench_function("texpr_default_specialized", |bn| bn.iter(|| default.run_into(&a, &b, &mut out).unwrap()));
     let mut o2 = vec![0.0f32; n * n];
     g.bench_function("matrixmultiply_1thread", |bn| {
         bn.iter(|| unsafe {
@@ -127,6 +133,8 @@ fn softmax_bench(c: &mut Criterion) {
     g.bench_function("texpr_rows", |bn| bn.iter(|| softmax_rows::run_into(&x, &mut y).unwrap()));
     g.bench_function("floor_rows_without_exp", |bn| bn.iter(|| softmax_rows_noexp::run_into(&x, &mut y).unwrap()));
     g.bench_function("texpr_default", |bn| bn.iter(|| softmax_default::run_into(&x, &mut y).unwrap()));
+    let rows = softmax_rows::specialize(Target::Cpu, &[("N", n), ("C", cc)]).unwrap();
+    g.bench_function("texpr_rows_specialized", |bn| bn.iter(|| rows.run_into(&x, &mut y).unwrap()));
     let mut y2 = vec![0.0f32; n * cc];
     g.bench_function("rust_loops", |bn| {
         bn.iter(|| {
@@ -167,6 +175,12 @@ fn convs(c: &mut Criterion) {
     g.bench_function("texpr", |bn| bn.iter(|| depthwise::run_into(&x, &wd, &mut y).unwrap()));
     let mut y2 = vec![0.0f32; ch * h * w];
     g.bench_function("texpr_guarded", |bn| bn.iter(|| depthwise_guarded::run_into(&x, &wd, &mut y).unwrap()));
+    // Fixed shape: the padding guards' border chunks decided at compile time.
+    let dims = [("B", 1), ("C", ch), ("H", h), ("W", w)];
+    let guarded = depthwise_guarded::specialize(Target::Cpu, &dims).unwrap();
+    g.bench_function("texpr_guarded_specialized", |bn| bn.iter(|| guarded.run_into(&x, &wd, &mut y).unwrap()));
+    let padded = depthwise::specialize(Target::Cpu, &dims).unwrap();
+    g.bench_function("texpr_specialized", |bn| bn.iter(|| padded.run_into(&x, &wd, &mut y).unwrap()));
     g.bench_function("rust_loops", |bn| bn.iter(|| depthwise_ref(x.as_slice(), wd.as_slice(), &mut y2, ch, h, w)));
     g.finish();
 
@@ -177,6 +191,8 @@ fn convs(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv2d_1x64x56x56_64");
     g.sample_size(10).measurement_time(Duration::from_secs(4)).throughput(Throughput::Elements(2 * 9 * (ci * co * h * w) as u64));
     g.bench_function("texpr", |bn| bn.iter(|| conv2d::run_into(&x, &wt, &mut y).unwrap()));
+    let spec = conv2d::specialize(Target::Cpu, &[("B", 1), ("C", ci), ("H", h), ("W", w), ("F", co)]).unwrap();
+    g.bench_function("texpr_specialized", |bn| bn.iter(|| spec.run_into(&x, &wt, &mut y).unwrap()));
     let mut y2 = vec![0.0f32; co * h * w];
     g.bench_function("rust_loops", |bn| bn.iter(|| conv_ref(x.as_slice(), wt.as_slice(), &mut y2, ci, co, h, w)));
     g.finish();
@@ -232,7 +248,7 @@ fn conv_ref(x: &[f32], wt: &[f32], y: &mut [f32], ci: usize, co: usize, h: usize
 fn latency(c: &mut Criterion) {
     let mut g = c.benchmark_group("jit_latency");
     g.sample_size(30);
-    for name in ["axpb_relu", "matmul_best"] {
+    for name in ["axpb_relu", "matmul_best", "matmul_best_specialized"] {
         g.bench_with_input(BenchmarkId::new("definition_to_callable", name), &name, |bn, name| {
             bn.iter(|| {
                 let k = if *name == "axpb_relu" {
@@ -244,9 +260,11 @@ fn latency(c: &mut Criterion) {
                     let y = f.compute("y", ["i"], |[i]| te::max(a * x.at([i]) + b, 0.0));
                     f.ret([y]);
                     Kernel::from_func(f.build().unwrap())
-                } else {
+                } else if *name == "matmul_best" {
                     // A fresh kernel object: nothing cached.
                     Kernel::new(matmul_best::kernel().program().unwrap().clone())
+                } else {
+                    matmul_best::kernel().specialize(&[("M", 1024), ("K", 1024), ("N", 1024)]).unwrap()
                 };
                 k.compile(Target::Cpu).unwrap();
                 black_box(k)

@@ -71,6 +71,11 @@ pub(crate) enum Cap {
     /// inline (a packed weight tile read by a parallel loop nest).
     Buf(BufId, bool),
     Var(Var),
+    /// A variable whose value is known at compile time where the loop is
+    /// outlined (a `let` of a constant): bound as the same constant inside,
+    /// so what it indexes stays decided (a register buffer's element).
+    /// Its slot is unused.
+    Const(VarId, Scalar),
 }
 
 /// A parallel loop waiting to be generated as its own function.
@@ -1557,7 +1562,10 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         vl.sort();
         for v in vl {
             let dtype = self.f.vars.get(v).map(|i| i.dtype).unwrap_or(DType::I64);
-            caps.push(Cap::Var(Var { id: v, dtype }));
+            caps.push(match self.env.get(&v) {
+                Some(Bind::Const(c)) => Cap::Const(v, *c),
+                _ => Cap::Var(Var { id: v, dtype }),
+            });
         }
         let slots = 3 + caps.len();
         let ss = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (slots * 8) as u32, 3));
@@ -1573,6 +1581,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                     Loc::Regs { .. } => return Err(cg_err("register buffer captured")),
                 },
                 Cap::Var(v) => self.expr(&Expr::Var(*v))?,
+                Cap::Const(..) => continue,
             };
             self.b.ins().store(fl, v, env, ((3 + k) * 8) as i32);
         }
@@ -1695,6 +1704,10 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                     let x = self.b.ins().load(cty(v.dtype), fl, env, off);
                     self.env.insert(v.id, Bind::Val(x));
                     self.depth.insert(v.id, 0);
+                }
+                Cap::Const(v, c) => {
+                    self.env.insert(*v, Bind::Const(*c));
+                    self.depth.insert(*v, 0);
                 }
             }
         }

@@ -865,8 +865,11 @@ impl Vec_ {
                 let old = g.env.insert(self.v, base_bind);
                 let i0 = g.const_eval(idx).and_then(|s| s.as_i64());
                 g.restore(self.v, old);
+                // Whole vectors of the buffer; anything else (an index past
+                // the buffer too, in lanes a guard discards) lane by lane.
+                let nv = (self.w / lanes) as i64;
                 match i0 {
-                    Some(i0) if group as usize == lanes && i0 % lanes as i64 == 0 => {
+                    Some(i0) if group as usize == lanes && i0 % lanes as i64 == 0 && i0 >= 0 && i0 / lanes as i64 + nv <= vars.len() as i64 => {
                         let first = (i0 / lanes as i64) as usize;
                         let r = (0..self.w / lanes).map(|c| g.b.use_var(vars[first + c])).collect();
                         Ok(VV::V(r))
@@ -1014,6 +1017,8 @@ impl Vec_ {
                     if let Some(i0) = i0
                         && group as usize == lanes
                         && i0 % lanes as i64 == 0
+                        && i0 >= 0
+                        && i0 / lanes as i64 + (self.w / lanes) as i64 <= vars.len() as i64
                     {
                         let vs = self.to_vecs(g, vv, t)?;
                         let first = (i0 / lanes as i64) as usize;

@@ -88,6 +88,11 @@ fn random_programs_f32() {
 /// Specialized 400696: `s0: f32[5]` (a literal size once `N` is fixed)
 /// lives in registers, and a vectorized `if i - 1 >= 0 { s0[i - 1] }`
 /// evaluated lane 0's discarded read at index -1 (now a read of element 0).
+/// Specialized 406702: `let i_3 = 0` (a one-trip loop) outside a parallel
+/// loop whose body indexes a register buffer with it — the outlined body
+/// received it as a run-time value (now as the constant).
+/// Specialized default 602870: the same for a whole-vector read of a
+/// register buffer (`s0[i + r - 1, j]` at `r = 0`, under a false guard).
 #[test]
 fn regression_seeds() {
     let mut f32_only = GenConfig::new(TargetClass::Cpu);
@@ -95,7 +100,9 @@ fn regression_seeds() {
     let all = GenConfig::new(TargetClass::Cpu);
     let mut specialized = GenConfig::new(TargetClass::Cpu);
     specialized.specialize = 0.7;
-    for (seed, cfg) in [(104_772_u64, &f32_only), (10_645, &all), (400_696, &specialized)] {
+    let mut specialized_default = specialized.clone();
+    specialized_default.default_schedule = true;
+    for (seed, cfg) in [(104_772_u64, &f32_only), (10_645, &all), (400_696, &specialized), (406_702, &specialized), (602_870, &specialized_default)] {
         let (ran, _) = run(cfg, seed..seed + 1);
         assert_eq!(ran, 1, "seed {seed} was skipped");
     }
