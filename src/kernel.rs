@@ -79,7 +79,7 @@ impl Kernel {
     ///
     /// ```
     /// use texpr::prelude::*;
-    /// use texpr::te::{self, FuncBuilder};
+    /// use texpr::te::FuncBuilder;
     /// let mut f = FuncBuilder::new("scale");
     /// let x = f.input("x", DType::F32, ["N"]);
     /// f.output(DType::F32, ["N"]);
