@@ -509,6 +509,8 @@ fn specialized_kernels_match_and_check_their_dims() {
     assert!(k4.specialize(&[("K", 4), ("M", 2)]).is_ok());
     let e = k4.specialize(&[("K", 5)]).unwrap_err();
     assert_eq!(e.to_string(), "matmul: cannot specialize `K` to 5: already specialized to 4");
+    let e = spec2::matmul::kernel().specialize(&[("N", 4), ("N", 5)]).unwrap_err();
+    assert_eq!(e.to_string(), "matmul: cannot specialize `N` to both 4 and 5");
     let e = spec2::matmul::specialize(Target::Cpu, &[("K", usize::MAX)]).unwrap_err();
     assert!(e.to_string().contains("too large"), "{e}");
 }

@@ -108,8 +108,11 @@ impl Program {
             };
             let v = i64::try_from(*value).map_err(|_| err(format!("cannot specialize `{name}` to {value}: too large")))?;
             match fixed[d] {
-                Some(old) if old != v => {
+                Some(old) if old != v && func.fixed_dim(d as u32) == Some(old) => {
                     return Err(err(format!("cannot specialize `{name}` to {v}: already specialized to {old}")));
+                }
+                Some(old) if old != v => {
+                    return Err(err(format!("cannot specialize `{name}` to both {old} and {v}")));
                 }
                 _ => fixed[d] = Some(v),
             }

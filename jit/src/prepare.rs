@@ -33,6 +33,9 @@
 //!    .. } } else { for .. { .. B .. } }`. Tail guards of tiled loops are
 //!    invariant in every loop inside the tile, so the hot loop of a tiled
 //!    nest ends up free of branches. Code growth is bounded by a budget.
+//!    Each side then loses what the condition makes dead: loops whose
+//!    extent (of dims alone) is provably empty and decided `if`s — the
+//!    `H < 1` copy of a padded convolution's nest runs no row.
 //! 4. **Accumulator promotion.** A serial loop whose body is a perfect nest
 //!    of constant unrolled/vectorized loops around one store
 //!    `X[I] = f(X[I], ...)`, with `I` invariant in the serial loop, gets a
@@ -54,10 +57,12 @@
 //!    (`sdiv` may trap, so it is not pure to it), so otherwise each use in
 //!    an inner loop divided again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use texpr_dsl::stmt::If;
 use texpr_dsl::{BinOp, CmpOp, DType, Expr, For, ForKind, LoweredFunc, Stmt, Var, VarId};
+
+use texpr_dsl::bounds::Prover;
 
 use crate::analysis::{affine, tail_split};
 
@@ -533,8 +538,8 @@ fn unswitch(s: &Stmt, budget: &mut u32) -> Stmt {
                 bound_in(s, &mut bound);
                 if let Some(c) = hoistable(s, &bound) {
                     *budget -= 1;
-                    let t = decide(s, &c, true);
-                    let e = decide(s, &c, false);
+                    let t = prune(&decide(s, &c, true), &c, true);
+                    let e = prune(&decide(s, &c, false), &c, false);
                     let t = unswitch(&t, budget);
                     let e = unswitch(&e, budget);
                     return Stmt::If(Box::new(If { cond: c, then: t, els: Some(e) }));
@@ -551,6 +556,59 @@ fn unswitch(s: &Stmt, budget: &mut u32) -> Stmt {
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), unswitch(&b.2, budget)))),
         Stmt::Store(_) | Stmt::Nop => s.clone(),
     }
+}
+
+/// Drops what one side of an unswitched condition `c` makes dead: loops
+/// whose extent, a function of dims alone, the prover shows `<= 0` knowing
+/// `c == truth`, and `if`s on dims alone it decides. The `else` side of a
+/// dims-only condition such as `H >= 1` (the first border row of a padded
+/// convolution) is otherwise a whole copy of the nest that never runs a
+/// row. (Only dims-only expressions are asked, once each: the answers need
+/// no enclosing context, and asking the prover about every loop in its
+/// context cost more than the code it removed.)
+fn prune(s: &Stmt, c: &Expr, truth: bool) -> Stmt {
+    struct Pruner {
+        p: Prover,
+        known: HashMap<Expr, Option<bool>>,
+    }
+    impl Pruner {
+        /// `e` decided, for a comparison of dims.
+        fn decide(&mut self, e: &Expr) -> Option<bool> {
+            let Expr::Cmp(op, a, b) = e else { return None };
+            if e.any(&mut |x| matches!(x, Expr::Var(_) | Expr::Load(_))) {
+                return None;
+            }
+            if let Some(k) = self.known.get(e) {
+                return *k;
+            }
+            let k = self.p.decide(*op, a, b);
+            self.known.insert(e.clone(), k);
+            k
+        }
+
+        fn walk(&mut self, s: &Stmt) -> Stmt {
+            match s {
+                Stmt::For(l) => {
+                    if self.decide(&Expr::cmp(CmpOp::Le, l.extent.clone(), Expr::int(0))) == Some(true) {
+                        return Stmt::Nop;
+                    }
+                    Stmt::For(Box::new(For { body: self.walk(&l.body), ..(**l).clone() }))
+                }
+                Stmt::If(i) => match self.decide(&i.cond) {
+                    Some(true) => self.walk(&i.then),
+                    Some(false) => i.els.as_ref().map_or(Stmt::Nop, |e| self.walk(e)),
+                    None => Stmt::If(Box::new(If { cond: i.cond.clone(), then: self.walk(&i.then), els: i.els.as_ref().map(|e| self.walk(e)) })),
+                },
+                Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), self.walk(&b.2)))),
+                Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| self.walk(x)).collect()),
+                Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(self.walk(body))),
+                Stmt::Store(_) | Stmt::Nop => s.clone(),
+            }
+        }
+    }
+    let mut p = Prover::new();
+    p.push_cond(c, truth);
+    Pruner { p, known: HashMap::new() }.walk(s)
 }
 
 /// A condition `E >= c` inside `l` that is monotone (decreasing) in `l`'s
@@ -881,5 +939,35 @@ fn guards(s: &Stmt, vars: &mut HashSet<VarId>) -> Stmt {
         }
         Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(guards(body, vars))),
         Stmt::Store(_) | Stmt::Nop => s.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use texpr_dsl::testing::spec;
+    use texpr_dsl::{ForKind, Program, Stmt, Target};
+
+    fn parallel_loops(s: &Stmt) -> usize {
+        let mut n = 0;
+        s.visit(&mut |x| {
+            if let Stmt::For(l) = x
+                && l.kind == ForKind::Parallel
+            {
+                n += 1;
+            }
+        });
+        n
+    }
+
+    /// SPEC §2's conv3x3 under the CPU default: unswitching the first
+    /// border row's `H >= 1` and the main chunks' `W / 8 >= 1` makes four
+    /// copies of the parallel nest; pruning drops the one where both are
+    /// false (no loop of it can run) and empties the other `H < 1` copy.
+    #[test]
+    fn unswitched_branches_lose_their_dead_loops() {
+        let l = Program::new(spec::conv3x3()).lower(Target::Cpu).unwrap();
+        let mut f = l.flat.clone();
+        super::prepare(&mut f);
+        assert_eq!(parallel_loops(&f.body), 3, "{f}");
     }
 }

@@ -109,7 +109,7 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
     let specialize_doc = format!(
         "`{fname_str}` with some dims fixed to values (`&[(\"N\", 1024)]`), compiled for `target`: \
          those dims are literals in the generated code, and calls must match them. \
-         `Err` for a name that is not a dim, or as `on`."
+         Each call compiles anew: keep the handle. `Err` for a name that is not a dim, or as `on`."
     );
     let kernel_doc = format!("The definition and schedules of `{fname_str}`, built once and shared.");
 
