@@ -93,6 +93,18 @@ impl Kernel {
         Ok(Kernel::new(self.program()?.specialize(dims)?))
     }
 
+    /// [`Kernel::specialize`] with every dim fixed to its value in these
+    /// inputs (tensor inputs in order, as a call takes them): the kernel
+    /// compiled for exactly these shapes. The inputs are checked as a call
+    /// checks them (same errors).
+    pub fn specialize_for(&self, inputs: &[Input<'_>]) -> Result<Kernel> {
+        let func = self.func()?;
+        let typed: Vec<(texpr_dsl::DType, &[usize])> = inputs.iter().map(|i| (i.data.dtype(), i.shape)).collect();
+        let values = texpr_dsl::runtime::bind_dims(func, &typed)?;
+        let dims: Vec<(&str, usize)> = func.dims.iter().zip(values).map(|(n, v)| (n.as_str(), v.max(0) as usize)).collect();
+        self.specialize(&dims)
+    }
+
     /// The program: definition and schedules.
     pub fn program(&self) -> Result<&Program> {
         self.0.program.as_ref().map_err(Clone::clone)

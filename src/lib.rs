@@ -54,7 +54,7 @@ pub const DEFAULT_TARGET: Target = Target::Cpu;
 /// What `tensor_expr!` expansions use; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{DEFAULT_TARGET, Kernel};
+    pub use crate::{DEFAULT_TARGET, Input, Kernel};
     pub use std::sync::{Arc, OnceLock};
     pub use texpr_dsl::error::{DefinitionError, ShapeError};
     pub use texpr_dsl::runtime::Compiled;

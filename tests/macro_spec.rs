@@ -502,6 +502,18 @@ fn specialized_kernels_match_and_check_their_dims() {
     assert!(matches!(e, Error::Shape(_)), "{e:?}");
     assert_eq!(e.to_string(), "matmul: dim K is 5 in `a` (a is 3x5) but the kernel is specialized to K = 4");
 
+    // Every dim from example inputs: the kernel for exactly their shapes.
+    let (a, b) = (tensor(&[7, 5], 3), tensor(&[5, 9], 4));
+    let h = spec3::matmul::specialize_for(Target::Cpu, &a, &b).unwrap();
+    assert!(!h.kernel().lower(Target::Cpu).unwrap().to_string().contains('K'));
+    assert_close(&h.run(&a, &b).unwrap(), &matmul_ref(a.as_slice(), b.as_slice(), 7, 5, 9), &[7, 9], "specialized for 7x5 @ 5x9");
+    let e = h.run(&tensor(&[7, 5], 3), &tensor(&[5, 8], 4)).unwrap_err();
+    assert_eq!(e.to_string(), "matmul: dim N is 8 in `b` (b is 5x8) but the kernel is specialized to N = 9");
+    let e = spec3::matmul::specialize_for(Target::Cpu, &a, &tensor(&[4, 9], 4)).unwrap_err();
+    assert_eq!(e.to_string(), "matmul: dim K is 5 in `a` (a is 7x5) but 4 in `b` (b is 4x9)");
+    let (x, y) = spec2::axpb_relu::specialize_for(Target::Cpu, &tensor(&[6], 1)).map(|h| (h.run(&tensor(&[6], 1), 2.0, 1.0), h.target())).unwrap();
+    assert_eq!((x.unwrap().shape().to_vec(), y), (vec![6], Target::Cpu));
+
     // Bad requests.
     let e = spec2::matmul::specialize(Target::Cpu, &[("Q", 4)]).unwrap_err();
     assert_eq!(e.to_string(), "matmul: cannot specialize `Q`: not a dim of the definition (its dims: M, K, N)");

@@ -72,6 +72,9 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
             }
         })
         .collect();
+    // `a: &Tensor<f32>` for the tensor inputs only.
+    let tensor_params: Vec<&TokenStream> =
+        f.args.iter().zip(&in_params).filter(|(a, _)| matches!(a, Arg::Tensor { .. })).map(|(_, p)| p).collect();
     let tensors: Vec<&Ident> =
         f.args.iter().zip(&in_names).filter(|(a, _)| matches!(a, Arg::Tensor { .. })).map(|(_, n)| n).collect();
     let scalars: Vec<&Ident> =
@@ -111,6 +114,10 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
          those dims are literals in the generated code, and calls must match them. \
          Each call compiles anew: keep the handle. `Err` for a name that is not a dim, or as `on`."
     );
+    let specialize_for_doc = format!(
+        "`{fname_str}` compiled for `target` with every dim fixed to its value in these tensor inputs \
+         (see `specialize`); the inputs are checked as a call checks them."
+    );
     let kernel_doc = format!("The definition and schedules of `{fname_str}`, built once and shared.");
 
     quote! {
@@ -142,6 +149,13 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
                 let kernel = self::kernel().specialize(dims)?;
                 let compiled = kernel.compile(target)?;
                 ::core::result::Result::Ok(Handle { kernel, target, compiled })
+            }
+
+            #[doc = #specialize_for_doc]
+            pub fn specialize_for(__texpr_target: #target, #(#tensor_params),*) -> #result<Handle, #error> {
+                let __texpr_kernel = self::kernel().specialize_for(&[#(#p::Input::from(#tensors)),*])?;
+                let __texpr_compiled = __texpr_kernel.compile(__texpr_target)?;
+                ::core::result::Result::Ok(Handle { kernel: __texpr_kernel, target: __texpr_target, compiled: __texpr_compiled })
             }
 
             #[doc = #kernel_doc]
