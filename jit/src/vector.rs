@@ -32,7 +32,7 @@ use std::collections::{HashMap, HashSet};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{self, Type};
-use cranelift_codegen::ir::{Block, BlockArg, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{Block, BlockArg, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value};
 use texpr_dsl::{BinOp, Builtin, BufId, CmpOp, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
 
 use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine, not_nan};
@@ -698,10 +698,58 @@ impl Vec_ {
         }
         g.b.ins().jump(done, &args);
         g.b.switch_to_block(lanes_blk);
-        let l = self.lanes(g, e)?;
+        let l = match self.lanes_loop(g, e, t)? {
+            Some(l) => l,
+            None => self.lanes(g, e)?,
+        };
         self.jump_with(g, l, t, done)?;
         g.b.switch_to_block(done);
         Ok(Some(VV::V(params)))
+    }
+
+    /// [`Vec_::lanes`] as a loop over the lanes, for the masked fallback
+    /// (reached only when the lane range is decided at run time, so the
+    /// guards would not fold per lane when unrolled either): one copy of
+    /// the scalar code instead of `w` (a padded convolution's border
+    /// chunks have a fallback per tap of the window; unrolled, they were
+    /// most of its machine code), each lane's value stored to a stack slot
+    /// that is then loaded as vectors. `None` where `e` reads a varying
+    /// `let` (its lanes are vector values).
+    fn lanes_loop(&self, g: &mut Gen<'_, '_, '_>, e: &Expr, t: DType) -> CgResult<Option<VV>> {
+        if e.any(&mut |x| matches!(x, Expr::Var(v) if self.lets.contains_key(&v.id))) {
+            return Ok(None);
+        }
+        let Some((vt, lanes)) = vec_ty(t) else { return Ok(None) };
+        let esz = cty(t).bytes() as i64;
+        let slot = g.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (self.w as i64 * esz) as u32, 4));
+        let base = g.b.ins().stack_addr(g.ptr, slot, 0);
+        let head = g.b.create_block();
+        let body = g.b.create_block();
+        let exit = g.b.create_block();
+        let k = g.b.append_block_param(head, types::I64);
+        let zero = g.iconst(0);
+        g.b.ins().jump(head, &[BlockArg::Value(zero)]);
+        g.b.switch_to_block(head);
+        let end = g.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, k, self.w as i64);
+        g.b.ins().brif(end, exit, &[], body, &[]);
+        g.b.switch_to_block(body);
+        let lane = g.b.ins().iadd(self.min_v, k);
+        let old = g.env.insert(self.v, Bind::Val(lane));
+        g.loop_depth += 1;
+        let old_d = g.depth.insert(self.v, g.loop_depth);
+        let x = g.expr(e);
+        g.loop_depth -= 1;
+        g.restore_depth(self.v, old_d);
+        g.restore(self.v, old);
+        let x = x?;
+        let off = g.b.ins().imul_imm_s(k, esz);
+        let a = g.b.ins().iadd(base, off);
+        g.b.ins().store(MemFlagsData::trusted(), x, a, 0);
+        let next = g.b.ins().iadd_imm_s(k, 1);
+        g.b.ins().jump(head, &[BlockArg::Value(next)]);
+        g.b.switch_to_block(exit);
+        let vs = (0..self.w / lanes).map(|c| g.b.ins().load(vt, MemFlagsData::trusted(), base, (c * 16) as i32)).collect();
+        Ok(Some(VV::V(vs)))
     }
 
     /// Splits a condition into load-free invariant conjuncts (`uni`) and
