@@ -443,43 +443,40 @@ fn shared_with(cfg: &texpr_dsl::testing::GenConfig, target: Target, seeds: std::
     texpr_dsl::testing::differential(cfg, seeds, target, &compile)
 }
 
-/// The shared generator with reduction axes split and vectorized
-/// innermost (`GenConfig::vectorize_reductions`), which its plain
-/// schedules almost never draw.
-#[test]
-fn shared_generator_vectorized_reductions_on_opencl() {
+/// Runs `gpu_cases(default)` shared-generator cases from seed `first` on
+/// OpenCL; fewer than half may have their schedule rejected.
+fn opencl_sweep(what: &str, cfg: &texpr_dsl::testing::GenConfig, first: u64, default: u64) {
     if !opencl() {
         return;
     }
-    let mut cfg = texpr_dsl::testing::GenConfig::new(TargetClass::Gpu);
-    cfg.vectorize_reductions = 0.8;
-    let n = gpu_cases(100);
-    match shared_with(&cfg, Target::OpenCl, 5000..5000 + n) {
+    // More with `TEXPR_GPU_CASES=N` (each case builds an OpenCL program).
+    let n = gpu_cases(default);
+    match shared_with(cfg, Target::OpenCl, first..first + n) {
         Ok(rejected) => {
-            println!("{} vectorized-reduction cases agree ({rejected} schedules rejected)", n - rejected as u64);
+            println!("{} {what} cases agree ({rejected} schedules rejected)", n - rejected as u64);
             assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
         }
         Err(e) => panic!("{e}"),
     }
 }
 
+/// The shared generator with reduction axes split and vectorized
+/// innermost (`GenConfig::vectorize_reductions`), which its plain
+/// schedules almost never draw.
+#[test]
+fn shared_generator_vectorized_reductions_on_opencl() {
+    let mut cfg = texpr_dsl::testing::GenConfig::new(TargetClass::Gpu);
+    cfg.vectorize_reductions = 0.8;
+    opencl_sweep("vectorized-reduction", &cfg, 5000, 100);
+}
+
 /// The shared generator's programs specialized to a random subset of
 /// their case's dims (`Program::specialize`: literal dims in the kernels).
 #[test]
 fn shared_generator_specialized_on_opencl() {
-    if !opencl() {
-        return;
-    }
     let mut cfg = texpr_dsl::testing::GenConfig::new(TargetClass::Gpu);
     cfg.specialize = 0.7;
-    let n = gpu_cases(150);
-    match shared_with(&cfg, Target::OpenCl, 7000..7000 + n) {
-        Ok(rejected) => {
-            println!("{} specialized cases agree ({rejected} schedules rejected)", n - rejected as u64);
-            assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
-        }
-        Err(e) => panic!("{e}"),
-    }
+    opencl_sweep("specialized", &cfg, 7000, 150);
 }
 
 /// The core's shared generator (`texpr_dsl::testing`): random definitions
@@ -487,18 +484,7 @@ fn shared_generator_specialized_on_opencl() {
 /// interpreter.
 #[test]
 fn shared_generator_on_opencl() {
-    if !opencl() {
-        return;
-    }
-    // More with `TEXPR_GPU_CASES=N` (each case builds an OpenCL program).
-    let n = gpu_cases(400);
-    match shared_on(Target::OpenCl, 1000..1000 + n) {
-        Ok(rejected) => {
-            println!("{} shared-generator cases agree ({rejected} schedules rejected)", n - rejected as u64);
-            assert!(rejected * 2 < n as usize, "too many rejected schedules: {rejected}");
-        }
-        Err(e) => panic!("{e}"),
-    }
+    opencl_sweep("shared-generator", &texpr_dsl::testing::GenConfig::new(TargetClass::Gpu), 1000, 400);
 }
 
 /// Shared-generator seeds that once failed on OpenCL (found with

@@ -139,23 +139,23 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
 
             #[doc = #on_doc]
             pub fn on(target: #target) -> #result<Handle, #error> {
-                let kernel = self::kernel();
-                let compiled = kernel.compile(target)?;
-                ::core::result::Result::Ok(Handle { kernel, target, compiled })
+                self::handle(self::kernel(), target)
             }
 
             #[doc = #specialize_doc]
             pub fn specialize(target: #target, dims: &[(&str, usize)]) -> #result<Handle, #error> {
-                let kernel = self::kernel().specialize(dims)?;
-                let compiled = kernel.compile(target)?;
-                ::core::result::Result::Ok(Handle { kernel, target, compiled })
+                self::handle(self::kernel().specialize(dims)?, target)
             }
 
             #[doc = #specialize_for_doc]
             pub fn specialize_for(__texpr_target: #target, #(#tensor_params),*) -> #result<Handle, #error> {
-                let __texpr_kernel = self::kernel().specialize_for(&[#(#p::Input::from(#tensors)),*])?;
-                let __texpr_compiled = __texpr_kernel.compile(__texpr_target)?;
-                ::core::result::Result::Ok(Handle { kernel: __texpr_kernel, target: __texpr_target, compiled: __texpr_compiled })
+                self::handle(self::kernel().specialize_for(&[#(#p::Input::from(#tensors)),*])?, __texpr_target)
+            }
+
+            /// `kernel` compiled for `target`, as a handle.
+            fn handle(kernel: #kernel, target: #target) -> #result<Handle, #error> {
+                let compiled = kernel.compile(target)?;
+                ::core::result::Result::Ok(Handle { kernel, target, compiled })
             }
 
             #[doc = #kernel_doc]
