@@ -223,13 +223,19 @@ impl Func {
     /// in tensor shapes and stage bodies.
     pub(crate) fn with_fixed_substituted(&self) -> Func {
         let mut f = self.clone();
-        for t in &mut f.tensors {
+        self.substitute_fixed_in(&mut f.tensors, f.stages.iter_mut().map(|st| &mut st.body));
+        f
+    }
+
+    /// [`Func::substitute_fixed`] on tensor shapes and bodies in place (a
+    /// definition's, or a schedule's with its cache stages).
+    pub(crate) fn substitute_fixed_in<'b>(&self, tensors: &mut [TensorDecl], bodies: impl Iterator<Item = &'b mut Body>) {
+        for t in tensors {
             t.shape = t.shape.iter().map(|e| self.substitute_fixed(e)).collect();
         }
-        for st in &mut f.stages {
-            st.body = st.body.map(&mut |e| self.substitute_fixed(e));
+        for b in bodies {
+            *b = b.map(&mut |e| self.substitute_fixed(e));
         }
-        f
     }
 
     /// The output types (dtype and shape), in output order.

@@ -204,12 +204,7 @@ impl Schedule {
     pub(crate) fn specialized(&self, func: &Func) -> Schedule {
         let mut s = self.clone();
         s.func = func.with_fixed_substituted();
-        for t in &mut s.tensors {
-            t.shape = t.shape.iter().map(|e| func.substitute_fixed(e)).collect();
-        }
-        for st in &mut s.stages {
-            st.body = st.body.map(&mut |e| func.substitute_fixed(e));
-        }
+        func.substitute_fixed_in(&mut s.tensors, s.stages.iter_mut().map(|st| &mut st.body));
         s
     }
 
