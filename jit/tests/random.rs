@@ -18,12 +18,18 @@ fn cases() -> u64 {
     std::env::var("TEXPR_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(1100)
 }
 
-/// `first..first + cases()`, or only `TEXPR_SEED` when set (to reproduce a
-/// failing seed: `TEXPR_SEED=104772 cargo test -p texpr-jit --test random`).
+/// `first + offset..first + offset + cases()` (`TEXPR_SEED_OFFSET`, 0 by
+/// default, moves long sweeps past the seeds CI runs), or only `TEXPR_SEED`
+/// when set (to reproduce a failing seed: `TEXPR_SEED=104772 cargo test -p
+/// texpr-jit --test random`).
 fn seeds(first: u64) -> std::ops::Range<u64> {
-    match std::env::var("TEXPR_SEED").ok().and_then(|s| s.parse::<u64>().ok()) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    match var("TEXPR_SEED") {
         Some(s) => s..s + 1,
-        None => first..first + cases(),
+        None => {
+            let first = first + var("TEXPR_SEED_OFFSET").unwrap_or(0);
+            first..first + cases()
+        }
     }
 }
 
