@@ -228,6 +228,56 @@ tensor_expr! {
         y.vectorize(ji);
     }
 
+    /// A 3-tap row filter, `io` carrying whole points (init and reduction
+    /// inside it): specialized to a width that 8 does not divide, its last
+    /// vector is shifted back to end at the row's end.
+    pub fn taps(x: f32[C, W], w: f32[C, 3]) -> f32[C, W] {
+        let y = |c, i| sum(s in 0..3 => if i + s < W { x[c, i + s] * w[c, s] } else { 0.0 });
+        y
+    }
+    schedule for cpu {
+        let (io, ii) = y.split(i, 8);
+        y.reorder(c, io, s, ii);
+        y.vectorize(ii);
+        y.parallel(c);
+    }
+
+    /// `taps` with `io` parallel: two threads would reduce into the
+    /// overlapping points at once, so the tail stays lane by lane.
+    pub fn taps_parallel(x: f32[C, W], w: f32[C, 3]) -> f32[C, W] {
+        let y = |c, i| sum(s in 0..3 => if i + s < W { x[c, i + s] * w[c, s] } else { 0.0 });
+        y
+    }
+    schedule for cpu {
+        let (io, ii) = y.split(i, 8);
+        y.reorder(c, io, s, ii);
+        y.vectorize(ii);
+        y.parallel(io);
+    }
+
+    /// `taps` with the reduction outside `io`: each `io` iteration adds one
+    /// tap, so recomputing points would add it twice; no shift.
+    pub fn taps_outer(x: f32[C, W], w: f32[C, 3]) -> f32[C, W] {
+        let y = |c, i| sum(s in 0..3 => if i + s < W { x[c, i + s] * w[c, s] } else { 0.0 });
+        y
+    }
+    schedule for cpu {
+        let (io, ii) = y.split(i, 8);
+        y.reorder(c, s, io, ii);
+        y.vectorize(ii);
+    }
+
+    /// A pure stage: its shifted tail may run on any thread.
+    pub fn affine_rows(x: f32[C, W]) -> f32[C, W] {
+        let y = |c, i| x[c, i] * 2.0 + 1.0;
+        y
+    }
+    schedule for cpu {
+        let (io, ii) = y.split(i, 8);
+        y.vectorize(ii);
+        y.parallel(io);
+    }
+
     /// Integer histogram-like reduction with wrapping and floor division.
     pub fn int_mix(a: i32[N, K], d: i32) -> i32[N] {
         let y = |i| sum(k in 0..K => (a[i, k] * 7 - 3) / d + a[i, k] % (d + 1));
@@ -356,6 +406,50 @@ fn softmax_relu_convs() {
         both(&conv3x3::kernel(), &[(&x).into(), (&wt).into()], &[], 1e-5, &format!("conv {b}x{c}x{h}x{w}->{f}"));
         let wd = data(&[c, 3, 3], 7);
         both(&depthwise::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("depthwise {b}x{c}x{h}x{w}"));
+    }
+}
+
+/// Shift-inwards tails (`lower::build`): with the width fixed and at least
+/// 8, a vectorized split's last vector ends at the row's end instead of
+/// running the tail lane by lane — where recomputing points is harmless.
+#[test]
+fn shifted_tails_where_recomputing_is_harmless() {
+    texpr_jit::set_parallel_min_work(0);
+    for (c, width) in [(3, 13), (2, 8), (4, 5), (1, 29), (3, 1), (2, 62)] {
+        let x = data(&[c, width], 3);
+        let w = data(&[c, 3], 4);
+        let (xs, ws) = (x.as_slice(), w.as_slice());
+        let want_taps: Vec<f32> = (0..c * width)
+            .map(|p| {
+                let (ch, i) = (p / width, p % width);
+                (0..3).filter(|s| i + s < width).map(|s| xs[ch * width + i + s] * ws[ch * 3 + s]).sum()
+            })
+            .collect();
+        let want_affine: Vec<f32> = xs.iter().map(|v| v * 2.0 + 1.0).collect();
+        let dims = [("C", c), ("W", width)];
+        for (name, k, shifts) in [
+            ("taps", taps::kernel(), true),
+            ("taps_parallel", taps_parallel::kernel(), false),
+            ("taps_outer", taps_outer::kernel(), false),
+            ("affine_rows", affine_rows::kernel(), true),
+        ] {
+            let want = if name == "affine_rows" { &want_affine } else { &want_taps };
+            for (what, k) in [("generic", k.clone()), ("specialized", k.specialize(&dims).unwrap())] {
+                let inputs: Vec<texpr::Input<'_>> = if name == "affine_rows" { vec![(&x).into()] } else { vec![(&x).into(), (&w).into()] };
+                for target in [Target::Cpu, Target::Interp] {
+                    let got: Tensor<f32> = k.run1(target, &inputs, &[]).unwrap();
+                    if let Err(e) = close(got.as_slice(), want, 1e-5) {
+                        panic!("{name} {what} {c}x{width} on {target:?}: {e}\n{}", k.lower(target).unwrap());
+                    }
+                }
+                // The shifted vector's store index ends at the row's end:
+                // `ii + W - 8` with W fixed.
+                let nest = k.lower(Target::Cpu).unwrap().to_string();
+                let shifted = width % 8 != 0 && width > 8 && what == "specialized" && shifts;
+                let marker = format!("ii + {}]", width as i64 - 8);
+                assert_eq!(nest.contains(&marker), shifted, "{name} {what} {c}x{width}: `{marker}`\n{nest}");
+            }
+        }
     }
 }
 
