@@ -712,7 +712,10 @@ impl<'a> Builder<'a> {
         if simplify(&value.subst1(var, &by)).as_int()? < 0 {
             return None;
         }
-        Some(Shift { f, bound: bound.clone(), by })
+        // With one loop carrying the overlap (the split's outer), every
+        // iteration has points left; with more (a split of a split's
+        // inner), whole iterations can lie past the end and run nothing.
+        Some(Shift { f, bound: bound.clone(), by, may_be_empty: uses.len() > 2 })
     }
 
     /// Points loads at lowered buffers; loads of attached stages become
@@ -741,16 +744,24 @@ struct Shift {
     bound: Expr,
     /// How far the tail vector moves: `bound - f` (negative in the tail).
     by: Expr,
+    /// Iterations can have no points left (`bound <= 0`): those must not
+    /// run the shifted vector (it would only compute the last points
+    /// again).
+    may_be_empty: bool,
 }
 
 impl Shift {
     /// `if bound >= f { the vector } else { the vector ending at the
-    /// dimension's end }`.
+    /// dimension's end }` (the latter under `if bound >= 1` when
+    /// iterations may have no points left).
     fn emit(self, var: Var, kind: ForKind, body: Stmt) -> Stmt {
         let moved = Expr::Var(var) + self.by;
         let shifted = body.map_exprs(&mut |e| e.subst1(var.id, &moved));
         let full = Stmt::for_(var, Expr::int(0), Expr::int(self.f), kind, body);
-        let back = Stmt::for_(var, Expr::int(0), Expr::int(self.f), kind, shifted);
+        let mut back = Stmt::for_(var, Expr::int(0), Expr::int(self.f), kind, shifted);
+        if self.may_be_empty {
+            back = Stmt::if_(Expr::cmp(CmpOp::Ge, self.bound.clone(), Expr::int(1)), back);
+        }
         let cond = Expr::cmp(CmpOp::Ge, self.bound, Expr::int(self.f));
         Stmt::If(Box::new(crate::stmt::If { cond, then: full, els: Some(back) }))
     }
