@@ -712,10 +712,7 @@ impl<'a> Builder<'a> {
         if simplify(&value.subst1(var, &by)).as_int()? < 0 {
             return None;
         }
-        // With one loop carrying the overlap (the split's outer), every
-        // iteration has points left; with more (a split of a split's
-        // inner), whole iterations can lie past the end and run nothing.
-        Some(Shift { f, bound: bound.clone(), by, may_be_empty: uses.len() > 2 })
+        Some(Shift { f, bound: bound.clone(), by })
     }
 
     /// Points loads at lowered buffers; loads of attached stages become
@@ -744,24 +741,20 @@ struct Shift {
     bound: Expr,
     /// How far the tail vector moves: `bound - f` (negative in the tail).
     by: Expr,
-    /// Iterations can have no points left (`bound <= 0`): those must not
-    /// run the shifted vector (it would only compute the last points
-    /// again).
-    may_be_empty: bool,
 }
 
 impl Shift {
     /// `if bound >= f { the vector } else { the vector ending at the
-    /// dimension's end }` (the latter under `if bound >= 1` when
-    /// iterations may have no points left).
+    /// dimension's end }` (the latter under `if bound >= 1`).
     fn emit(self, var: Var, kind: ForKind, body: Stmt) -> Stmt {
         let moved = Expr::Var(var) + self.by;
         let shifted = body.map_exprs(&mut |e| e.subst1(var.id, &moved));
         let full = Stmt::for_(var, Expr::int(0), Expr::int(self.f), kind, body);
-        let mut back = Stmt::for_(var, Expr::int(0), Expr::int(self.f), kind, shifted);
-        if self.may_be_empty {
-            back = Stmt::if_(Expr::cmp(CmpOp::Ge, self.bound.clone(), Expr::int(1)), back);
-        }
+        // Iterations with no points left (`bound <= 0`: a split of a
+        // split's inner, or a split of a fused loop, can have them) run
+        // nothing, as the clamped loop did.
+        let back = Stmt::for_(var, Expr::int(0), Expr::int(self.f), kind, shifted);
+        let back = Stmt::if_(Expr::cmp(CmpOp::Ge, self.bound.clone(), Expr::int(1)), back);
         let cond = Expr::cmp(CmpOp::Ge, self.bound, Expr::int(self.f));
         Stmt::If(Box::new(crate::stmt::If { cond, then: full, els: Some(back) }))
     }
