@@ -38,6 +38,14 @@ fn same(a: Scalar, b: Scalar, tol: f64) -> bool {
     }
     if a.dtype().is_float() {
         let (x, y) = (a.as_f64(), b.as_f64());
+        // Exact operations' zeros must agree in sign too: `min`/`max` give
+        // +0.0 for a zero result on every target (a tie of 0.0 and -0.0
+        // would otherwise depend on operand order), and the sign shows
+        // through `1 / x`. (The polynomial math functions, compared with a
+        // tolerance, may return +0.0 for -0.0.)
+        if tol == 0.0 && x == 0.0 && y == 0.0 {
+            return x.is_sign_negative() == y.is_sign_negative();
+        }
         return (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= tol * y.abs();
     }
     a == b

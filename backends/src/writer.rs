@@ -684,7 +684,11 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             BinOp::Mul | BinOp::Div => C::new(format!("{} {sym} {}", x.at(13), y.at(14)), 13),
             BinOp::Rem => C::call(self.d.fmod(ft), &[x, y]),
             BinOp::Min | BinOp::Max => {
-                let r = C::call(self.d.fminmax(op == BinOp::Max, ft), &[x, y]);
+                // `+ 0.0`: a zero result is +0.0 whichever operand a tie of
+                // 0.0 and -0.0 gives (docs/language.md; every target).
+                let m = C::call(self.d.fminmax(op == BinOp::Max, ft), &[x, y]);
+                let zero = if ft == DType::F64 { "0.0" } else { "0.0f" };
+                let r = C::new(format!("{} + {zero}", m.at(12)), 12);
                 // min/max return one of the operands: already exact.
                 return if small { self.narrow_exact(t, r) } else { r };
             }

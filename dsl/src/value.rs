@@ -512,8 +512,10 @@ mod num_like {
                 fn mul(self, o: Self) -> Self { self * o }
                 fn div(self, o: Self) -> Self { self / o }
                 fn rem(self, o: Self) -> Self { self % o }
-                fn fmin(self, o: Self) -> Self { self.min(o) }
-                fn fmax(self, o: Self) -> Self { self.max(o) }
+                // A zero result is +0.0 (`-0.0 + 0.0`), whichever
+                // operand a tie of 0.0 and -0.0 gives (docs/language.md).
+                fn fmin(self, o: Self) -> Self { self.min(o) + 0.0 }
+                fn fmax(self, o: Self) -> Self { self.max(o) + 0.0 }
             }
         };
     }

@@ -10,6 +10,8 @@
 //!   which decides contiguous, broadcast or gathered vector accesses.
 //! - [`never_nan`]: float temporaries that cannot hold NaN (a `max`/`min`
 //!   reduction's accumulators), for one-instruction vector `max`/`min`.
+//! - [`no_neg_zero`]: float temporaries that cannot hold `-0.0` (the same
+//!   accumulators), whose values `max`/`min` need not make `+0.0`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -210,6 +212,76 @@ pub(crate) fn used_vars(s: &Stmt, out: &mut HashSet<VarId>) {
 /// registers and memory — are the case this is for. The greatest such set:
 /// start from every float temporary and drop those with another store.
 pub(crate) fn never_nan(f: &LoweredFunc) -> HashSet<BufId> {
+    temps_whose_stores(f, not_nan, &HashSet::new())
+}
+
+/// Float temporaries that never hold `-0.0`: every store is a constant
+/// other than `-0.0`, a float `min`/`max` (whose zero results are `+0.0`,
+/// docs/language.md), an integer cast or a copy of such a buffer. Vector
+/// `max`/`min` make their other operands' zeros `+0.0` (one `addps` off
+/// a reduction's loop-carried chain) instead of their results.
+pub(crate) fn no_neg_zero(f: &LoweredFunc, lazy: &HashSet<BufId>) -> HashSet<BufId> {
+    temps_whose_stores(f, not_neg_zero, lazy)
+}
+
+/// `max`/`min` accumulators whose vector updates may leave `-0.0` in them:
+/// float temporaries whose every store is `B[I] = max(B[I], v)` (or `min`)
+/// or a value without `-0.0`, and whose every load is an operand of a float
+/// `max`/`min` (which makes it `+0.0`, see [`no_neg_zero`]). Their updates
+/// skip the `+ 0.0` of the other operand: a softmax's max pass keeps one
+/// `maxps` per vector.
+pub(crate) fn lazy_min_max(f: &LoweredFunc) -> HashSet<BufId> {
+    let is_minmax = |e: &Expr| matches!(e, Expr::Binary(BinOp::Min | BinOp::Max, ..)) && e.dtype().is_float();
+    let mut set: HashSet<BufId> =
+        (0..f.buffers.len()).map(|i| BufId(i as u32)).filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float()).collect();
+    f.body.visit(&mut |st| {
+        if let Stmt::Store(x) = st {
+            let update = match &x.value {
+                Expr::Binary(BinOp::Min | BinOp::Max, a, b) => [a, b].iter().any(|o| matches!(&***o, Expr::Load(l) if l.buf == x.buf && l.idx == x.idx)),
+                _ => false,
+            };
+            if !update && !not_neg_zero(&x.value, &HashSet::new()) {
+                set.remove(&x.buf);
+            }
+        }
+    });
+    // Loads that are a direct operand of a float min/max, per buffer, against
+    // all loads.
+    let mut all: HashMap<BufId, usize> = HashMap::new();
+    let mut ok: HashMap<BufId, usize> = HashMap::new();
+    f.body.visit_exprs(&mut |e| {
+        e.visit(&mut |x| {
+            if let Expr::Load(l) = x {
+                *all.entry(l.buf).or_default() += 1;
+            }
+            if is_minmax(x) && let Expr::Binary(_, a, b) = x {
+                for o in [a, b] {
+                    if let Expr::Load(l) = &**o {
+                        *ok.entry(l.buf).or_default() += 1;
+                    }
+                }
+            }
+        })
+    });
+    set.retain(|b| all.get(b).copied().unwrap_or(0) == ok.get(b).copied().unwrap_or(0));
+    set
+}
+
+/// Whether `e` cannot be `-0.0` given that the buffers in `set` hold none.
+pub(crate) fn not_neg_zero(e: &Expr, set: &HashSet<BufId>) -> bool {
+    match e {
+        Expr::Const(c) => !(c.as_f64() == 0.0 && c.as_f64().is_sign_negative()),
+        Expr::Load(l) => set.contains(&l.buf),
+        Expr::Binary(BinOp::Min | BinOp::Max, ..) => true,
+        Expr::Cast(_, a) => !a.dtype().is_float(),
+        Expr::Select(_, a, b) | Expr::If(_, a, b) => not_neg_zero(a, set) && not_neg_zero(b, set),
+        _ => false,
+    }
+}
+
+/// The largest set of float temporaries outside `exclude` whose every
+/// store satisfies `ok(value, set)`.
+fn temps_whose_stores(f: &LoweredFunc, ok: fn(&Expr, &HashSet<BufId>) -> bool, exclude: &HashSet<BufId>) -> HashSet<BufId> {
     let mut stores: Vec<(BufId, Expr)> = vec![];
     f.body.visit(&mut |st| {
         if let Stmt::Store(x) = st {
@@ -217,9 +289,9 @@ pub(crate) fn never_nan(f: &LoweredFunc) -> HashSet<BufId> {
         }
     });
     let mut set: HashSet<BufId> =
-        (0..f.buffers.len()).map(|i| BufId(i as u32)).filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float()).collect();
+        (0..f.buffers.len()).map(|i| BufId(i as u32)).filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float() && !exclude.contains(b)).collect();
     loop {
-        let bad: Vec<BufId> = stores.iter().filter(|(b, v)| set.contains(b) && !not_nan(v, &set)).map(|(b, _)| *b).collect();
+        let bad: Vec<BufId> = stores.iter().filter(|(b, v)| set.contains(b) && !ok(v, &set)).map(|(b, _)| *b).collect();
         if bad.is_empty() {
             return set;
         }

@@ -94,13 +94,19 @@ pub(crate) struct ModState<'a> {
     pub promoted: HashMap<BufId, Promoted>,
     /// Float temporaries that never hold NaN ([`analysis::never_nan`]).
     pub never_nan: HashSet<BufId>,
+    /// Float temporaries that never hold `-0.0` ([`analysis::no_neg_zero`]).
+    pub no_neg_zero: HashSet<BufId>,
+    /// `max`/`min` accumulators updated without `+ 0.0`
+    /// ([`analysis::lazy_min_max`]).
+    pub lazy_min_max: HashSet<BufId>,
     imports: HashMap<&'static str, FuncId>,
     next: u32,
 }
 
 impl<'a> ModState<'a> {
     pub fn new(module: JITModule, f: &'a LoweredFunc) -> ModState<'a> {
-        ModState { module, f, jobs: vec![], promoted: analysis::promotable(f), never_nan: analysis::never_nan(f), imports: HashMap::new(), next: 0 }
+        let lazy = analysis::lazy_min_max(f);
+        ModState { module, f, jobs: vec![], promoted: analysis::promotable(f), never_nan: analysis::never_nan(f), no_neg_zero: analysis::no_neg_zero(f, &lazy), lazy_min_max: lazy, imports: HashMap::new(), next: 0 }
     }
 
     pub fn signature(&self, params: &[Type], rets: &[Type]) -> Signature {
@@ -781,8 +787,19 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     }
 
     /// NaN-ignoring float min/max (IEEE maxNum, like `f32::max`): the
-    /// result is `a` when `a` wins or `b` is NaN, else `b`.
+    /// result is `a` when `a` wins or `b` is NaN, else `b`; a zero result
+    /// is `+0.0` (SPEC semantics, docs/language.md: which of `0.0` and
+    /// `-0.0` a tie returns would otherwise depend on operand order, i.e.
+    /// on the schedule and the target).
     pub fn fminmax(&mut self, max: bool, a: Value, b: Value) -> Value {
+        let r = self.fminmax_of(max, a, b);
+        let zero = if self.b.func.dfg.value_type(a) == types::F64 { self.b.ins().f64const(0.0) } else { self.b.ins().f32const(0.0) };
+        self.b.ins().fadd(r, zero)
+    }
+
+    /// [`Gen::fminmax`] of operands that are never `-0.0` (so neither is
+    /// the result): no `+ 0.0`.
+    fn fminmax_of(&mut self, max: bool, a: Value, b: Value) -> Value {
         let cc = if max { FloatCC::GreaterThan } else { FloatCC::LessThan };
         let wins = self.b.ins().fcmp(cc, a, b);
         let bnan = self.b.ins().fcmp(FloatCC::Unordered, b, b);
@@ -1331,9 +1348,12 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             return Ok(false);
         }
         let not_nan = self.m.never_nan.contains(&pl.buf);
-        let mut acc = self.b.use_var(vars[0]);
+        let plus_zero = |g: &mut Self, v: Value| if *op != BinOp::Add && !g.m.no_neg_zero.contains(&pl.buf) { crate::vector::plus_zero(g, v) } else { v };
+        let first = self.b.use_var(vars[0]);
+        let mut acc = plus_zero(self, first);
         for v in &vars[1..] {
             let next = self.b.use_var(*v);
+            let next = plus_zero(self, next);
             acc = match op {
                 BinOp::Add => self.b.ins().fadd(acc, next),
                 _ => crate::vector::vminmax(self, *op == BinOp::Max, acc, next, not_nan),
@@ -1342,7 +1362,11 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         let mut r = self.b.ins().extractlane(acc, 0);
         for k in 1..g {
             let lane = self.b.ins().extractlane(acc, k as u8);
-            r = self.binary(*op, t, r, lane)?;
+            // The lanes hold no -0.0 (made +0.0 above, or never stored).
+            r = match op {
+                BinOp::Add => self.binary(*op, t, r, lane)?,
+                _ => self.fminmax_of(*op == BinOp::Max, r, lane),
+            };
         }
         let old = self.expr(acc_e)?;
         let v = self.binary(*op, t, old, r)?;

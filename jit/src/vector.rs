@@ -35,7 +35,7 @@ use cranelift_codegen::ir::types::{self, Type};
 use cranelift_codegen::ir::{Block, BlockArg, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value};
 use texpr_dsl::{BinOp, Builtin, BufId, CmpOp, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
 
-use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine, not_nan};
+use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine, not_nan, not_neg_zero};
 use crate::codegen::{Bind, Gen, Loc, cty};
 use crate::error::{CgResult, cg_err};
 
@@ -223,6 +223,10 @@ struct Vec_ {
     /// The value of the store being generated when it is an accumulator
     /// update `X[I] = X[I] + x * y` (see [`Vec_::store`]).
     acc: Option<*const Expr>,
+    /// The value of the store being generated when it is the update
+    /// `X[I] = max(X[I], v)` of a lazy accumulator
+    /// ([`crate::analysis::lazy_min_max`]).
+    lazy: Option<*const Expr>,
 }
 
 /// Emits `l` with SIMD vectors if its body allows; `Ok(false)` leaves it to
@@ -233,7 +237,7 @@ pub(crate) fn try_vectorize<'a>(g: &mut Gen<'a, '_, '_>, l: &'a For, ext: i64) -
     }
     let min_c = g.const_eval(&l.min).and_then(|s| s.as_i64());
     let min_v = g.index(&l.min)?;
-    let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new(), let_src: HashMap::new(), acc: None };
+    let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new(), let_src: HashMap::new(), acc: None, lazy: None };
     vx.stmt(g, &l.body)?;
     Ok(true)
 }
@@ -484,8 +488,20 @@ impl Vec_ {
                 let (a, b) = if swap { (b, a) } else { (a, b) };
                 let x = self.expr(g, a)?;
                 let y = self.expr(g, b)?;
-                let xs = self.to_vecs(g, x, t)?;
-                let ys = self.to_vecs(g, y, t)?;
+                let mut xs = self.to_vecs(g, x, t)?;
+                let mut ys = self.to_vecs(g, y, t)?;
+                if matches!(op, BinOp::Min | BinOp::Max) && !int && self.lazy != Some(e as *const Expr) {
+                    // A zero result is +0.0 (`Gen::fminmax`): operands that
+                    // may be -0.0 are made +0.0, which keeps the adds off a
+                    // reduction's loop-carried accumulator.
+                    for (e, vs) in [(a, &mut xs), (b, &mut ys)] {
+                        if !not_neg_zero(e, &g.m.no_neg_zero) {
+                            for v in vs.iter_mut() {
+                                *v = plus_zero(g, *v);
+                            }
+                        }
+                    }
+                }
                 let signed = t.is_signed_int();
                 let mut r = Vec::with_capacity(xs.len());
                 for (x, y) in xs.into_iter().zip(ys) {
@@ -1042,8 +1058,11 @@ impl Vec_ {
         let is_acc = |x: &Expr| matches!(x, Expr::Load(ld) if ld.buf == buf && ld.idx[0] == *idx);
         let update = matches!(value, Expr::Binary(BinOp::Add, a, b) if is_acc(a) || is_acc(b));
         let old = std::mem::replace(&mut self.acc, update.then_some(value as *const Expr));
+        let lazy = g.m.lazy_min_max.contains(&buf) && matches!(value, Expr::Binary(BinOp::Min | BinOp::Max, a, b) if is_acc(a) || is_acc(b));
+        let old_lazy = std::mem::replace(&mut self.lazy, lazy.then_some(value as *const Expr));
         let vv = self.expr(g, value);
         self.acc = old;
+        self.lazy = old_lazy;
         let vv = vv?;
         if coef == Some(1) && self.vectorizable(t) {
             let (_, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
@@ -1136,16 +1155,25 @@ pub(crate) fn vminmax(g: &mut Gen<'_, '_, '_>, max: bool, a: Value, b: Value, b_
     // `minps a, b`, which Cranelift selects for these shapes.
     let wins = if max { g.b.ins().fcmp(FloatCC::LessThan, b, a) } else { g.b.ins().fcmp(FloatCC::LessThan, a, b) };
     let mask = g.b.ins().bitcast(ty, MemFlagsData::new(), wins);
-    let m = g.b.ins().bitselect(mask, a, b);
-    if b_not_nan {
-        return m;
+    let mut m = g.b.ins().bitselect(mask, a, b);
+    if !b_not_nan {
+        // `maxps a, b` gives `b` when `b` is NaN: take `a` there instead
+        // (`cmpunordps` and a blend, rather than or-ing the masks and
+        // selecting with three logic operations).
+        let bnan = g.b.ins().fcmp(FloatCC::Unordered, b, b);
+        let nmask = g.b.ins().bitcast(ty, MemFlagsData::new(), bnan);
+        m = g.b.ins().bitselect(nmask, a, m);
     }
-    // `maxps a, b` gives `b` when `b` is NaN: take `a` there instead
-    // (`cmpunordps` and a blend, rather than or-ing the masks and
-    // selecting with three logic operations).
-    let bnan = g.b.ins().fcmp(FloatCC::Unordered, b, b);
-    let nmask = g.b.ins().bitcast(ty, MemFlagsData::new(), bnan);
-    g.b.ins().bitselect(nmask, a, m)
+    m
+}
+
+/// `v + 0.0`: `-0.0` becomes `+0.0`, every other value (NaN too) stays.
+/// With both operands free of `-0.0`, `vminmax` (which returns one of them)
+/// gives `+0.0` for a zero result, as `Gen::fminmax` does.
+pub(crate) fn plus_zero(g: &mut Gen<'_, '_, '_>, v: Value) -> Value {
+    let ty = g.b.func.dfg.value_type(v);
+    let zero = g.vconst(ty, 0);
+    g.b.ins().fadd(v, zero)
 }
 
 /// Whether the host has FMA (Cranelift then emits `vfmadd`; without it an
