@@ -232,8 +232,7 @@ pub(crate) fn no_neg_zero(f: &LoweredFunc, lazy: &HashSet<BufId>) -> HashSet<Buf
 /// `maxps` per vector.
 pub(crate) fn lazy_min_max(f: &LoweredFunc) -> HashSet<BufId> {
     let is_minmax = |e: &Expr| matches!(e, Expr::Binary(BinOp::Min | BinOp::Max, ..)) && e.dtype().is_float();
-    let mut set: HashSet<BufId> =
-        (0..f.buffers.len()).map(|i| BufId(i as u32)).filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float()).collect();
+    let mut set = float_temps(f);
     f.body.visit(&mut |st| {
         if let Stmt::Store(x) = st {
             let update = match &x.value {
@@ -267,6 +266,11 @@ pub(crate) fn lazy_min_max(f: &LoweredFunc) -> HashSet<BufId> {
     set
 }
 
+/// Every float temporary of `f`.
+fn float_temps(f: &LoweredFunc) -> HashSet<BufId> {
+    (0..f.buffers.len()).map(|i| BufId(i as u32)).filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float()).collect()
+}
+
 /// Whether `e` cannot be `-0.0` given that the buffers in `set` hold none.
 pub(crate) fn not_neg_zero(e: &Expr, set: &HashSet<BufId>) -> bool {
     match e {
@@ -288,8 +292,8 @@ fn temps_whose_stores(f: &LoweredFunc, ok: fn(&Expr, &HashSet<BufId>) -> bool, e
             stores.push((x.buf, x.value.clone()));
         }
     });
-    let mut set: HashSet<BufId> =
-        (0..f.buffers.len()).map(|i| BufId(i as u32)).filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float() && !exclude.contains(b)).collect();
+    let mut set = float_temps(f);
+    set.retain(|b| !exclude.contains(b));
     loop {
         let bad: Vec<BufId> = stores.iter().filter(|(b, v)| set.contains(b) && !ok(v, &set)).map(|(b, _)| *b).collect();
         if bad.is_empty() {

@@ -1155,16 +1155,16 @@ pub(crate) fn vminmax(g: &mut Gen<'_, '_, '_>, max: bool, a: Value, b: Value, b_
     // `minps a, b`, which Cranelift selects for these shapes.
     let wins = if max { g.b.ins().fcmp(FloatCC::LessThan, b, a) } else { g.b.ins().fcmp(FloatCC::LessThan, a, b) };
     let mask = g.b.ins().bitcast(ty, MemFlagsData::new(), wins);
-    let mut m = g.b.ins().bitselect(mask, a, b);
-    if !b_not_nan {
-        // `maxps a, b` gives `b` when `b` is NaN: take `a` there instead
-        // (`cmpunordps` and a blend, rather than or-ing the masks and
-        // selecting with three logic operations).
-        let bnan = g.b.ins().fcmp(FloatCC::Unordered, b, b);
-        let nmask = g.b.ins().bitcast(ty, MemFlagsData::new(), bnan);
-        m = g.b.ins().bitselect(nmask, a, m);
+    let m = g.b.ins().bitselect(mask, a, b);
+    if b_not_nan {
+        return m;
     }
-    m
+    // `maxps a, b` gives `b` when `b` is NaN: take `a` there instead
+    // (`cmpunordps` and a blend, rather than or-ing the masks and
+    // selecting with three logic operations).
+    let bnan = g.b.ins().fcmp(FloatCC::Unordered, b, b);
+    let nmask = g.b.ins().bitcast(ty, MemFlagsData::new(), bnan);
+    g.b.ins().bitselect(nmask, a, m)
 }
 
 /// `v + 0.0`: `-0.0` becomes `+0.0`, every other value (NaN too) stays.
