@@ -43,7 +43,22 @@ fn matmul(c: &mut Criterion) {
     let mut o2 = vec![0.0f32; n * n];
     g.bench_function("matrixmultiply_1thread", |bn| {
         bn.iter(|| unsafe {
-            matrixmultiply::sgemm(n, n, n, 1.0, a.as_slice().as_ptr(), n as isize, 1, b.as_slice().as_ptr(), n as isize, 1, 0.0, o2.as_mut_ptr(), n as isize, 1)
+            matrixmultiply::sgemm(
+                n,
+                n,
+                n,
+                1.0,
+                a.as_slice().as_ptr(),
+                n as isize,
+                1,
+                b.as_slice().as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                o2.as_mut_ptr(),
+                n as isize,
+                1,
+            )
         })
     });
     g.bench_function("rust_loops_ikj", |bn| {
@@ -73,7 +88,12 @@ fn fused_rust(y: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
 }
 
 /// Times [`fused_rust`] on the inputs, as `rust_loop` of the group.
-fn bench_fused_rust(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, a: &Tensor<f32>, b: &Tensor<f32>, c: &Tensor<f32>) {
+fn bench_fused_rust(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    a: &Tensor<f32>,
+    b: &Tensor<f32>,
+    c: &Tensor<f32>,
+) {
     let mut y = vec![0.0f32; a.len()];
     g.bench_function("rust_loop", |bn| {
         bn.iter(|| {
@@ -157,9 +177,16 @@ fn softmax_bench(c: &mut Criterion) {
         softmax_rows::run_into(&x, &mut y).unwrap();
         for (name, wide) in [("rust_simd128_2threads", false), ("rust_simd256_2threads", true)] {
             softmax_peers::softmax_rows_2threads(x.as_slice(), &mut y2, cc, wide);
-            let worst = y.as_slice().iter().zip(&y2).map(|(a, b)| (a - b).abs() / a.abs().max(f32::MIN_POSITIVE)).fold(0.0f32, f32::max);
+            let worst = y
+                .as_slice()
+                .iter()
+                .zip(&y2)
+                .map(|(a, b)| (a - b).abs() / a.abs().max(f32::MIN_POSITIVE))
+                .fold(0.0f32, f32::max);
             assert!(worst < 1e-5, "{name} differs from texpr by {worst} (relative)");
-            g.bench_function(name, |bn| bn.iter(|| softmax_peers::softmax_rows_2threads(x.as_slice(), black_box(&mut y2), cc, wide)));
+            g.bench_function(name, |bn| {
+                bn.iter(|| softmax_peers::softmax_rows_2threads(x.as_slice(), black_box(&mut y2), cc, wide))
+            });
         }
     }
     g.finish();
@@ -189,7 +216,9 @@ fn convs(c: &mut Criterion) {
     let wt = data(&[co, ci, 3, 3], 8);
     let mut y = Tensor::<f32>::zeros([1, co, h, w]);
     let mut g = c.benchmark_group("conv2d_1x64x56x56_64");
-    g.sample_size(10).measurement_time(Duration::from_secs(4)).throughput(Throughput::Elements(2 * 9 * (ci * co * h * w) as u64));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(2 * 9 * (ci * co * h * w) as u64));
     g.bench_function("texpr", |bn| bn.iter(|| conv2d::run_into(&x, &wt, &mut y).unwrap()));
     let spec = conv2d::specialize(Target::Cpu, &[("B", 1), ("C", ci), ("H", h), ("W", w), ("F", co)]).unwrap();
     g.bench_function("texpr_specialized", |bn| bn.iter(|| spec.run_into(&x, &wt, &mut y).unwrap()));

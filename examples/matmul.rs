@@ -39,7 +39,10 @@ fn main() -> Result<(), Error> {
     println!("== definition\n{}\n", kernel.func()?);
     println!("== loop nest for the CPU (schedule for cpu)\n{}", kernel.lower(Target::Cpu)?);
     let opencl = kernel.source(Target::OpenCl)?;
-    println!("== OpenCL C (schedule for gpu), first lines\n{}\n...\n", opencl.lines().take(24).collect::<Vec<_>>().join("\n"));
+    println!(
+        "== OpenCL C (schedule for gpu), first lines\n{}\n...\n",
+        opencl.lines().take(24).collect::<Vec<_>>().join("\n")
+    );
 
     // Sizes that are not multiples of the tiles: the tails are handled.
     let (m, k, n) = (517, 300, 389);
@@ -65,7 +68,11 @@ fn main() -> Result<(), Error> {
     }
     let gflops = 2.0 * (m * n * k) as f64 / again.as_secs_f64() / 1e9;
     println!("== {m}x{k} * {k}x{n} on {:?}", texpr::DEFAULT_TARGET);
-    println!("first call (compile + run): {:.2} ms, second call: {:.2} ms ({gflops:.1} GFLOP/s)", first.as_secs_f64() * 1e3, again.as_secs_f64() * 1e3);
+    println!(
+        "first call (compile + run): {:.2} ms, second call: {:.2} ms ({gflops:.1} GFLOP/s)",
+        first.as_secs_f64() * 1e3,
+        again.as_secs_f64() * 1e3
+    );
     println!("c[0, 0..4] = {:?}", &c.as_slice()[..4]);
     println!("max relative error vs a plain Rust loop: {max_err:.2e}");
     assert!(max_err < 1e-4);

@@ -101,7 +101,8 @@ impl Kernel {
         let func = self.func()?;
         let typed: Vec<(texpr_dsl::DType, &[usize])> = inputs.iter().map(|i| (i.data.dtype(), i.shape)).collect();
         let values = texpr_dsl::runtime::bind_dims(func, &typed)?;
-        let dims: Vec<(&str, usize)> = func.dims.iter().zip(values).map(|(n, v)| (n.as_str(), v.max(0) as usize)).collect();
+        let dims: Vec<(&str, usize)> =
+            func.dims.iter().zip(values).map(|(n, v)| (n.as_str(), v.max(0) as usize)).collect();
         self.specialize(&dims)
     }
 
@@ -139,7 +140,8 @@ impl Kernel {
                 // no thread can be started, it runs here afterwards.
                 let pending = program.lower_pending(target)?;
                 let (exe, proof) = std::thread::scope(|s| {
-                    let proof = std::thread::Builder::new().name("texpr-proof".into()).spawn_scoped(s, || pending.prove());
+                    let proof =
+                        std::thread::Builder::new().name("texpr-proof".into()).spawn_scoped(s, || pending.prove());
                     let exe = crate::backend::compile(target, pending.lowered());
                     let proof = match proof {
                         Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
@@ -154,7 +156,13 @@ impl Kernel {
     }
 
     /// Runs with erased arguments into preallocated outputs.
-    pub fn run_into(&self, target: Target, inputs: &[Input<'_>], params: &[Scalar], outputs: &mut [Output<'_>]) -> Result<()> {
+    pub fn run_into(
+        &self,
+        target: Target,
+        inputs: &[Input<'_>],
+        params: &[Scalar],
+        outputs: &mut [Output<'_>],
+    ) -> Result<()> {
         let c = self.compile(target)?;
         let data: Vec<Data<'_>> = inputs.iter().map(|i| i.data).collect();
         let shapes: Vec<&[usize]> = inputs.iter().map(|i| i.shape).collect();
@@ -190,7 +198,6 @@ fn reborrow<'a>(d: &'a mut DataMut<'_>) -> DataMut<'a> {
     }
     re!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, BF16, F32, F64)
 }
-
 
 #[cfg(test)]
 mod tests {

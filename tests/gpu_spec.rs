@@ -143,7 +143,10 @@ fn spec_definitions_on_cuda() -> Result<(), Error> {
     let x = data(&[9, 70], 3);
     close(&softmax::on(Target::Cuda)?.run(&x)?, &softmax::on(Target::Interp)?.run(&x)?, 1e-5);
     let x = data(&[130], 4);
-    assert_eq!(axpb_relu::on(Target::Cuda)?.run(&x, 2.0, 1.0)?.as_slice(), axpb_relu::on(Target::Interp)?.run(&x, 2.0, 1.0)?.as_slice());
+    assert_eq!(
+        axpb_relu::on(Target::Cuda)?.run(&x, 2.0, 1.0)?.as_slice(),
+        axpb_relu::on(Target::Interp)?.run(&x, 2.0, 1.0)?.as_slice()
+    );
     let (x, w) = (data(&[2, 3, 7, 5], 5), data(&[4, 3, 3, 3], 6));
     close(&conv3x3::on(Target::Cuda)?.run(&x, &w)?, &conv3x3::on(Target::Interp)?.run(&x, &w)?, 1e-6);
     Ok(())

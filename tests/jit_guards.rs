@@ -58,7 +58,10 @@ tensor_expr! {
 fn variants(k: Kernel, axis: &str) -> Vec<(String, Kernel)> {
     let func = k.func().unwrap().clone();
     let mut out = vec![
-        ("unscheduled".to_string(), Kernel::new(Program::new(func.clone()).with_schedule(Schedule::new(&func, Some(TargetClass::Cpu))))),
+        (
+            "unscheduled".to_string(),
+            Kernel::new(Program::new(func.clone()).with_schedule(Schedule::new(&func, Some(TargetClass::Cpu)))),
+        ),
         ("default".to_string(), Kernel::new(Program::new(func.clone()))),
     ];
     for w in [2, 4, 8, 16, 32] {
@@ -87,7 +90,12 @@ macro_rules! one_d {
             for n in SIZES {
                 let x = Tensor::<$t>::from_fn([n], |i| $conv(i[0]));
                 for p in [1i64, 0] {
-                    check::<$t>(&k, &[(&x).into()], &[Scalar::I64(p)], &format!("{} {what}, n={n}, p={p}", stringify!($name)));
+                    check::<$t>(
+                        &k,
+                        &[(&x).into()],
+                        &[Scalar::I64(p)],
+                        &format!("{} {what}, n={n}, p={p}", stringify!($name)),
+                    );
                 }
             }
         }

@@ -354,7 +354,18 @@ fn both(k: &Kernel, inputs: &[texpr::Input<'_>], params: &[Scalar], tol: f32, wh
 
 #[test]
 fn matmuls_on_many_shapes() {
-    let shapes = [(0, 0, 0), (1, 1, 1), (3, 5, 2), (4, 16, 16), (33, 17, 65), (37, 9, 70), (64, 64, 64), (5, 0, 7), (13, 31, 24), (6, 1, 8)];
+    let shapes = [
+        (0, 0, 0),
+        (1, 1, 1),
+        (3, 5, 2),
+        (4, 16, 16),
+        (33, 17, 65),
+        (37, 9, 70),
+        (64, 64, 64),
+        (5, 0, 7),
+        (13, 31, 24),
+        (6, 1, 8),
+    ];
     for (m, k, n) in shapes {
         let a = data(&[m, k], 1);
         let b = data(&[k, n], 2);
@@ -377,7 +388,10 @@ fn matmuls_on_many_shapes() {
 fn default_schedule_fuses_row_wise_stages() {
     let nest = layernorm::kernel().lower(Target::Cpu).unwrap().to_string();
     for buf in ["mean.r0: f32[1]", "mean: f32[1]", "d: f32[1, max(C, 0)]", "var: f32[1]"] {
-        assert!(nest.contains(&format!("alloc global {buf}\n")), "the default does not compute `{buf}` per row:\n{nest}");
+        assert!(
+            nest.contains(&format!("alloc global {buf}\n")),
+            "the default does not compute `{buf}` per row:\n{nest}"
+        );
     }
     for (n, c) in [(1, 1), (3, 7), (4, 33), (2, 64), (0, 5), (5, 0), (7, 1000)] {
         let x = data(&[n, c], 5);
@@ -396,9 +410,14 @@ fn default_schedule_fuses_row_wise_stages() {
 fn default_schedule_fuses_plane_wise_stages() {
     let nest = instance_norm::kernel().lower(Target::Cpu).unwrap().to_string();
     for buf in ["mean: f32[1, 1]", "d: f32[1, 1, max(H, 0), max(W, 0)]", "var: f32[1, 1]"] {
-        assert!(nest.contains(&format!("alloc global {buf}\n")), "the default does not compute `{buf}` per plane:\n{nest}");
+        assert!(
+            nest.contains(&format!("alloc global {buf}\n")),
+            "the default does not compute `{buf}` per plane:\n{nest}"
+        );
     }
-    for (n, c, h, w) in [(1, 1, 1, 1), (2, 3, 5, 7), (1, 4, 9, 16), (0, 2, 3, 3), (2, 0, 3, 3), (1, 2, 0, 4), (2, 5, 33, 31)] {
+    for (n, c, h, w) in
+        [(1, 1, 1, 1), (2, 3, 5, 7), (1, 4, 9, 16), (0, 2, 3, 3), (2, 0, 3, 3), (1, 2, 0, 4), (2, 5, 33, 31)]
+    {
         let x = data(&[n, c, h, w], 6);
         let y = instance_norm(&x).unwrap();
         let plane = (h * w).max(1);
@@ -420,7 +439,8 @@ fn softmax_relu_convs() {
     }
     // Rows with -inf (exp gives 0), huge and tiny values, a NaN row.
     let specials = [f32::NEG_INFINITY, 88.0, -88.0, 0.0, 1e-30, -100.0, 30.0];
-    let x = Tensor::from_fn([5, 37], |i| if i[0] == 4 { f32::NAN } else { specials[(i[0] * 3 + i[1]) % specials.len()] });
+    let x =
+        Tensor::from_fn([5, 37], |i| if i[0] == 4 { f32::NAN } else { specials[(i[0] * 3 + i[1]) % specials.len()] });
     for k in [softmax::kernel(), bench::softmax::kernel(), softmax_rows::kernel(), bench::softmax_rows::kernel()] {
         both(&k, &[(&x).into()], &[], 1e-6, "softmax special values");
     }
@@ -428,7 +448,9 @@ fn softmax_relu_convs() {
         let x = data(&[n], 4);
         both(&axpb_relu::kernel(), &[(&x).into()], &[2.0f32.into(), (-0.5f32).into()], 0.0, &format!("relu {n}"));
     }
-    for (b, c, f, h, w) in [(1, 2, 3, 5, 5), (1, 3, 2, 8, 11), (2, 1, 1, 1, 1), (1, 4, 4, 9, 16), (2, 5, 13, 7, 19), (1, 3, 6, 4, 8)] {
+    for (b, c, f, h, w) in
+        [(1, 2, 3, 5, 5), (1, 3, 2, 8, 11), (2, 1, 1, 1, 1), (1, 4, 4, 9, 16), (2, 5, 13, 7, 19), (1, 3, 6, 4, 8)]
+    {
         let x = data(&[b, c, h, w], 5);
         let wt = data(&[f, c, 3, 3], 6);
         both(&conv3x3::kernel(), &[(&x).into(), (&wt).into()], &[], 1e-5, &format!("conv {b}x{c}x{h}x{w}->{f}"));
@@ -466,7 +488,8 @@ fn shifted_tails_where_recomputing_is_harmless() {
             let pure = name.starts_with("affine");
             let want = if pure { &want_affine } else { &want_taps };
             for (what, k) in [("generic", k.clone()), ("specialized", k.specialize(&dims).unwrap())] {
-                let inputs: Vec<texpr::Input<'_>> = if pure { vec![(&x).into()] } else { vec![(&x).into(), (&w).into()] };
+                let inputs: Vec<texpr::Input<'_>> =
+                    if pure { vec![(&x).into()] } else { vec![(&x).into(), (&w).into()] };
                 for target in [Target::Cpu, Target::Interp] {
                     let got: Tensor<f32> = k.run1(target, &inputs, &[]).unwrap();
                     if let Err(e) = close(got.as_slice(), want, 1e-5) {
@@ -491,7 +514,8 @@ fn shifted_tails_where_recomputing_is_harmless() {
 
 #[test]
 fn integer_kernel_with_zero_divisor() {
-    let a = Tensor::from_fn([7, 10], |i| (i[0] as i32 * 1_000_003).wrapping_sub(i[1] as i32 * 77_777).wrapping_mul(1021));
+    let a =
+        Tensor::from_fn([7, 10], |i| (i[0] as i32 * 1_000_003).wrapping_sub(i[1] as i32 * 77_777).wrapping_mul(1021));
     for d in [-3i32, -1, 0, 1, 4, i32::MAX] {
         let k = int_mix::kernel();
         let got: Tensor<i32> = k.run1(Target::Cpu, &[(&a).into()], &[d.into()]).unwrap();
@@ -556,7 +580,10 @@ fn clif_snapshots() {
 fn frozen_temporaries_stay_frozen_in_parallel_loops() {
     let k = root_then_parallel::kernel();
     let clif = k.source(Target::Cpu).unwrap();
-    let par = clif.split("\n; ").find(|f| f.starts_with("root_then_parallel_par")).unwrap_or_else(|| panic!("no outlined function:\n{clif}"));
+    let par = clif
+        .split("\n; ")
+        .find(|f| f.starts_with("root_then_parallel_par"))
+        .unwrap_or_else(|| panic!("no outlined function:\n{clif}"));
     let loads: Vec<&str> = par.lines().filter(|l| l.contains("= load.f32")).collect();
     assert!(!loads.is_empty() && loads.iter().all(|l| l.contains("readonly can_move")), "{par}");
     let x = data(&[5, 7], 3);
@@ -599,8 +626,26 @@ fn benchmarked_schedules_match_the_interpreter() {
         let x = data(&[b, c, h, w], 5);
         let wd = data(&[c, 3, 3], 7);
         let wt = data(&[f, c, 3, 3], 6);
-        both(&bench::depthwise::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("bench depthwise {b}x{c}x{h}x{w}"));
-        both(&bench::depthwise_guarded::kernel(), &[(&x).into(), (&wd).into()], &[], 1e-5, &format!("bench depthwise guarded {b}x{c}x{h}x{w}"));
-        both(&bench::conv2d::kernel(), &[(&x).into(), (&wt).into()], &[], 1e-5, &format!("bench conv2d {b}x{c}x{h}x{w}->{f}"));
+        both(
+            &bench::depthwise::kernel(),
+            &[(&x).into(), (&wd).into()],
+            &[],
+            1e-5,
+            &format!("bench depthwise {b}x{c}x{h}x{w}"),
+        );
+        both(
+            &bench::depthwise_guarded::kernel(),
+            &[(&x).into(), (&wd).into()],
+            &[],
+            1e-5,
+            &format!("bench depthwise guarded {b}x{c}x{h}x{w}"),
+        );
+        both(
+            &bench::conv2d::kernel(),
+            &[(&x).into(), (&wt).into()],
+            &[],
+            1e-5,
+            &format!("bench conv2d {b}x{c}x{h}x{w}->{f}"),
+        );
     }
 }

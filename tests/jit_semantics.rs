@@ -143,10 +143,31 @@ int_ops! {
 }
 
 fn float_edges(t: DType) -> Vec<Scalar> {
-    [f64::NAN, f64::NEG_INFINITY, -1e30, -300.5, -2.5, -1.5, -1.0, -0.5, -0.0, 0.0, 1e-30, 0.5, 1.0, 1.5, 2.5, 3.0, 7.25, 1e5, 1e30, f64::INFINITY]
-        .into_iter()
-        .map(|v| Scalar::from_f64(t, v))
-        .collect()
+    [
+        f64::NAN,
+        f64::NEG_INFINITY,
+        -1e30,
+        -300.5,
+        -2.5,
+        -1.5,
+        -1.0,
+        -0.5,
+        -0.0,
+        0.0,
+        1e-30,
+        0.5,
+        1.0,
+        1.5,
+        2.5,
+        3.0,
+        7.25,
+        1e5,
+        1e30,
+        f64::INFINITY,
+    ]
+    .into_iter()
+    .map(|v| Scalar::from_f64(t, v))
+    .collect()
 }
 
 macro_rules! float_ops {
@@ -233,7 +254,24 @@ fn edges(t: DType) -> Vec<Scalar> {
         DType::Bool => vec![Scalar::Bool(false), Scalar::Bool(true)],
         t if t.is_float() => float_edges(t)
             .into_iter()
-            .chain([-129.0, -128.7, 127.9, 255.5, 256.0, 65535.9, 65536.0, 2147483648.0, -2147483649.0, 4294967296.0, 1.8446744073709552e19, 9.3e18, -9.3e18].map(|v| Scalar::from_f64(t, v)))
+            .chain(
+                [
+                    -129.0,
+                    -128.7,
+                    127.9,
+                    255.5,
+                    256.0,
+                    65535.9,
+                    65536.0,
+                    2147483648.0,
+                    -2147483649.0,
+                    4294967296.0,
+                    1.8446744073709552e19,
+                    9.3e18,
+                    -9.3e18,
+                ]
+                .map(|v| Scalar::from_f64(t, v)),
+            )
             .collect(),
         t => int_edges(t),
     }
@@ -313,7 +351,8 @@ fn scalar_params_of_every_type() {
         let p = [Scalar::from_i128(t, 3), Scalar::from_i128(t, -2)];
         macro_rules! go {
             ($ty:ty) => {{
-                let x: Tensor<$ty> = Tensor::from_fn([37], |i| <$ty>::from_scalar(Scalar::from_i128(t, i[0] as i128 - 5)).unwrap());
+                let x: Tensor<$ty> =
+                    Tensor::from_fn([37], |i| <$ty>::from_scalar(Scalar::from_i128(t, i[0] as i128 - 5)).unwrap());
                 for k in variants(Some(func.clone()), "y", 8) {
                     check::<$ty>(&k, &[(&x).into()], &p, 0.0, &format!("axpb {t}"));
                 }
@@ -380,7 +419,10 @@ fn max_min_reductions_ignore_nan_on_every_path() {
             });
             f.ret([y]);
             let func = f.build().unwrap();
-            let mut kernels = vec![Kernel::new(Program::new(func.clone()).with_schedule(Schedule::new(&func, Some(TargetClass::Cpu)))), Kernel::new(Program::new(func.clone()))];
+            let mut kernels = vec![
+                Kernel::new(Program::new(func.clone()).with_schedule(Schedule::new(&func, Some(TargetClass::Cpu)))),
+                Kernel::new(Program::new(func.clone())),
+            ];
             for w in [4, 8, 16] {
                 let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
                 let st = s.stage("y").unwrap();
@@ -407,7 +449,11 @@ fn max_min_reductions_ignore_nan_on_every_path() {
                 ($ty:ty) => {{
                     // Sums get finite values (NaN and inf would hide a lost lane).
                     let x = Tensor::<$ty>::from_fn([rows, cols], |i| {
-                        if op == "sum" { ((i[0] * 7 + i[1] * 3) % 11) as $ty * 0.25 - 1.0 } else { data(i[0], i[1]) as $ty }
+                        if op == "sum" {
+                            ((i[0] * 7 + i[1] * 3) % 11) as $ty * 0.25 - 1.0
+                        } else {
+                            data(i[0], i[1]) as $ty
+                        }
                     });
                     for k in &kernels {
                         // Sums are reassociated across lanes (SPEC leaves a

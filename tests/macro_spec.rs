@@ -268,7 +268,12 @@ fn matmul_matches_loops_on_every_target_schedule() {
         // The CPU schedule of SPEC §3 (tails for 32x64 tiles and split 8).
         let c = spec3::matmul::on(Target::Interp).unwrap().run(&a, &b).unwrap();
         assert_close(&c, &want, &[m, n], &format!("{what} (cpu schedule, interpreter)"));
-        assert_close(&spec3::matmul(&a, &b).unwrap(), &want, &[m, n], &format!("{what} (cpu schedule, default target)"));
+        assert_close(
+            &spec3::matmul(&a, &b).unwrap(),
+            &want,
+            &[m, n],
+            &format!("{what} (cpu schedule, default target)"),
+        );
         // The GPU schedule of SPEC §3, its loop nest run serially.
         let mut c = Tensor::zeros([m, n]);
         run_lowered(&spec3::matmul::kernel(), Target::OpenCl, &[&a, &b], &mut c).unwrap();
@@ -313,7 +318,9 @@ fn axpb_relu_takes_scalars_by_value() {
 
 #[test]
 fn conv3x3_matches_loops() {
-    for (b, c, h, w, f) in [(1, 1, 1, 1, 1), (2, 3, 5, 7, 4), (1, 2, 6, 6, 3), (1, 2, 0, 3, 2), (0, 2, 3, 3, 1), (1, 0, 3, 4, 2)] {
+    for (b, c, h, w, f) in
+        [(1, 1, 1, 1, 1), (2, 3, 5, 7, 4), (1, 2, 6, 6, 3), (1, 2, 0, 3, 2), (0, 2, 3, 3, 1), (1, 0, 3, 4, 2)]
+    {
         let x = tensor(&[b, c, h, w], 5);
         let wt = tensor(&[f, c, 3, 3], 6);
         let want = conv3x3_ref(x.as_slice(), wt.as_slice(), b, c, h, w, f);
@@ -397,7 +404,11 @@ fn callable_from_many_threads_at_once() {
     let want = matmul_ref(a.as_slice(), b.as_slice(), 9, 7, 5);
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..8)
-            .map(|_| s.spawn(|| (spec3::matmul(&a, &b).unwrap(), spec3::matmul::on(Target::Interp).unwrap().run(&a, &b).unwrap())))
+            .map(|_| {
+                s.spawn(|| {
+                    (spec3::matmul(&a, &b).unwrap(), spec3::matmul::on(Target::Interp).unwrap().run(&a, &b).unwrap())
+                })
+            })
             .collect();
         for h in hs {
             let (c1, c2) = h.join().unwrap();
@@ -479,7 +490,12 @@ fn specialized_kernels_match_and_check_their_dims() {
             assert_close(&c, &want, &[m, n], &what);
             let c = scheduled::matmul_packed::specialize(target, &dims[..2]).unwrap().run(&a, &b).unwrap();
             assert_close(&c, &want, &[m, n], &format!("{what} (packed, M and K fixed)"));
-            assert_close(&spec2::matmul::specialize(target, &dims).unwrap().run(&a, &b).unwrap(), &want, &[m, n], &format!("{what} (default schedule)"));
+            assert_close(
+                &spec2::matmul::specialize(target, &dims).unwrap().run(&a, &b).unwrap(),
+                &want,
+                &[m, n],
+                &format!("{what} (default schedule)"),
+            );
         }
         // The GPU schedule's specialized loop nest, run serially.
         let mut c = Tensor::zeros([m, n]);
@@ -506,12 +522,19 @@ fn specialized_kernels_match_and_check_their_dims() {
     let (a, b) = (tensor(&[7, 5], 3), tensor(&[5, 9], 4));
     let h = spec3::matmul::specialize_for(Target::Cpu, &a, &b).unwrap();
     assert!(!h.kernel().lower(Target::Cpu).unwrap().to_string().contains('K'));
-    assert_close(&h.run(&a, &b).unwrap(), &matmul_ref(a.as_slice(), b.as_slice(), 7, 5, 9), &[7, 9], "specialized for 7x5 @ 5x9");
+    assert_close(
+        &h.run(&a, &b).unwrap(),
+        &matmul_ref(a.as_slice(), b.as_slice(), 7, 5, 9),
+        &[7, 9],
+        "specialized for 7x5 @ 5x9",
+    );
     let e = h.run(&tensor(&[7, 5], 3), &tensor(&[5, 8], 4)).unwrap_err();
     assert_eq!(e.to_string(), "matmul: dim N is 8 in `b` (b is 5x8) but the kernel is specialized to N = 9");
     let e = spec3::matmul::specialize_for(Target::Cpu, &a, &tensor(&[4, 9], 4)).unwrap_err();
     assert_eq!(e.to_string(), "matmul: dim K is 5 in `a` (a is 7x5) but 4 in `b` (b is 4x9)");
-    let (x, y) = spec2::axpb_relu::specialize_for(Target::Cpu, &tensor(&[6], 1)).map(|h| (h.run(&tensor(&[6], 1), 2.0, 1.0), h.target())).unwrap();
+    let (x, y) = spec2::axpb_relu::specialize_for(Target::Cpu, &tensor(&[6], 1))
+        .map(|h| (h.run(&tensor(&[6], 1), 2.0, 1.0), h.target()))
+        .unwrap();
     assert_eq!((x.unwrap().shape().to_vec(), y), (vec![6], Target::Cpu));
 
     // Bad requests.

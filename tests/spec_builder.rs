@@ -5,8 +5,8 @@
 //! reassociate sums).
 
 use texpr::te::{self, FuncBuilder};
-use texpr_dsl::testing::spec;
 use texpr::{DType, Error, Kernel, Program, Schedule, Target, TargetClass, Tensor};
+use texpr_dsl::testing::spec;
 
 fn close(got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len());
@@ -19,7 +19,6 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
     // Deterministic values in [-2, 2).
     (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) as f32 / 16384.0 - 2.0).collect()
 }
-
 
 /// The SPEC §3 CPU schedule.
 fn matmul_cpu_schedule(func: &texpr::Func) -> Schedule {
@@ -86,7 +85,6 @@ fn matmul_errors_name_function_dim_and_tensors() {
     assert_eq!(e.to_string(), "matmul: `a` must be f32 (a: f32[M, K]), found f64 elements");
 }
 
-
 fn softmax_ref(x: &[f32], n: usize, c: usize) -> Vec<f32> {
     let mut y = vec![0.0; n * c];
     for r in 0..n {
@@ -147,7 +145,6 @@ fn axpb_relu_with_scalars() {
         close(y.as_slice(), &want);
     }
 }
-
 
 fn conv_ref(x: &[f32], w: &[f32], b: usize, c: usize, h: usize, wd: usize, f: usize) -> Vec<f32> {
     let mut y = vec![0.0; b * f * h * wd];

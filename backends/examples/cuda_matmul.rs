@@ -31,17 +31,10 @@ fn main() -> Res<()> {
     }
     let func = spec::matmul();
     let (m, k) = (n, n);
-    let a: Vec<f32> = (0..m * k)
-        .map(|i| ((i * 7 + 3) % 23) as f32 / 23.0 - 0.5)
-        .collect();
-    let b: Vec<f32> = (0..k * n)
-        .map(|i| ((i * 5 + 1) % 19) as f32 / 19.0 - 0.5)
-        .collect();
+    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 + 3) % 23) as f32 / 23.0 - 0.5).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 + 1) % 19) as f32 / 19.0 - 0.5).collect();
     let flop = 2.0 * (m * n * k) as f64;
-    println!(
-        "matmul {m}x{k}x{n} f32 on {}",
-        texpr_backends::cuda::device()?.arch
-    );
+    println!("matmul {m}x{k}x{n} f32 on {}", texpr_backends::cuda::device()?.arch);
     for name in &names {
         let sched = match name.as_str() {
             "spec" => spec::matmul_gpu(&func)?,
@@ -51,9 +44,7 @@ fn main() -> Res<()> {
                 spec::matmul_gpu_registers(&func, r.parse()?, k.parse()?)?
             }
             other => {
-                return Err(
-                    format!("unknown schedule `{other}` (spec, reg<r>, reg<r>k<k_step>)").into(),
-                );
+                return Err(format!("unknown schedule `{other}` (spec, reg<r>, reg<r>k<k_step>)").into());
             }
         };
         let t = Instant::now();
@@ -69,13 +60,7 @@ fn main() -> Res<()> {
         for _ in 0..6 {
             let t = Instant::now();
             let mut out = [f32::data_mut(&mut c)];
-            compiled.run(
-                &[f32::data(&a), f32::data(&b)],
-                &[&[m, k], &[k, n]],
-                &[],
-                &mut out,
-                &[&[m, n]],
-            )?;
+            compiled.run(&[f32::data(&a), f32::data(&b)], &[&[m, k], &[k, n]], &[], &mut out, &[&[m, n]])?;
             times.push(t.elapsed().as_secs_f64());
         }
         // The first call loads the module and warms the allocator.
@@ -83,13 +68,8 @@ fn main() -> Res<()> {
         let mut worst = 0f64;
         for s in 0..257 {
             let (i, j) = ((s * 7919) % m, (s * 104_729 + 13) % n);
-            let want: f64 = (0..k)
-                .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
-                .sum();
-            let scale: f64 = (0..k)
-                .map(|p| (a[i * k + p] as f64 * b[p * n + j] as f64).abs())
-                .sum::<f64>()
-                .max(1e-30);
+            let want: f64 = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum();
+            let scale: f64 = (0..k).map(|p| (a[i * k + p] as f64 * b[p * n + j] as f64).abs()).sum::<f64>().max(1e-30);
             worst = worst.max((c[i * n + j] as f64 - want).abs() / scale);
         }
         if worst > 1e-4 {

@@ -102,7 +102,11 @@ pub fn nvrtc_compile(source: &str, name: &str, arch: &str) -> std::result::Resul
         })
         .unwrap_or_default();
     let result = match compiled {
-        Err(e) => Err(format!("NVRTC rejected the generated source ({e}):\n{}\n--- generated source ---\n{}", log.trim(), numbered(source))),
+        Err(e) => Err(format!(
+            "NVRTC rejected the generated source ({e}):\n{}\n--- generated source ---\n{}",
+            log.trim(),
+            numbered(source)
+        )),
         Ok(()) if arch.starts_with("sm_") => cubin(prog).map(|image| Compiled { image, log: log.clone() }),
         Ok(()) => unsafe { nvrtc::get_ptx(prog) }
             .map(|p| Compiled { image: p.iter().map(|c| *c as u8).collect(), log: log.clone() })
@@ -180,8 +184,11 @@ impl Gpu {
             return Ok(m.clone());
         }
         nvrtc_available().map_err(|e| unavailable(Target::Cuda, e))?;
-        let compiled = nvrtc_compile(source, func, &self.arch)
-            .map_err(|message| Error::Backend { func: func.to_string(), target: Target::Cuda, message })?;
+        let compiled = nvrtc_compile(source, func, &self.arch).map_err(|message| Error::Backend {
+            func: func.to_string(),
+            target: Target::Cuda,
+            message,
+        })?;
         let m = self.ctx.load_module(Ptx::from_binary(compiled.image)).map_err(|e| Error::Backend {
             func: func.to_string(),
             target: Target::Cuda,
@@ -207,7 +214,9 @@ impl Device for Gpu {
     }
 
     fn alloc(&self, bytes: usize) -> std::result::Result<CudaSlice<u8>, String> {
-        self.stream.alloc_zeros::<u8>(bytes.max(16)).map_err(|e| format!("cannot allocate {bytes} bytes of device memory: {e}"))
+        self.stream
+            .alloc_zeros::<u8>(bytes.max(16))
+            .map_err(|e| format!("cannot allocate {bytes} bytes of device memory: {e}"))
     }
 
     fn upload(&self, buf: &mut CudaSlice<u8>, data: &[u8]) -> std::result::Result<(), String> {
@@ -217,17 +226,28 @@ impl Device for Gpu {
 
     fn download(&self, buf: &CudaSlice<u8>, out: &mut [u8]) -> std::result::Result<(), String> {
         let view = buf.slice(0..out.len());
-        self.stream.memcpy_dtoh(&view, out).map_err(|e| format!("cannot copy from the device (a kernel may have failed): {e}"))?;
+        self.stream
+            .memcpy_dtoh(&view, out)
+            .map_err(|e| format!("cannot copy from the device (a kernel may have failed): {e}"))?;
         self.stream.synchronize().map_err(|e| format!("a kernel failed: {e}"))
     }
 
-    fn launch(&self, module: &Module, name: &str, args: &[Arg<'_, CudaSlice<u8>>], dims: Dims) -> std::result::Result<(), String> {
+    fn launch(
+        &self,
+        module: &Module,
+        name: &str,
+        args: &[Arg<'_, CudaSlice<u8>>],
+        dims: Dims,
+    ) -> std::result::Result<(), String> {
         let f = {
             let mut fs = module.functions.lock().unwrap_or_else(|e| e.into_inner());
             match fs.get(name) {
                 Some(f) => f.clone(),
                 None => {
-                    let f = module.module.load_function(name).map_err(|e| format!("no kernel `{name}` in the module: {e}"))?;
+                    let f = module
+                        .module
+                        .load_function(name)
+                        .map_err(|e| format!("no kernel `{name}` in the module: {e}"))?;
                     fs.insert(name.to_string(), f.clone());
                     f
                 }
@@ -250,16 +270,9 @@ impl Device for Gpu {
             };
         }
         let d32 = |v: [u64; 3]| (v[0] as u32, v[1] as u32, v[2] as u32);
-        let cfg = LaunchConfig {
-            grid_dim: d32(dims.grid),
-            block_dim: d32(dims.block),
-            shared_mem_bytes: 0,
-        };
+        let cfg = LaunchConfig { grid_dim: d32(dims.grid), block_dim: d32(dims.block), shared_mem_bytes: 0 };
         let failed = |e: cudarc::driver::DriverError| {
-            format!(
-                "cannot launch kernel `{name}` (grid {:?}, block {:?}): {e}",
-                dims.grid, dims.block
-            )
+            format!("cannot launch kernel `{name}` (grid {:?}, block {:?}): {e}", dims.grid, dims.block)
         };
         if !texpr_dsl::dump_enabled("time") {
             // SAFETY: the arguments follow the kernel's signature, which was
@@ -278,15 +291,9 @@ impl Device for Gpu {
         // SAFETY: as above.
         unsafe { b.launch(cfg) }.map_err(failed)?;
         end.record(&self.stream).map_err(failed)?;
-        end.synchronize()
-            .map_err(|e| format!("kernel `{name}` failed: {e}"))?;
-        let ms = start
-            .elapsed_ms(&end)
-            .map_err(|e| format!("cannot time kernel `{name}`: {e}"))?;
-        eprintln!(
-            "texpr cuda: kernel {name} grid {:?} block {:?}: {ms:.4} ms",
-            dims.grid, dims.block
-        );
+        end.synchronize().map_err(|e| format!("kernel `{name}` failed: {e}"))?;
+        let ms = start.elapsed_ms(&end).map_err(|e| format!("cannot time kernel `{name}`: {e}"))?;
+        eprintln!("texpr cuda: kernel {name} grid {:?} block {:?}: {ms:.4} ms", dims.grid, dims.block);
         Ok(())
     }
 }

@@ -195,7 +195,11 @@ impl Dialect for OpenCl {
         "__kernel void"
     }
     fn buffer_arg(&self, ty: &str, name: &str, readonly: bool) -> String {
-        if readonly { format!("__global const {ty}* restrict {name}") } else { format!("__global {ty}* restrict {name}") }
+        if readonly {
+            format!("__global const {ty}* restrict {name}")
+        } else {
+            format!("__global {ty}* restrict {name}")
+        }
     }
     fn scratch_decl(&self, ty: &str, name: &str, base: &str, offset: &str) -> String {
         format!("__global {ty}* {name} = {base} + {offset};")

@@ -73,7 +73,13 @@ impl Hoister<'_> {
     /// Divisions in `items` that only use `bound` variables (and `anchor`,
     /// when given): bound to fresh locals, in an order where each one's
     /// value may use the earlier ones.
-    fn hoist_at(&mut self, items: &[KStmt], anchor: Option<VarId>, bound: &HashSet<VarId>, avail: &mut HashMap<Expr, Var>) -> Vec<KStmt> {
+    fn hoist_at(
+        &mut self,
+        items: &[KStmt],
+        anchor: Option<VarId>,
+        bound: &HashSet<VarId>,
+        avail: &mut HashMap<Expr, Var>,
+    ) -> Vec<KStmt> {
         let mut found: Vec<Expr> = vec![];
         let mut seen: HashSet<Expr> = HashSet::new();
         for it in items {

@@ -604,7 +604,10 @@ impl<'a> Kl<'a> {
         let body = self.stmt(s, &Cx::root());
         // Prefetch registers live for the whole kernel, declared once.
         let regs: Vec<KStmt> = (0..self.extra.len())
-            .map(|i| KStmt::Private { buf: BufId(self.first_extra + i as u32), len: self.extra[i].shape[0].as_int().unwrap_or(1) })
+            .map(|i| KStmt::Private {
+                buf: BufId(self.first_extra + i as u32),
+                len: self.extra[i].shape[0].as_int().unwrap_or(1),
+            })
             .collect();
         let body = if regs.is_empty() { body } else { KStmt::seq(regs.into_iter().chain([body]).collect()) };
         let hw_vars: HashSet<VarId> = self.hw.values().map(|v| v.id).collect();
@@ -858,11 +861,15 @@ impl<'a> Kl<'a> {
         fills.iter().all(|item| {
             let st = stored(item);
             // Only this buffer (and buffers allocated inside the fill).
-            let others_ok = st.iter().all(|x| *x == b || !chain_bufs.contains(x) && self.f.buffer(*x).kind == BufKind::Temp && allocated_in(item, *x));
+            let others_ok = st.iter().all(|x| {
+                *x == b || !chain_bufs.contains(x) && self.f.buffer(*x).kind == BufKind::Temp && allocated_in(item, *x)
+            });
             // A fill that reads a thread's own temporary (a private tile
             // the thread computed) depends on the thread even when it
             // mentions no thread variable.
-            let reads_private = loaded(item).iter().any(|x| *x != b && self.inner.contains(x) && !self.shared.contains(x) && !allocated_in(item, *x));
+            let reads_private = loaded(item)
+                .iter()
+                .any(|x| *x != b && self.inner.contains(x) && !self.shared.contains(x) && !allocated_in(item, *x));
             others_ok && !reads_private && !mentions(item, &cx.varying)
         })
     }
@@ -981,8 +988,7 @@ impl<'a> Kl<'a> {
         let at = |e: Expr| simplify(&(min.clone() + e));
         match m {
             Map::Serial => {
-                if sync && let Some(k) = self.pipelined(l, &inner)
-                {
+                if sync && let Some(k) = self.pipelined(l, &inner) {
                     return k;
                 }
                 let body = self.stmt(&l.body, &inner);
@@ -1219,7 +1225,14 @@ impl<'a> Kl<'a> {
                     KStmt::Let { var: flat, value: simplify(&(tid.clone() + Expr::Var(r) * block)) },
                     guard(idle.as_slice(), KStmt::seq(p.bind(flat, inside))),
                 ]);
-                let each = KStmt::For { var: r, start: Expr::int(0), end: Expr::int(count), step: None, unroll: true, body: Box::new(one) };
+                let each = KStmt::For {
+                    var: r,
+                    start: Expr::int(0),
+                    end: Expr::int(count),
+                    step: None,
+                    unroll: true,
+                    body: Box::new(one),
+                };
                 [&mut load_first, &mut load_next, &mut store][which].push(each);
             }
         }
@@ -1231,7 +1244,14 @@ impl<'a> Kl<'a> {
             body.push(self.stmt(item, cx));
         }
         let first = guard(&[Expr::cmp(CmpOp::Lt, l.min.clone(), end.clone())], KStmt::seq(load_first));
-        let each = KStmt::For { var: l.var, start: l.min.clone(), end, step: None, unroll: false, body: Box::new(KStmt::seq(body)) };
+        let each = KStmt::For {
+            var: l.var,
+            start: l.min.clone(),
+            end,
+            step: None,
+            unroll: false,
+            body: Box::new(KStmt::seq(body)),
+        };
         Some(KStmt::seq(vec![first, each]))
     }
 
@@ -1284,7 +1304,9 @@ impl<'a> Kl<'a> {
                 // the writer the division is by a positive number.
                 let pos: Vec<Expr> = exts.iter().map(|e| simplify(&Expr::max(e.clone(), Expr::int(1)))).collect();
                 let total = exts.iter().fold(Expr::int(1), |acc, e| simplify(&(acc * nonneg(e))));
-                let strides = (0..pos.len()).map(|k| pos[k + 1..].iter().fold(Expr::int(1), |a, e| simplify(&(a * e.clone())))).collect();
+                let strides = (0..pos.len())
+                    .map(|k| pos[k + 1..].iter().fold(Expr::int(1), |a, e| simplify(&(a * e.clone()))))
+                    .collect();
                 (total, strides, pos)
             }
         };
@@ -1307,7 +1329,14 @@ impl<'a> Kl<'a> {
         }
         let body = self.plain(cur, &c);
         binds.push(guard(&edge, body));
-        KStmt::For { var: f, start: tid, end: total, step: Some(nthreads), unroll: false, body: Box::new(KStmt::seq(binds)) }
+        KStmt::For {
+            var: f,
+            start: tid,
+            end: total,
+            step: Some(nthreads),
+            unroll: false,
+            body: Box::new(KStmt::seq(binds)),
+        }
     }
 }
 

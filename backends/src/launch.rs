@@ -156,7 +156,11 @@ pub fn interval(e: &Expr, dims: &[i64], env: &HashMap<VarId, (i128, i128)>) -> O
                     (*c.iter().min()?, *c.iter().max()?)
                 }
                 BinOp::Rem if bl > 0 => {
-                    if al >= 0 && ah < bl { (al, ah) } else { (0, bh - 1) }
+                    if al >= 0 && ah < bl {
+                        (al, ah)
+                    } else {
+                        (0, bh - 1)
+                    }
                 }
                 BinOp::Min => (al.min(bl), ah.min(bh)),
                 BinOp::Max => (al.max(bl), ah.max(bh)),

@@ -54,7 +54,10 @@ fn check(target: Target, lowered: &Lowered) -> Result<()> {
         return Err(Error::Internal(InternalError::new("texpr-backends", format!("{target} is not a GPU target"))));
     }
     if !lowered.flat.flat {
-        return Err(Error::Internal(InternalError::new("texpr-backends", "the GPU backends take a flattened loop nest")));
+        return Err(Error::Internal(InternalError::new(
+            "texpr-backends",
+            "the GPU backends take a flattened loop nest",
+        )));
     }
     Ok(())
 }

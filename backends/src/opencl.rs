@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
-use opencl3::device::{CL_DEVICE_TYPE_ALL, CL_DEVICE_TYPE_GPU, CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT, Device as ClDevice};
+use opencl3::device::{
+    CL_DEVICE_TYPE_ALL, CL_DEVICE_TYPE_GPU, CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT, Device as ClDevice,
+};
 use opencl3::kernel::{ExecuteKernel, Kernel};
 use opencl3::memory::{Buffer, CL_MEM_READ_WRITE};
 use opencl3::platform::get_platforms;
@@ -46,8 +48,8 @@ pub fn device() -> Result<&'static Cl> {
 }
 
 fn init() -> std::result::Result<Cl, String> {
-    let platforms = get_platforms()
-        .map_err(|e| format!("no OpenCL platform found (libOpenCL.so or an ICD is missing: {e})"))?;
+    let platforms =
+        get_platforms().map_err(|e| format!("no OpenCL platform found (libOpenCL.so or an ICD is missing: {e})"))?;
     if platforms.is_empty() {
         return Err("no OpenCL platform found (no ICD is installed)".into());
     }
@@ -146,7 +148,13 @@ impl Device for Cl {
             .map_err(|e| format!("cannot copy from the device (a kernel may have failed): {e}"))
     }
 
-    fn launch(&self, module: &Program, name: &str, args: &[Arg<'_, Buffer<u8>>], dims: Dims) -> std::result::Result<(), String> {
+    fn launch(
+        &self,
+        module: &Program,
+        name: &str,
+        args: &[Arg<'_, Buffer<u8>>],
+        dims: Dims,
+    ) -> std::result::Result<(), String> {
         let kernel = Kernel::create(module, name).map_err(|e| format!("no kernel `{name}` in the program: {e}"))?;
         let mut exec = ExecuteKernel::new(&kernel);
         for a in args {

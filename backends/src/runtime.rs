@@ -51,7 +51,13 @@ pub trait Device {
     /// Copies a buffer to host bytes (waits for the kernels before it).
     fn download(&self, buf: &Self::Buf, out: &mut [u8]) -> std::result::Result<(), String>;
     /// Launches kernel `name` of `module`.
-    fn launch(&self, module: &Self::Module, name: &str, args: &[Arg<'_, Self::Buf>], dims: Dims) -> std::result::Result<(), String>;
+    fn launch(
+        &self,
+        module: &Self::Module,
+        name: &str,
+        args: &[Arg<'_, Self::Buf>],
+        dims: Dims,
+    ) -> std::result::Result<(), String>;
 }
 
 /// A function compiled for a device: its kernels and how to call them.
@@ -101,7 +107,9 @@ impl<D: Dialect> Prepared<D> {
                     let mut n: i64 = 1;
                     for d in &buf.shape {
                         let v = eval_dims(d, dims).ok_or_else(|| e(format!("cannot size temporary `{}`", buf.name)))?;
-                        n = n.checked_mul(v.max(0)).ok_or_else(|| e(format!("temporary `{}` is too large", buf.name)))?;
+                        n = n
+                            .checked_mul(v.max(0))
+                            .ok_or_else(|| e(format!("temporary `{}` is too large", buf.name)))?;
                     }
                     let bytes = usize::try_from(n)
                         .ok()
@@ -121,7 +129,11 @@ impl<D: Dialect> Prepared<D> {
                 let mut len: i64 = 0;
                 for b in &s.len {
                     let u = launch::upper(b, dims).ok_or_else(|| {
-                        e(format!("cannot bound the size of temporary `{}` in kernel `{}`", f.buffer(s.buf).name, k.name))
+                        e(format!(
+                            "cannot bound the size of temporary `{}` in kernel `{}`",
+                            f.buffer(s.buf).name,
+                            k.name
+                        ))
                     })?;
                     len = len.max(u);
                 }
@@ -137,11 +149,14 @@ impl<D: Dialect> Prepared<D> {
             for a in &k.args {
                 match *a {
                     KArg::Buf(b) => {
-                        let d = bufs[b.0 as usize].as_ref().ok_or_else(|| e(format!("no device buffer for `{}`", f.buffer(b).name)))?;
+                        let d = bufs[b.0 as usize]
+                            .as_ref()
+                            .ok_or_else(|| e(format!("no device buffer for `{}`", f.buffer(b).name)))?;
                         args.push(Arg::Buf(d));
                     }
                     KArg::Scratch(b) => {
-                        let (_, d, len) = scratch.iter().find(|(x, _, _)| *x == b).ok_or_else(|| e("missing scratch".into()))?;
+                        let (_, d, len) =
+                            scratch.iter().find(|(x, _, _)| *x == b).ok_or_else(|| e("missing scratch".into()))?;
                         args.push(Arg::Buf(d));
                         args.push(Arg::Scalar(ScalarArg::I64(*len)));
                     }
@@ -159,10 +174,7 @@ impl<D: Dialect> Prepared<D> {
         }
         for (i, buf) in f.buffers.iter().enumerate() {
             if let BufKind::Output(n) = buf.kind {
-                let out = call
-                    .outputs
-                    .get_mut(n as usize)
-                    .ok_or_else(|| e(format!("missing output {n}")))?;
+                let out = call.outputs.get_mut(n as usize).ok_or_else(|| e(format!("missing output {n}")))?;
                 let Some(d) = &bufs[i] else { continue };
                 if out.is_empty() {
                     continue;

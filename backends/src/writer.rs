@@ -77,10 +77,7 @@ fn accumulate(buf: BufId, idx: &Expr, value: &Expr) -> Option<Expr> {
     let Expr::Binary(BinOp::Mul, x, y) = &**prod else {
         return None;
     };
-    Some(Expr::Call(
-        Builtin::Fma,
-        [(**x).clone(), (**y).clone(), (**acc).clone()].into(),
-    ))
+    Some(Expr::Call(Builtin::Fma, [(**x).clone(), (**y).clone(), (**acc).clone()].into()))
 }
 
 /// Writes the kernels of a function as C source.
@@ -547,11 +544,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             }
             Scalar::F64(v) => {
                 self.uses_f64 = true;
-                if v.is_finite() {
-                    neg(format!("{v:?}"))
-                } else {
-                    C::new(self.d.f64_special(v), 14)
-                }
+                if v.is_finite() { neg(format!("{v:?}")) } else { C::new(self.d.f64_special(v), 14) }
             }
             Scalar::F16(v) => {
                 self.uses_f16 = true;
@@ -674,7 +667,10 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             BinOp::Div => "/",
             _ => "",
         };
-        if small && native && let Some(f) = self.d.small_native_op(sym) {
+        if small
+            && native
+            && let Some(f) = self.d.small_native_op(sym)
+        {
             return C::call(f, &[x, y]);
         }
         let ft = if small { DType::F32 } else { t };
@@ -851,11 +847,8 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
                 let src = if f == DType::F64 { x } else { self.widen(f, x) };
                 // A device conversion takes the source type; the portable
                 // helper takes a double.
-                let from = if f != DType::F64 && self.d.float_to_int(t, &src).is_some() {
-                    DType::F32
-                } else {
-                    DType::F64
-                };
+                let from =
+                    if f != DType::F64 && self.d.float_to_int(t, &src).is_some() { DType::F32 } else { DType::F64 };
                 let name = self.helper(Helper::Sat(t, from));
                 C::call(&name, &[src])
             }
@@ -885,7 +878,10 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
         if small {
             xs = xs.into_iter().map(|x| self.widen(t, x)).collect();
         }
-        let exact = matches!(f, Builtin::Abs | Builtin::Floor | Builtin::Ceil | Builtin::Round | Builtin::Trunc | Builtin::Clamp);
+        let exact = matches!(
+            f,
+            Builtin::Abs | Builtin::Floor | Builtin::Ceil | Builtin::Round | Builtin::Trunc | Builtin::Clamp
+        );
         let r = match f {
             Builtin::Sigmoid => {
                 let name = self.helper(Helper::Sigmoid(ft));
@@ -969,7 +965,10 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
             }
             Helper::Clamp(t) => {
                 let ty = self.d.value_type(t);
-                writeln!(w, "{pre} {ty} {name}({ty} x, {ty} lo, {ty} hi) {{\n    return x < lo ? lo : (x > hi ? hi : x);\n}}")
+                writeln!(
+                    w,
+                    "{pre} {ty} {name}({ty} x, {ty} lo, {ty} hi) {{\n    return x < lo ? lo : (x > hi ? hi : x);\n}}"
+                )
             }
             Helper::Sigmoid(t) => {
                 let ty = self.d.value_type(t);
@@ -990,10 +989,7 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
                 // `a < 0 ? -a : a` and `(a ^ m) - m` as an abs they assume
                 // non-negative, and fold `min(abs(LONG_MIN), 0)` to 0.
                 let bits = t.bytes() * 8 - 1;
-                writeln!(
-                    w,
-                    "{pre} {ty} {name}({ty} a) {{\n    return ({ty})(({u})a * (({u})(a >> {bits}) | 1));\n}}"
-                )
+                writeln!(w, "{pre} {ty} {name}({ty} a) {{\n    return ({ty})(({u})a * (({u})(a >> {bits}) | 1));\n}}")
             }
             Helper::Sat(t, from) => {
                 let ty = self.d.value_type(t);
@@ -1033,8 +1029,12 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
                 w,
                 "// Rounds a double once to the nearest bf16: to float rounding to odd, then to bf16.\n{pre} float {name}(double x) {{\n    float f = convert_float_rtz(x);\n    if (!isnan(x) && (double)f != x) f = as_float(as_uint(f) | 1u);\n    return tx_round_bf16(f);\n}}"
             ),
-            Helper::Bf16ToF32 => writeln!(w, "{pre} float {name}(ushort b) {{\n    return as_float((uint)b << 16);\n}}"),
-            Helper::F32ToBf16 => writeln!(w, "{pre} ushort {name}(float x) {{\n    return (ushort)(as_uint(x) >> 16);\n}}"),
+            Helper::Bf16ToF32 => {
+                writeln!(w, "{pre} float {name}(ushort b) {{\n    return as_float((uint)b << 16);\n}}")
+            }
+            Helper::F32ToBf16 => {
+                writeln!(w, "{pre} ushort {name}(float x) {{\n    return (ushort)(as_uint(x) >> 16);\n}}")
+            }
         };
         s
     }
@@ -1059,7 +1059,6 @@ fn helper_name(h: Helper) -> String {
         Helper::F32ToBf16 => "tx_f32_to_bf16".into(),
     }
 }
-
 
 /// The source of `g` in dialect `d`, with the kernels' C names.
 pub fn write<D: Dialect>(d: &D, g: &GpuFunc) -> (String, Vec<String>) {

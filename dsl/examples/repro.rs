@@ -13,6 +13,8 @@ fn main() {
     let l = case.lower(if gpu { Target::OpenCl } else { Target::Interp }).unwrap();
     println!("{}", l);
     println!("unproven: {:?}", l.unproven);
-    for (p, t, c) in &l.passes { println!("{p}: {:?} {c}", t); }
+    for (p, t, c) in &l.passes {
+        println!("{p}: {:?} {c}", t);
+    }
     println!("{:?}", case.run(&l, &interp).map(|_| ()));
 }

@@ -275,7 +275,9 @@ impl Prover {
             Expr::Cmp(op, a, b) if a.dtype() == DType::INDEX => {
                 let op = if truth { *op } else { op.negate() };
                 // Each comparison becomes `e >= 0` facts.
-                let ge = |x: &Expr, y: &Expr, c: i64| Expr::binary(BinOp::Sub, Expr::binary(BinOp::Sub, x.clone(), y.clone()), Expr::int(c));
+                let ge = |x: &Expr, y: &Expr, c: i64| {
+                    Expr::binary(BinOp::Sub, Expr::binary(BinOp::Sub, x.clone(), y.clone()), Expr::int(c))
+                };
                 let es: Vec<Expr> = match op {
                     CmpOp::Lt => vec![ge(b, a, 1)],
                     CmpOp::Le => vec![ge(b, a, 0)],
@@ -643,17 +645,23 @@ impl Prover {
                     _ => None,
                 };
                 if *op == BinOp::Min {
-                    (f(a.0, b.0, true), match (a.1, b.1) {
-                        (Some(p), Some(q)) => Some(p.min(q)),
-                        (Some(p), None) | (None, Some(p)) => Some(p),
-                        _ => None,
-                    })
+                    (
+                        f(a.0, b.0, true),
+                        match (a.1, b.1) {
+                            (Some(p), Some(q)) => Some(p.min(q)),
+                            (Some(p), None) | (None, Some(p)) => Some(p),
+                            _ => None,
+                        },
+                    )
                 } else {
-                    (match (a.0, b.0) {
-                        (Some(p), Some(q)) => Some(p.max(q)),
-                        (Some(p), None) | (None, Some(p)) => Some(p),
-                        _ => None,
-                    }, f(a.1, b.1, false))
+                    (
+                        match (a.0, b.0) {
+                            (Some(p), Some(q)) => Some(p.max(q)),
+                            (Some(p), None) | (None, Some(p)) => Some(p),
+                            _ => None,
+                        },
+                        f(a.1, b.1, false),
+                    )
                 }
             }
             Expr::Binary(BinOp::Mul, x, y) => {
@@ -682,7 +690,11 @@ impl Prover {
         for (atom, k) in &a.terms {
             let k = *k as i128;
             let (alo, ahi) = self.atom_interval(atom, depth + 1);
-            let (tlo, thi) = if k >= 0 { (alo.map(|x| x * k), ahi.map(|x| x * k)) } else { (ahi.map(|x| x * k), alo.map(|x| x * k)) };
+            let (tlo, thi) = if k >= 0 {
+                (alo.map(|x| x * k), ahi.map(|x| x * k))
+            } else {
+                (ahi.map(|x| x * k), alo.map(|x| x * k))
+            };
             lo = lo.zip(tlo).map(|(x, y)| x.saturating_add(y));
             hi = hi.zip(thi).map(|(x, y)| x.saturating_add(y));
         }
@@ -726,7 +738,9 @@ impl Prover {
                 b.upper.push((1, Affine::constant(d - 1)));
             }
             // A remainder by a divisor whose numeric range is positive.
-            Expr::Binary(BinOp::Rem, _, d) if !self.thorough && self.expr_interval(d, 1).0.is_some_and(|lo| lo >= 1) => {
+            Expr::Binary(BinOp::Rem, _, d)
+                if !self.thorough && self.expr_interval(d, 1).0.is_some_and(|lo| lo >= 1) =>
+            {
                 b.lower.push((1, Affine::constant(0)));
                 if let Some(da) = Affine::of(d).and_then(|a| a.plus(-1)) {
                     b.upper.push((1, da));

@@ -139,9 +139,7 @@ mod sealed {
 ///
 /// Implemented for `bool`, `i8`–`i64`, `u8`–`u64`, [`f16`](struct@f16), [`bf16`](struct@bf16), `f32` and
 /// `f64`; sealed.
-pub trait Element:
-    sealed::Sealed + Copy + Default + PartialEq + fmt::Debug + Send + Sync + 'static
-{
+pub trait Element: sealed::Sealed + Copy + Default + PartialEq + fmt::Debug + Send + Sync + 'static {
     /// The language's name for this type.
     const DTYPE: DType;
     /// Wraps a slice of this type as type-erased data.

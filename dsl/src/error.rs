@@ -177,7 +177,11 @@ impl InternalError {
 
 impl fmt::Display for InternalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "internal error in texpr ({}): {} — this is a bug in texpr, please report it", self.context, self.message)
+        write!(
+            f,
+            "internal error in texpr ({}): {} — this is a bug in texpr, please report it",
+            self.context, self.message
+        )
     }
 }
 impl std::error::Error for InternalError {}

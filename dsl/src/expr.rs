@@ -496,11 +496,9 @@ impl Expr {
     pub fn map_children(&self, f: &mut impl FnMut(&Expr) -> Expr) -> Expr {
         match self {
             Expr::Const(_) | Expr::Var(_) | Expr::Dim(_) | Expr::Param(..) => self.clone(),
-            Expr::Load(l) => Expr::Load(Arc::new(Load {
-                buf: l.buf,
-                idx: l.idx.iter().map(&mut *f).collect(),
-                dtype: l.dtype,
-            })),
+            Expr::Load(l) => {
+                Expr::Load(Arc::new(Load { buf: l.buf, idx: l.idx.iter().map(&mut *f).collect(), dtype: l.dtype }))
+            }
             Expr::Unary(op, a) => Expr::Unary(*op, Arc::new(f(a))),
             Expr::Cast(t, a) => Expr::Cast(*t, Arc::new(f(a))),
             Expr::Binary(op, a, b) => Expr::Binary(*op, Arc::new(f(a)), Arc::new(f(b))),

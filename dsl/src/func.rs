@@ -229,7 +229,11 @@ impl Func {
 
     /// [`Func::substitute_fixed`] on tensor shapes and bodies in place (a
     /// definition's, or a schedule's with its cache stages).
-    pub(crate) fn substitute_fixed_in<'b>(&self, tensors: &mut [TensorDecl], bodies: impl Iterator<Item = &'b mut Body>) {
+    pub(crate) fn substitute_fixed_in<'b>(
+        &self,
+        tensors: &mut [TensorDecl],
+        bodies: impl Iterator<Item = &'b mut Body>,
+    ) {
         for t in tensors {
             t.shape = t.shape.iter().map(|e| self.substitute_fixed(e)).collect();
         }

@@ -172,12 +172,10 @@ impl Machine<'_, '_, '_> {
                 }
                 let n = usize::try_from(n).map_err(|_| internal("allocation too large"))?;
                 let mut v = Vec::new();
-                v.try_reserve_exact(n).map_err(|_| {
-                    Error::Backend {
-                        func: self.f.name.clone(),
-                        target: crate::Target::Interp,
-                        message: format!("cannot allocate {n} elements for `{}`", buf.name),
-                    }
+                v.try_reserve_exact(n).map_err(|_| Error::Backend {
+                    func: self.f.name.clone(),
+                    target: crate::Target::Interp,
+                    message: format!("cannot allocate {n} elements for `{}`", buf.name),
                 })?;
                 v.resize(n, Scalar::zero(buf.dtype));
                 let saved = std::mem::replace(&mut self.bufs[b.0 as usize], Buf::Temp(v));

@@ -39,12 +39,12 @@ pub mod value;
 
 pub use dtype::{DType, Data, DataMut, Element, bf16, f16};
 pub use error::{BoundsError, DefinitionError, Error, InternalError, Origin, Result, ScheduleError, ShapeError};
-pub use expr::{BinOp, Builtin, BufId, CmpOp, Expr, ReduceOp, UnOp, Var, VarId, VarTable};
+pub use expr::{BinOp, BufId, Builtin, CmpOp, Expr, ReduceOp, UnOp, Var, VarId, VarTable};
 pub use func::{Arg, Body, Func, StageId};
 pub use lower::{Lowered, ProofPending, dump_enabled, lower, lower_pending, lower_traced};
 pub use runtime::{Call, Compiled, Executable, Program};
 pub use schedule::{AxisRef, Schedule, StageRef};
-pub use stmt::{Buffer, BufKind, For, ForKind, LoweredFunc, Scope, Stmt, ThreadAxis};
+pub use stmt::{BufKind, Buffer, For, ForKind, LoweredFunc, Scope, Stmt, ThreadAxis};
 pub use target::{Target, TargetClass};
 pub use tensor::Tensor;
 pub use value::Scalar;

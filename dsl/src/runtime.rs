@@ -103,10 +103,15 @@ impl Program {
         fixed.resize(func.dims.len(), None);
         for (name, value) in dims {
             let Some(d) = func.dims.iter().position(|n| n == name) else {
-                let known = if func.dims.is_empty() { "it has none".to_string() } else { format!("its dims: {}", func.dims.join(", ")) };
+                let known = if func.dims.is_empty() {
+                    "it has none".to_string()
+                } else {
+                    format!("its dims: {}", func.dims.join(", "))
+                };
                 return Err(err(format!("cannot specialize `{name}`: not a dim of the definition ({known})")));
             };
-            let v = i64::try_from(*value).map_err(|_| err(format!("cannot specialize `{name}` to {value}: too large")))?;
+            let v =
+                i64::try_from(*value).map_err(|_| err(format!("cannot specialize `{name}` to {value}: too large")))?;
             match fixed[d] {
                 Some(old) if old != v && func.fixed_dim(d as u32) == Some(old) => {
                     return Err(err(format!("cannot specialize `{name}` to {v}: already specialized to {old}")));
@@ -156,7 +161,13 @@ pub fn bind_dims(func: &Func, inputs: &[(DType, &[usize])]) -> Result<Vec<i64>> 
     };
     for (i, ((dtype, shape), t)) in inputs.iter().zip(&decls).enumerate() {
         if *dtype != t.dtype {
-            return Err(err(format!("`{}` must be {} ({}: {}), found {dtype} elements", t.name, t.dtype, t.name, type_str(i))));
+            return Err(err(format!(
+                "`{}` must be {} ({}: {}), found {dtype} elements",
+                t.name,
+                t.dtype,
+                t.name,
+                type_str(i)
+            )));
         }
         if shape.len() != t.shape.len() {
             return Err(err(format!(

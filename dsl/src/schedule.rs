@@ -112,7 +112,16 @@ pub(crate) struct SStage {
 impl SStage {
     /// A stage at the root with its loops in definition order.
     #[allow(clippy::too_many_arguments)]
-    fn new(name: String, buf: BufId, kind: StageKind, body: Body, axes: Vec<Axis>, spatial: Vec<usize>, reduce: Vec<usize>, scope: Scope) -> SStage {
+    fn new(
+        name: String,
+        buf: BufId,
+        kind: StageKind,
+        body: Body,
+        axes: Vec<Axis>,
+        spatial: Vec<usize>,
+        reduce: Vec<usize>,
+        scope: Scope,
+    ) -> SStage {
         SStage {
             name,
             buf,
@@ -164,7 +173,13 @@ impl Schedule {
             let mut reduce = vec![];
             for v in &st.axes {
                 spatial.push(axes.len());
-                axes.push(Axis { name: vars.name(v.id).to_string(), var: *v, reduce: false, kind: ForKind::Serial, consumed: false });
+                axes.push(Axis {
+                    name: vars.name(v.id).to_string(),
+                    var: *v,
+                    reduce: false,
+                    kind: ForKind::Serial,
+                    consumed: false,
+                });
             }
             if let Body::Reduce(r) = &st.body {
                 for a in &r.axes {
@@ -178,7 +193,16 @@ impl Schedule {
                     });
                 }
             }
-            let mut stage = SStage::new(st.name.clone(), st.buf, StageKind::Def, st.body.clone(), axes, spatial, reduce, Scope::Global);
+            let mut stage = SStage::new(
+                st.name.clone(),
+                st.buf,
+                StageKind::Def,
+                st.body.clone(),
+                axes,
+                spatial,
+                reduce,
+                Scope::Global,
+            );
             stage.output = func.outputs.iter().position(|o| o.0 as usize == i).map(|p| p as u32);
             stages.push(stage);
         }
@@ -216,7 +240,12 @@ impl Schedule {
     }
 
     fn err(&self, message: impl Into<String>, help: Option<String>) -> Error {
-        Error::Schedule(ScheduleError { func: self.func.name.clone(), message: message.into(), help, origin: self.origin })
+        Error::Schedule(ScheduleError {
+            func: self.func.name.clone(),
+            message: message.into(),
+            help,
+            origin: self.origin,
+        })
     }
 
     fn stage_names(&self) -> String {
@@ -316,7 +345,13 @@ impl Schedule {
     /// `tile(x, y, fx, fy)` with generated names.
     pub fn tile(&mut self, x: AxisRef, y: AxisRef, fx: i64, fy: i64) -> Result<[AxisRef; 4]> {
         let (nx, ny) = (self.axis_name(x).to_string(), self.axis_name(y).to_string());
-        self.tile_named(x, y, fx, fy, [&format!("{nx}.outer"), &format!("{ny}.outer"), &format!("{nx}.inner"), &format!("{ny}.inner")])
+        self.tile_named(
+            x,
+            y,
+            fx,
+            fy,
+            [&format!("{nx}.outer"), &format!("{ny}.outer"), &format!("{nx}.inner"), &format!("{ny}.inner")],
+        )
     }
 
     /// `let (xo, yo, xi, yi) = s.tile(x, y, fx, fy)`: splits both and orders
@@ -363,7 +398,9 @@ impl Schedule {
         }
         let reduce = st.axes[a.axis as usize].reduce;
         if reduce != st.axes[b.axis as usize].reduce {
-            return Err(self.err(format!("cannot fuse `{an}` and `{bn}`: one is a reduction loop and the other is not"), None));
+            return Err(
+                self.err(format!("cannot fuse `{an}` and `{bn}`: one is a reduction loop and the other is not"), None)
+            );
         }
         let f = self.new_axis(s, name.to_string(), reduce);
         let st = &mut self.stages[s];
@@ -412,7 +449,10 @@ impl Schedule {
                 ForKind::Bound(t) => format!("bound to {}", t.name()),
                 ForKind::Serial => "serial".to_string(),
             };
-            return Err(self.err(format!("`{}` of `{}` is already {was} and cannot also {what}", ax.name, st.name), Some("a loop has one kind".into())));
+            return Err(self.err(
+                format!("`{}` of `{}` is already {was} and cannot also {what}", ax.name, st.name),
+                Some("a loop has one kind".into()),
+            ));
         }
         let st = &mut self.stages[s];
         st.axes[a.axis as usize].kind = kind;
@@ -443,7 +483,10 @@ impl Schedule {
         let ax = &st.axes[a.axis as usize];
         if ax.reduce {
             return Err(self.err(
-                format!("cannot parallelize reduction loop `{}` of `{}`: its iterations update the same element", ax.name, st.name),
+                format!(
+                    "cannot parallelize reduction loop `{}` of `{}`: its iterations update the same element",
+                    ax.name, st.name
+                ),
                 Some("parallelize a spatial loop".into()),
             ));
         }
@@ -466,12 +509,17 @@ impl Schedule {
         let ax = &st.axes[a.axis as usize];
         if ax.reduce {
             return Err(self.err(
-                format!("cannot bind reduction loop `{}` of `{}`: its iterations update the same element", ax.name, st.name),
+                format!(
+                    "cannot bind reduction loop `{}` of `{}`: its iterations update the same element",
+                    ax.name, st.name
+                ),
                 None,
             ));
         }
         if let Some(other) = st.leaves.iter().find(|l| st.axes[**l].kind == ForKind::Bound(t)) {
-            return Err(self.err(format!("`{}` is already bound to {} in `{}`", st.axes[*other].name, t.name(), st.name), None));
+            return Err(
+                self.err(format!("`{}` is already bound to {} in `{}`", st.axes[*other].name, t.name(), st.name), None)
+            );
         }
         self.set_kind(a, ForKind::Bound(t), &format!("be bound to {}", t.name()))
     }
@@ -537,7 +585,9 @@ impl Schedule {
         let mut cur = c;
         while let Attach::At { stage, .. } = self.stages[cur].attach {
             if stage == si {
-                return Err(self.err(format!("`{cname}` is computed inside `{sname}`; attaching back would be a cycle"), None));
+                return Err(
+                    self.err(format!("`{cname}` is computed inside `{sname}`; attaching back would be a cycle"), None)
+                );
             }
             cur = stage;
         }
@@ -574,7 +624,17 @@ impl Schedule {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn add_stage(&mut self, name: String, decl: TensorDecl, body: Body, axes: Vec<Axis>, spatial: Vec<usize>, reduce: Vec<usize>, kind: StageKind, scope: Scope) -> usize {
+    fn add_stage(
+        &mut self,
+        name: String,
+        decl: TensorDecl,
+        body: Body,
+        axes: Vec<Axis>,
+        spatial: Vec<usize>,
+        reduce: Vec<usize>,
+        kind: StageKind,
+        scope: Scope,
+    ) -> usize {
         let buf = BufId(self.tensors.len() as u32);
         let sid = self.stages.len();
         self.tensors.push(TensorDecl { kind: TensorKind::Stage(StageId(sid as u32)), ..decl });
@@ -606,13 +666,17 @@ impl Schedule {
         let Some(src) = self.tensors.iter().position(|t| t.name == tensor).map(|i| BufId(i as u32)) else {
             return Err(self.err(format!("unknown tensor `{tensor}`"), None));
         };
-        let reads_src = |st: &SStage| st.body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == src)));
+        let reads_src =
+            |st: &SStage| st.body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == src)));
         if !reads_src(&self.stages[c]) {
             let cname = &self.stages[c].name;
             // A reduction nested in an expression is a hidden stage
             // `NAME.rN` (see typeck): say so rather than just "no".
             let prefix = format!("{cname}.r");
-            let hidden = self.stages.iter().find(|st| st.name.strip_prefix(&prefix).is_some_and(|n| n.parse::<u32>().is_ok()) && reads_src(st));
+            let hidden = self
+                .stages
+                .iter()
+                .find(|st| st.name.strip_prefix(&prefix).is_some_and(|n| n.parse::<u32>().is_ok()) && reads_src(st));
             let help = hidden.map(|st| {
                 format!(
                     "`{tensor}` is read by a reduction inside `{cname}`'s expression, computed by the hidden stage `{}`; make that reduction a stage of its own (`let {cname}_sum = |..| sum(..);`) to schedule its reads",
@@ -637,7 +701,16 @@ impl Schedule {
         }
         let body = Body::Pure(Expr::load(src, axes.iter().map(|a| Expr::Var(a.var)), decl.dtype));
         let spatial = (0..axes.len()).collect();
-        let new = self.add_stage(name.to_string(), TensorDecl { name: name.to_string(), ..decl.clone() }, body, axes, spatial, vec![], StageKind::CacheRead, scope);
+        let new = self.add_stage(
+            name.to_string(),
+            TensorDecl { name: name.to_string(), ..decl.clone() },
+            body,
+            axes,
+            spatial,
+            vec![],
+            StageKind::CacheRead,
+            scope,
+        );
         let nbuf = self.stages[new].buf;
         let redirect = |e: &Expr| {
             e.rewrite(&mut |x| match x {
@@ -682,7 +755,11 @@ impl Schedule {
             Body::Pure(e) => Body::Pure(sub(e)),
             Body::Reduce(r) => Body::Reduce(Reduction {
                 op: r.op,
-                axes: r.axes.iter().map(|a| ReduceAxis { var: renamed(a.var), lo: a.lo.clone(), hi: a.hi.clone() }).collect(),
+                axes: r
+                    .axes
+                    .iter()
+                    .map(|a| ReduceAxis { var: renamed(a.var), lo: a.lo.clone(), hi: a.hi.clone() })
+                    .collect(),
                 value: sub(&r.value),
             }),
         };
@@ -750,7 +827,9 @@ impl Schedule {
                     if !rows.is_empty() {
                         let mut fused = plain;
                         fused.default_cpu_stages(&rows);
-                        if fused.attach_rows(&rows).is_ok() && crate::lower::lower(&fused, crate::target::Target::Interp).is_ok() {
+                        if fused.attach_rows(&rows).is_ok()
+                            && crate::lower::lower(&fused, crate::target::Target::Interp).is_ok()
+                        {
                             s = fused;
                         }
                     }
@@ -805,7 +884,12 @@ impl Schedule {
                 // loops in parallel at the root: only a two-dim row keeps
                 // that parallelism (a convolution feeding a global pool
                 // `o[n, c]` stays at the root).
-                if ps.output.is_some() || ps.attach != Attach::Root || ps.kind != StageKind::Def || ps.spatial.len() < dims || (ps.spatial.len() >= 3 && dims < 2) {
+                if ps.output.is_some()
+                    || ps.attach != Attach::Root
+                    || ps.kind != StageKind::Def
+                    || ps.spatial.len() < dims
+                    || (ps.spatial.len() >= 3 && dims < 2)
+                {
                     continue;
                 }
                 let readers = self.readers(ps.buf);
@@ -816,7 +900,10 @@ impl Schedule {
                             return false;
                         }
                         let row: Vec<Var> = rs.spatial[..dims].iter().map(|a| rs.axes[*a].var).collect();
-                        let at_row = |idx: &[Expr]| idx.len() >= dims && idx[..dims].iter().zip(&row).all(|(e, v)| matches!(e, Expr::Var(w) if w == v));
+                        let at_row = |idx: &[Expr]| {
+                            idx.len() >= dims
+                                && idx[..dims].iter().zip(&row).all(|(e, v)| matches!(e, Expr::Var(w) if w == v))
+                        };
                         rs.body.exprs().iter().all(|e| {
                             !e.any(&mut |x| match x {
                                 Expr::Load(l) if l.buf == ps.buf => !at_row(&l.idx),
@@ -873,9 +960,9 @@ impl Schedule {
         let Some(&last) = spatial.last() else { return Ok(()) };
         let worth = |ext: Option<i64>| width > 0 && ext.is_none_or(|e| e >= width);
         // Constant extents of the reduction loops, in `reduce` order.
-        let extents: Vec<Option<i64>> = stage.reduction().map_or(vec![], |red| {
-            red.axes.iter().map(|ax| Some(ax.hi.as_int()? - ax.lo.as_int()?)).collect()
-        });
+        let extents: Vec<Option<i64>> = stage
+            .reduction()
+            .map_or(vec![], |red| red.axes.iter().map(|ax| Some(ax.hi.as_int()? - ax.lo.as_int()?)).collect());
         // A stage computed in its consumer's rows runs on that loop's
         // threads, and its row loops stay whole: split, they would compute
         // a vector's worth of rows at each row.
@@ -942,7 +1029,11 @@ impl Schedule {
     }
 
     fn default_gpu_stage(&mut self, st: StageRef) -> Result<()> {
-        let spatial: Vec<AxisRef> = self.loops(st).into_iter().filter(|a| !self.stages[a.stage as usize].axes[a.axis as usize].reduce).collect();
+        let spatial: Vec<AxisRef> = self
+            .loops(st)
+            .into_iter()
+            .filter(|a| !self.stages[a.stage as usize].axes[a.axis as usize].reduce)
+            .collect();
         let Some(mut fused) = spatial.first().copied() else { return Ok(()) };
         for a in &spatial[1..] {
             let n = format!("{}_{}", self.axis_name(fused), self.axis_name(*a));

@@ -60,13 +60,37 @@ fn step(e: Expr, p: Option<&Prover>) -> Expr {
         // Operands have no side effects, so `x && false` is `false` even
         // though `x` would have been evaluated.
         Expr::And(a, b) => match (a.as_const(), b.as_const()) {
-            (Some(x), _) => if x.is_true() { (**b).clone() } else { Expr::bool(false) },
-            (_, Some(y)) => if y.is_true() { (**a).clone() } else { Expr::bool(false) },
+            (Some(x), _) => {
+                if x.is_true() {
+                    (**b).clone()
+                } else {
+                    Expr::bool(false)
+                }
+            }
+            (_, Some(y)) => {
+                if y.is_true() {
+                    (**a).clone()
+                } else {
+                    Expr::bool(false)
+                }
+            }
             _ => e,
         },
         Expr::Or(a, b) => match (a.as_const(), b.as_const()) {
-            (Some(x), _) => if x.is_true() { Expr::bool(true) } else { (**b).clone() },
-            (_, Some(y)) => if y.is_true() { Expr::bool(true) } else { (**a).clone() },
+            (Some(x), _) => {
+                if x.is_true() {
+                    Expr::bool(true)
+                } else {
+                    (**b).clone()
+                }
+            }
+            (_, Some(y)) => {
+                if y.is_true() {
+                    Expr::bool(true)
+                } else {
+                    (**a).clone()
+                }
+            }
             _ => e,
         },
         Expr::Unary(UnOp::Not, a) => match &**a {
@@ -75,7 +99,13 @@ fn step(e: Expr, p: Option<&Prover>) -> Expr {
             _ => e,
         },
         Expr::If(c, a, b) | Expr::Select(c, a, b) => match c.as_const() {
-            Some(v) => if v.is_true() { (**a).clone() } else { (**b).clone() },
+            Some(v) => {
+                if v.is_true() {
+                    (**a).clone()
+                } else {
+                    (**b).clone()
+                }
+            }
             None if a == b && (matches!(e, Expr::Select(..)) || !a.has_load()) => (**a).clone(),
             None => e,
         },
@@ -150,10 +180,20 @@ fn canonical(e: &Expr) -> Expr {
         rest.take(&crate::arith::Atom::Other(Expr::binary(*op, (**x).clone(), (**y).clone())));
         let r = rest.to_expr();
         let side = |v: &Expr| {
-            let t = if *k == 1 { Expr::binary(BinOp::Add, v.clone(), r.clone()) } else { Expr::binary(BinOp::Sub, r.clone(), v.clone()) };
+            let t = if *k == 1 {
+                Expr::binary(BinOp::Add, v.clone(), r.clone())
+            } else {
+                Expr::binary(BinOp::Sub, r.clone(), v.clone())
+            };
             canonical(&t)
         };
-        let op = if *k == 1 { *op } else if *op == BinOp::Min { BinOp::Max } else { BinOp::Min };
+        let op = if *k == 1 {
+            *op
+        } else if *op == BinOp::Min {
+            BinOp::Max
+        } else {
+            BinOp::Min
+        };
         let (sx, sy) = (side(x), side(y));
         return step(Expr::binary(op, sx, sy), None);
     }

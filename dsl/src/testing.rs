@@ -58,8 +58,10 @@ pub mod spec {
         let mut f = FuncBuilder::new("softmax");
         let x = f.input("x", DType::F32, ["N", "C"]);
         f.output(DType::F32, ["N", "C"]);
-        let mx = f.compute_typed("mx", DType::F32, ["N"], ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| x.at([&n, &c])));
-        let e = f.compute_typed("e", DType::F32, ["N", "C"], ["n", "c"], |[n, c]| te::exp(x.at([&n, &c]) - mx.at([&n])));
+        let mx =
+            f.compute_typed("mx", DType::F32, ["N"], ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| x.at([&n, &c])));
+        let e =
+            f.compute_typed("e", DType::F32, ["N", "C"], ["n", "c"], |[n, c]| te::exp(x.at([&n, &c]) - mx.at([&n])));
         let s = f.compute_typed("s", DType::F32, ["N"], ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| e.at([&n, &c])));
         let y = f.compute("y", ["n", "c"], |[n, c]| e.at([&n, &c]) / s.at([&n]));
         f.ret([y]);
@@ -376,7 +378,11 @@ impl Case {
     }
 
     /// Runs a lowered program with a compile function on this case's inputs.
-    pub fn run(&self, lowered: &Lowered, compile: &dyn Fn(&Lowered) -> Result<Box<dyn Executable>>) -> Result<Vec<AnyTensor>> {
+    pub fn run(
+        &self,
+        lowered: &Lowered,
+        compile: &dyn Fn(&Lowered) -> Result<Box<dyn Executable>>,
+    ) -> Result<Vec<AnyTensor>> {
         let func = self.func();
         let typed: Vec<(DType, &[usize])> = self.inputs.iter().map(|t| (t.data().dtype(), t.shape())).collect();
         let dims = bind_dims(func, &typed)?;
@@ -606,7 +612,8 @@ fn gen_func(rng: &mut Rng, cfg: &GenConfig) -> (FuncBuilder, Vec<(String, i64)>)
             2 => {
                 let t = &avail[g.rng.below(avail.len())];
                 if t.dims.first() == Some(&dim_names[0]) && t.dims.iter().all(|d| dim_names.contains(d)) {
-                    let first = te::binary(BinOp::Sub, te::binary(BinOp::Add, Expr::name("i"), Expr::name("r")), Expr::int(1));
+                    let first =
+                        te::binary(BinOp::Sub, te::binary(BinOp::Add, Expr::name("i"), Expr::name("r")), Expr::int(1));
                     let mut args = vec![first];
                     for d in &t.dims[1..] {
                         let (v, _) = idx.iter().find(|(_, x)| x == d).cloned().unwrap_or_default();
@@ -757,7 +764,8 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                 }
                 _ => {
                     if cfg.class == TargetClass::Gpu {
-                        let free: Vec<ThreadAxis> = ThreadAxis::ALL.into_iter().filter(|t| !bound.contains(t)).collect();
+                        let free: Vec<ThreadAxis> =
+                            ThreadAxis::ALL.into_iter().filter(|t| !bound.contains(t)).collect();
                         if !free.is_empty() {
                             let t = *rng.pick(&free);
                             let r = s.bind(a, t);
@@ -820,7 +828,11 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                 let buf = s.stages[st].buf;
                 let readers: Vec<usize> = (0..s.stages.len())
                     .filter(|c| {
-                        s.stages[*c].body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, crate::expr::Expr::Load(l) if l.buf == buf)))
+                        s.stages[*c]
+                            .body
+                            .exprs()
+                            .iter()
+                            .any(|e| e.any(&mut |x| matches!(x, crate::expr::Expr::Load(l) if l.buf == buf)))
                     })
                     .collect();
                 if let Some(&r0) = readers.first() {
@@ -899,7 +911,8 @@ pub fn differential(
             }
             Err(e) => return Err(format!("lowering failed: {e}\n{}", case.describe())),
         };
-        let got = case.run(&lowered, compile).map_err(|e| format!("run failed: {e}\n{}\n{lowered}", case.describe()))?;
+        let got =
+            case.run(&lowered, compile).map_err(|e| format!("run failed: {e}\n{}\n{lowered}", case.describe()))?;
         assert_close(&got, &want).map_err(|e| format!("{e}\n{}\n{lowered}", case.describe()))?;
     }
     Ok(rejected)

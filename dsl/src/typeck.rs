@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use crate::bounds::always_out_of_bounds;
 use crate::dtype::DType;
 use crate::error::{DefinitionError, Error, Origin, Result};
-use crate::expr::{BinOp, Builtin, BufId, Expr, ReduceOp, Show, UnOp, Var};
+use crate::expr::{BinOp, BufId, Builtin, Expr, ReduceOp, Show, UnOp, Var};
 use crate::func::{Arg, Body, Func, ParamDecl, ReduceAxis, Reduction, Stage, StageId, TensorDecl, TensorKind};
 use crate::te::{self, ArgDef, FuncBuilder, Ident, Node, TypeDef};
 use crate::value::Scalar;
@@ -221,7 +221,9 @@ impl Checker {
             Node::Name(n) => match self.globals.get(n) {
                 Some(Named::Dim(i)) => Expr::Dim(*i),
                 Some(Named::Param(_)) => {
-                    return Err(self.err(d.origin, format!("`{n}` is a scalar input; {what} may use dims and literals only")));
+                    return Err(
+                        self.err(d.origin, format!("`{n}` is a scalar input; {what} may use dims and literals only"))
+                    );
                 }
                 _ => {
                     return Err(self.err(
@@ -241,9 +243,11 @@ impl Checker {
                 let a = self.dim_expr(a, what)?;
                 Expr::int(0) - a
             }
-            Node::Binary(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem | BinOp::Min | BinOp::Max), a, b) => {
-                Expr::binary(*op, self.dim_expr(a, what)?, self.dim_expr(b, what)?)
-            }
+            Node::Binary(
+                op @ (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem | BinOp::Min | BinOp::Max),
+                a,
+                b,
+            ) => Expr::binary(*op, self.dim_expr(a, what)?, self.dim_expr(b, what)?),
             Node::Call(f, args) if (f.name == "min" || f.name == "max") && args.len() == 2 => {
                 let op = if f.name == "min" { BinOp::Min } else { BinOp::Max };
                 Expr::binary(op, self.dim_expr(&args[0], what)?, self.dim_expr(&args[1], what)?)
@@ -382,7 +386,9 @@ impl Checker {
         let value = v?;
         let t = value.dtype();
         if !t.is_numeric() {
-            return Err(self.err(value_origin, format!("`{}` of `{t}` values; reduce numbers (cast with `as`)", op.name())));
+            return Err(
+                self.err(value_origin, format!("`{}` of `{t}` values; reduce numbers (cast with `as`)", op.name()))
+            );
         }
         Ok(Reduction { op, axes, value })
     }
@@ -457,16 +463,21 @@ impl Checker {
     /// context, else the literal default.
     fn operand_type(&self, cx: &StageCx<'_>, a: &te::Expr, b: &te::Expr, want: Option<DType>) -> DType {
         let mut extra = vec![];
-        self.hint(cx, a, &mut extra)
-            .or_else(|| self.hint(cx, b, &mut extra))
-            .or(want)
-            .unwrap_or_else(|| match Checker::lit_kind(a).or_else(|| Checker::lit_kind(b)) {
+        self.hint(cx, a, &mut extra).or_else(|| self.hint(cx, b, &mut extra)).or(want).unwrap_or_else(|| {
+            match Checker::lit_kind(a).or_else(|| Checker::lit_kind(b)) {
                 Some(LitKind::Float) => DType::F64,
                 _ => DType::I32,
-            })
+            }
+        })
     }
 
-    fn expr(&mut self, cx: &mut StageCx<'_>, e: &te::Expr, want: Option<DType>, parent: Option<Origin>) -> Result<Expr> {
+    fn expr(
+        &mut self,
+        cx: &mut StageCx<'_>,
+        e: &te::Expr,
+        want: Option<DType>,
+        parent: Option<Origin>,
+    ) -> Result<Expr> {
         let origin = e.origin.or(parent);
         match &*e.node {
             Node::Name(n) => self.name(cx, n, origin),
@@ -593,7 +604,9 @@ impl Checker {
 
     fn same(&self, a: DType, b: DType, op: &str, origin: Option<Origin>) -> Result<()> {
         if a != b {
-            return Err(self.err(origin, format!("mismatched types: `{a}` {op} `{b}` (no implicit conversions; use `as`)")));
+            return Err(
+                self.err(origin, format!("mismatched types: `{a}` {op} `{b}` (no implicit conversions; use `as`)"))
+            );
         }
         Ok(())
     }
@@ -654,10 +667,14 @@ impl Checker {
             if let Some(h) = hint
                 && h.is_float()
             {
-                return Err(self.err(xo, format!("a float (`{h}`) used as an index of `{}`; indices are integers", t.name)));
+                return Err(
+                    self.err(xo, format!("a float (`{h}`) used as an index of `{}`; indices are integers", t.name))
+                );
             }
             if Checker::lit_kind(x) == Some(LitKind::Float) && hint.is_none() {
-                return Err(self.err(xo, format!("a float literal used as an index of `{}`; indices are integers", t.name)));
+                return Err(
+                    self.err(xo, format!("a float literal used as an index of `{}`; indices are integers", t.name))
+                );
             }
             let e = self.expr(cx, x, Some(DType::INDEX), xo)?;
             if e.dtype() != DType::INDEX {
@@ -690,25 +707,32 @@ impl Checker {
         Ok(Expr::load(buf, out, decl.dtype))
     }
 
-    fn call(&mut self, cx: &mut StageCx<'_>, f: &Ident, args: &[te::Expr], want: Option<DType>, origin: Option<Origin>) -> Result<Expr> {
+    fn call(
+        &mut self,
+        cx: &mut StageCx<'_>,
+        f: &Ident,
+        args: &[te::Expr],
+        want: Option<DType>,
+        origin: Option<Origin>,
+    ) -> Result<Expr> {
         let origin = f.origin.or(origin);
         let arity = |n: usize| -> Result<()> {
             if args.len() != n {
-                return Err(self.err(origin, format!("`{}` takes {n} argument(s) but {} were given", f.name, args.len())));
+                return Err(
+                    self.err(origin, format!("`{}` takes {n} argument(s) but {} were given", f.name, args.len()))
+                );
             }
             Ok(())
         };
         // Typed arguments sharing one operand type.
         let operands = |this: &mut Checker, cx: &mut StageCx<'_>, xs: &[te::Expr]| -> Result<Vec<Expr>> {
             let mut extra = vec![];
-            let t = xs
-                .iter()
-                .find_map(|x| this.hint(cx, x, &mut extra))
-                .or(want)
-                .unwrap_or_else(|| match xs.iter().find_map(Checker::lit_kind) {
+            let t = xs.iter().find_map(|x| this.hint(cx, x, &mut extra)).or(want).unwrap_or_else(|| {
+                match xs.iter().find_map(Checker::lit_kind) {
                     Some(LitKind::Float) => DType::F64,
                     _ => DType::I32,
-                });
+                }
+            });
             let out = xs.iter().map(|x| this.expr(cx, x, Some(t), origin)).collect::<Result<Vec<_>>>()?;
             for x in &out[1..] {
                 this.same(out[0].dtype(), x.dtype(), &format!("in `{}`", f.name), origin)?;
@@ -775,9 +799,7 @@ impl Checker {
         // Fresh index variables for the hidden stage.
         let axes: Vec<Var> =
             cx.axes.iter().map(|v| self.func.vars.add_index(self.func.vars.name(v.id).to_string())).collect();
-        let map = |e: &Expr| {
-            e.subst(&|id| cx.axes.iter().position(|a| a.id == id).map(|i| Expr::Var(axes[i])))
-        };
+        let map = |e: &Expr| e.subst(&|id| cx.axes.iter().position(|a| a.id == id).map(|i| Expr::Var(axes[i])));
         let mut value = map(&r.value);
         if !cx.path.is_empty() {
             let cond = cx.path.iter().cloned().reduce(Expr::and).map(|c| map(&c)).unwrap_or(Expr::bool(true));
@@ -788,7 +810,12 @@ impl Checker {
         cx.hidden += 1;
         let sid = StageId(self.func.stages.len() as u32);
         let buf = BufId(self.func.tensors.len() as u32);
-        self.func.tensors.push(TensorDecl { name: name.clone(), dtype, shape: cx.shape.clone(), kind: TensorKind::Stage(sid) });
+        self.func.tensors.push(TensorDecl {
+            name: name.clone(),
+            dtype,
+            shape: cx.shape.clone(),
+            kind: TensorKind::Stage(sid),
+        });
         self.func.stages.push(Stage { name: name.clone(), buf, axes, body, origin });
         self.tensors.insert(name, Named::Tensor(buf));
         Ok(Expr::load(buf, cx.axes.iter().map(|v| Expr::Var(*v)), dtype))
@@ -838,7 +865,9 @@ mod tests {
     #[test]
     fn errors_say_what_is_wrong() {
         let mut f = matmul();
-        f.stages[0].body = te::sum([("k", 0, "K")], |[k]| te::index("a", vec!["i".into(), k.clone()]) * te::index("q", vec![k, "j".into()]));
+        f.stages[0].body = te::sum([("k", 0, "K")], |[k]| {
+            te::index("a", vec!["i".into(), k.clone()]) * te::index("q", vec![k, "j".into()])
+        });
         assert_eq!(err(&f), "matmul: unknown tensor `q`");
 
         let mut f = matmul();
@@ -854,7 +883,8 @@ mod tests {
         assert_eq!(err(&f), "matmul: a float literal used as an index of `a`; indices are integers");
 
         let mut f = matmul();
-        f.stages[0].body = te::sum([("k", 0, "K")], |[k]| te::index("a", vec!["i".into(), k])) + te::index("a", vec!["i".into(), "k".into()]);
+        f.stages[0].body = te::sum([("k", 0, "K")], |[k]| te::index("a", vec!["i".into(), k]))
+            + te::index("a", vec!["i".into(), "k".into()]);
         assert_eq!(err(&f), "matmul: reduction variable `k` is used outside its reduction");
 
         let mut f = matmul();
@@ -886,7 +916,9 @@ mod tests {
         let mut f = FuncBuilder::new("mean");
         let x = f.input("x", DType::F32, ["N", "C"]);
         f.output(DType::F32, ["N"]);
-        let y = f.compute("y", ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| x.at([&n, &c])) / te::Expr::name("C").cast(DType::F32));
+        let y = f.compute("y", ["n"], |[n]| {
+            te::sum([("c", 0, "C")], |[c]| x.at([&n, &c])) / te::Expr::name("C").cast(DType::F32)
+        });
         f.ret([y]);
         let func = f.build().unwrap();
         assert_eq!(func.stages.len(), 2);

@@ -487,9 +487,7 @@ fn float_binary(op: BinOp, a: Scalar, b: Scalar) -> Scalar {
         (Scalar::F64(x), Scalar::F64(y)) => Scalar::F64(go(op, x, y)),
         // f16/bf16: compute in f32, round back.
         (Scalar::F16(x), Scalar::F16(y)) => Scalar::F16(f16::from_f32(go(op, x.to_f32(), y.to_f32()))),
-        (Scalar::BF16(x), Scalar::BF16(y)) => {
-            Scalar::BF16(bf16::from_f32(go(op, x.to_f32(), y.to_f32())))
-        }
+        (Scalar::BF16(x), Scalar::BF16(y)) => Scalar::BF16(bf16::from_f32(go(op, x.to_f32(), y.to_f32()))),
         _ => a,
     }
 }
@@ -507,15 +505,29 @@ mod num_like {
     macro_rules! imp {
         ($t:ty) => {
             impl Float for $t {
-                fn add(self, o: Self) -> Self { self + o }
-                fn sub(self, o: Self) -> Self { self - o }
-                fn mul(self, o: Self) -> Self { self * o }
-                fn div(self, o: Self) -> Self { self / o }
-                fn rem(self, o: Self) -> Self { self % o }
+                fn add(self, o: Self) -> Self {
+                    self + o
+                }
+                fn sub(self, o: Self) -> Self {
+                    self - o
+                }
+                fn mul(self, o: Self) -> Self {
+                    self * o
+                }
+                fn div(self, o: Self) -> Self {
+                    self / o
+                }
+                fn rem(self, o: Self) -> Self {
+                    self % o
+                }
                 // A zero result is +0.0 (`-0.0 + 0.0`), whichever
                 // operand a tie of 0.0 and -0.0 gives (docs/language.md).
-                fn fmin(self, o: Self) -> Self { self.min(o) + 0.0 }
-                fn fmax(self, o: Self) -> Self { self.max(o) + 0.0 }
+                fn fmin(self, o: Self) -> Self {
+                    self.min(o) + 0.0
+                }
+                fn fmax(self, o: Self) -> Self {
+                    self.max(o) + 0.0
+                }
             }
         };
     }

@@ -53,8 +53,19 @@ fn cpu_default_schedules_match_unscheduled() {
 #[test]
 fn every_primitive_is_exercised() {
     let prims = [
-        "split(", "tile(", "fuse(", "reorder(", "vectorize(", "unroll(", "parallel(", "bind(", "compute_at(",
-        "compute_inline()", "compute_root()", "cache_read(", "cache_write(",
+        "split(",
+        "tile(",
+        "fuse(",
+        "reorder(",
+        "vectorize(",
+        "unroll(",
+        "parallel(",
+        "bind(",
+        "compute_at(",
+        "compute_inline()",
+        "compute_root()",
+        "cache_read(",
+        "cache_write(",
     ];
     let mut seen = vec![0usize; prims.len()];
     for seed in 0..600u64 {
@@ -84,7 +95,8 @@ fn attaching_to_a_readers_ancestor_is_exercised() {
             case.log.iter().filter(|l| l.contains("reader's ancestor") && !l.contains("skipped")).count()
         })
         .sum();
-    eprintln!("{n} attachments to a reader's ancestor"); assert!(n >= 10, "only {n} attachments to a reader's ancestor");
+    eprintln!("{n} attachments to a reader's ancestor");
+    assert!(n >= 10, "only {n} attachments to a reader's ancestor");
 }
 
 /// Random programs specialized to a random subset of their case's dims
@@ -103,7 +115,8 @@ fn specialized_programs_match_unscheduled() {
         cfg.specialize = 0.7;
         cfg.default_schedule = default;
         let seeds = first..first + n;
-        let specialized = seeds.clone().filter(|s| Case::generate(*s, &cfg).func().fixed.iter().any(Option::is_some)).count();
+        let specialized =
+            seeds.clone().filter(|s| Case::generate(*s, &cfg).func().fixed.iter().any(Option::is_some)).count();
         let rejected = differential(&cfg, seeds, target, &interp).unwrap_or_else(|e| panic!("{e}"));
         eprintln!("{class:?} (default: {default}): {n} cases, {specialized} with a fixed dim, {rejected} rejected");
         assert!(specialized as u64 >= n / 2, "only {specialized} of {n} cases fixed a dim");

@@ -37,15 +37,16 @@ fn values(t: &AnyTensor) -> Vec<Scalar> {
 fn integer_division_floors_and_zero_divisor_gives_zero() {
     let x = Tensor::from_vec([6], vec![-7i32, 7, -7, 7, i32::MIN, 5]).unwrap();
     let d = [2i32, -2, -2, 0, -1, 0];
-    for (op, want) in [
-        ("div", vec![-4, -4, 3, 0, i32::MIN, 0]),
-        ("rem", vec![1, -1, -1, 0, 0, 0]),
-    ] {
+    for (op, want) in [("div", vec![-4, -4, 3, 0, i32::MIN, 0]), ("rem", vec![1, -1, -1, 0, 0, 0])] {
         let mut f = FuncBuilder::new("f");
         let xr = f.input("x", DType::I32, ["N"]);
         let dr = f.input("d", DType::I32, ["N"]);
         f.output(DType::I32, ["N"]);
-        let y = f.compute("y", ["i"], |[i]| if op == "div" { xr.at([&i]) / dr.at([&i]) } else { xr.at([&i]) % dr.at([&i]) });
+        let y = f.compute(
+            "y",
+            ["i"],
+            |[i]| if op == "div" { xr.at([&i]) / dr.at([&i]) } else { xr.at([&i]) % dr.at([&i]) },
+        );
         f.ret([y]);
         let program = Program::new(f.build().unwrap());
         let lowered = program.lower_unscheduled().unwrap();
@@ -54,7 +55,10 @@ fn integer_division_floors_and_zero_divisor_gives_zero() {
         {
             let data = vec![x.data(), dt.data()];
             let mut outs = vec![out.data_mut()];
-            interp(&lowered).unwrap().run(&mut Call { dims: &[6], params: &[], inputs: &data, outputs: &mut outs }).unwrap();
+            interp(&lowered)
+                .unwrap()
+                .run(&mut Call { dims: &[6], params: &[], inputs: &data, outputs: &mut outs })
+                .unwrap();
         }
         assert_eq!(out.as_slice(), want.as_slice(), "{op}");
     }
@@ -90,7 +94,8 @@ fn casts_follow_rust_as() {
 #[test]
 fn nan_and_inf_propagate_ieee() {
     let f = elementwise(DType::F64, DType::F64, |x| x.clone() * 0.0 + te::sqrt(x));
-    let y = run(&f, AnyTensor::F64(Tensor::from_vec([3], vec![f64::INFINITY, -1.0, 4.0]).unwrap()), &[], DType::F64, &[3]);
+    let y =
+        run(&f, AnyTensor::F64(Tensor::from_vec([3], vec![f64::INFINITY, -1.0, 4.0]).unwrap()), &[], DType::F64, &[3]);
     let v: Vec<f64> = values(&y).iter().map(|s| s.as_f64()).collect();
     assert!(v[0].is_nan() && v[1].is_nan() && v[2] == 2.0, "{v:?}");
     // min/max ignore NaN like f32::max.
@@ -145,7 +150,10 @@ fn lazy_if_and_eager_select() {
     let y = f.compute("y", ["i"], |[i]| te::select((&i + 1).lt("N"), x.at([&i + 1]), Expr::int(-1)));
     f.ret([y]);
     let e = f.build().unwrap_err().to_string();
-    assert_eq!(e, "shift: index 0 of `x` (`i + 1`) is out of bounds for every shape: it reaches past the end of its range 0..N");
+    assert_eq!(
+        e,
+        "shift: index 0 of `x` (`i + 1`) is out of bounds for every shape: it reaches past the end of its range 0..N"
+    );
 }
 
 #[test]
@@ -160,11 +168,16 @@ fn math_functions_are_accurate() {
         ("sigmoid", |x: f64| 1.0 / (1.0 + (-x).exp())),
     ] {
         let f = elementwise(DType::F32, DType::F32, |x| te::call(name, vec![x]));
-        let y = run(&f, AnyTensor::F32(Tensor::from_vec([xs.len()], xs.clone()).unwrap()), &[], DType::F32, &[xs.len()]);
+        let y =
+            run(&f, AnyTensor::F32(Tensor::from_vec([xs.len()], xs.clone()).unwrap()), &[], DType::F32, &[xs.len()]);
         for (i, v) in values(&y).iter().enumerate() {
             let want = reference(xs[i] as f64);
             let got = v.as_f64();
-            assert!((got - want).abs() <= 1e-6 * want.abs().max(1e-30) + 1e-38, "{name}({}) = {got}, want {want}", xs[i]);
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1e-30) + 1e-38,
+                "{name}({}) = {got}, want {want}",
+                xs[i]
+            );
         }
     }
 }
@@ -182,6 +195,7 @@ fn scalar_params_and_literals_typed_by_context() {
     f.output(DType::F64, ["N"]);
     let y = f.compute("y", ["i"], |[i]| a * x.at([i]) + 0.5);
     f.ret([y]);
-    let y = run(&f, AnyTensor::F64(Tensor::from_vec([2], vec![1.0, 2.0]).unwrap()), &[Scalar::F64(3.0)], DType::F64, &[2]);
+    let y =
+        run(&f, AnyTensor::F64(Tensor::from_vec([2], vec![1.0, 2.0]).unwrap()), &[Scalar::F64(3.0)], DType::F64, &[2]);
     assert_eq!(values(&y), vec![Scalar::F64(3.5), Scalar::F64(6.5)]);
 }

@@ -176,8 +176,11 @@ fn nested_reduction_and_two_outputs() {
     let x = f.input("x", DType::F64, ["N", "C"]);
     f.output(DType::F64, ["N"]);
     f.output(DType::F64, ["N"]);
-    let mean = f.compute("mean", ["n"], |[n]| te::sum([("c", 0, "C")], |[c]| x.at([&n, &c])) / te::Expr::name("C").cast(DType::F64));
-    let peak = f.compute("peak", ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| te::abs(x.at([&n, &c]) - mean.at([&n]))));
+    let mean = f.compute("mean", ["n"], |[n]| {
+        te::sum([("c", 0, "C")], |[c]| x.at([&n, &c])) / te::Expr::name("C").cast(DType::F64)
+    });
+    let peak =
+        f.compute("peak", ["n"], |[n]| te::max_over([("c", 0, "C")], |[c]| te::abs(x.at([&n, &c]) - mean.at([&n]))));
     f.ret([mean, peak]);
     let s = Schedule::new(&f.build().unwrap(), Some(TargetClass::Cpu));
     insta::assert_snapshot!(lowered(&s, Target::Interp));
@@ -225,7 +228,8 @@ fn default_row_fusion_takes_only_row_wise_stages() {
     let b = f.compute_typed("b", DType::F32, ["N"], ["i"], |[i]| te::sum([("j", 0, "N")], |[j]| x.at([&i, &j])));
     let r = f.compute_typed("r", DType::F32, ["N"], ["i"], |[i]| te::sum([("j", 0, "N")], |[j]| x.at([&j, &i])));
     let q = f.compute_typed("q", DType::F32, ["N", "N"], ["i", "j"], |[i, j]| x.at([&i, &j]) - 1.0);
-    let y = f.compute("y", ["i", "j"], |[i, j]| t.at([&j, &i]) + b.at([te::Expr::from(0)]) + r.at([&i]) + q.at([&i, &j]));
+    let y =
+        f.compute("y", ["i", "j"], |[i, j]| t.at([&j, &i]) + b.at([te::Expr::from(0)]) + r.at([&i]) + q.at([&i, &j]));
     let z = f.compute("z", ["i"], |[i]| q.at([i, te::Expr::from(0)]));
     f.ret([y, z]);
     let func = f.build().unwrap();
@@ -263,8 +267,11 @@ fn default_row_fusion_keeps_bounds_checks_and_parallelism() {
     let mut f = FuncBuilder::new("pool");
     let x = f.input("x", DType::F32, ["N", "C", "H", "W"]);
     f.output(DType::F32, ["N", "C"]);
-    let y = f.compute_typed("y", DType::F32, ["N", "C", "H", "W"], ["n", "c", "h", "w"], |[n, c, h, w]| x.at([&n, &c, &h, &w]) * 2.0);
-    let o = f.compute("o", ["n", "c"], |[n, c]| te::sum([("h", 0, "H"), ("w", 0, "W")], |[h, w]| y.at([&n, &c, &h, &w])));
+    let y = f.compute_typed("y", DType::F32, ["N", "C", "H", "W"], ["n", "c", "h", "w"], |[n, c, h, w]| {
+        x.at([&n, &c, &h, &w]) * 2.0
+    });
+    let o =
+        f.compute("o", ["n", "c"], |[n, c]| te::sum([("h", 0, "H"), ("w", 0, "W")], |[h, w]| y.at([&n, &c, &h, &w])));
     f.ret([o]);
     let s = Schedule::default_for(&f.build().unwrap(), TargetClass::Cpu);
     assert!(!s.to_string().contains(" (at "), "{s}");

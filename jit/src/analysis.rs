@@ -49,7 +49,14 @@ pub(crate) fn promotable(f: &LoweredFunc) -> HashMap<BufId, Promoted> {
     if cands.is_empty() {
         return cands;
     }
-    let mut w = Walk { statics: HashSet::new(), vec_var: None, par_depth: 0, alloc_depth: HashMap::new(), bad: HashSet::new(), cands: &mut cands };
+    let mut w = Walk {
+        statics: HashSet::new(),
+        vec_var: None,
+        par_depth: 0,
+        alloc_depth: HashMap::new(),
+        bad: HashSet::new(),
+        cands: &mut cands,
+    };
     w.stmt(&f.body);
     let bad = std::mem::take(&mut w.bad);
     cands.retain(|b, _| !bad.contains(b));
@@ -236,7 +243,9 @@ pub(crate) fn lazy_min_max(f: &LoweredFunc) -> HashSet<BufId> {
     f.body.visit(&mut |st| {
         if let Stmt::Store(x) = st {
             let update = match &x.value {
-                Expr::Binary(BinOp::Min | BinOp::Max, a, b) => [a, b].iter().any(|o| matches!(&***o, Expr::Load(l) if l.buf == x.buf && l.idx == x.idx)),
+                Expr::Binary(BinOp::Min | BinOp::Max, a, b) => {
+                    [a, b].iter().any(|o| matches!(&***o, Expr::Load(l) if l.buf == x.buf && l.idx == x.idx))
+                }
                 _ => false,
             };
             if !update && !not_neg_zero(&x.value, &HashSet::new()) {
@@ -253,7 +262,9 @@ pub(crate) fn lazy_min_max(f: &LoweredFunc) -> HashSet<BufId> {
             if let Expr::Load(l) = x {
                 *all.entry(l.buf).or_default() += 1;
             }
-            if is_minmax(x) && let Expr::Binary(_, a, b) = x {
+            if is_minmax(x)
+                && let Expr::Binary(_, a, b) = x
+            {
                 for o in [a, b] {
                     if let Expr::Load(l) = &**o {
                         *ok.entry(l.buf).or_default() += 1;
@@ -268,7 +279,10 @@ pub(crate) fn lazy_min_max(f: &LoweredFunc) -> HashSet<BufId> {
 
 /// Every float temporary of `f`.
 fn float_temps(f: &LoweredFunc) -> HashSet<BufId> {
-    (0..f.buffers.len()).map(|i| BufId(i as u32)).filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float()).collect()
+    (0..f.buffers.len())
+        .map(|i| BufId(i as u32))
+        .filter(|b| f.buffer(*b).kind == BufKind::Temp && f.buffer(*b).dtype.is_float())
+        .collect()
 }
 
 /// Whether `e` cannot be `-0.0` given that the buffers in `set` hold none.
@@ -285,7 +299,11 @@ pub(crate) fn not_neg_zero(e: &Expr, set: &HashSet<BufId>) -> bool {
 
 /// The largest set of float temporaries outside `exclude` whose every
 /// store satisfies `ok(value, set)`.
-fn temps_whose_stores(f: &LoweredFunc, ok: fn(&Expr, &HashSet<BufId>) -> bool, exclude: &HashSet<BufId>) -> HashSet<BufId> {
+fn temps_whose_stores(
+    f: &LoweredFunc,
+    ok: fn(&Expr, &HashSet<BufId>) -> bool,
+    exclude: &HashSet<BufId>,
+) -> HashSet<BufId> {
     let mut stores: Vec<(BufId, Expr)> = vec![];
     f.body.visit(&mut |st| {
         if let Stmt::Store(x) = st {

@@ -24,7 +24,9 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
-use texpr_dsl::{BinOp, Builtin, BufId, BufKind, CmpOp, DType, Expr, For, ForKind, LoweredFunc, Scalar, Stmt, UnOp, Var, VarId};
+use texpr_dsl::{
+    BinOp, BufId, BufKind, Builtin, CmpOp, DType, Expr, For, ForKind, LoweredFunc, Scalar, Stmt, UnOp, Var, VarId,
+};
 
 use crate::analysis::{self, MAX_UNROLL, MAX_VECTOR, Promoted};
 use crate::error::{CgResult, cg_err};
@@ -106,7 +108,17 @@ pub(crate) struct ModState<'a> {
 impl<'a> ModState<'a> {
     pub fn new(module: JITModule, f: &'a LoweredFunc) -> ModState<'a> {
         let lazy = analysis::lazy_min_max(f);
-        ModState { module, f, jobs: vec![], promoted: analysis::promotable(f), never_nan: analysis::never_nan(f), no_neg_zero: analysis::no_neg_zero(f, &lazy), lazy_min_max: lazy, imports: HashMap::new(), next: 0 }
+        ModState {
+            module,
+            f,
+            jobs: vec![],
+            promoted: analysis::promotable(f),
+            never_nan: analysis::never_nan(f),
+            no_neg_zero: analysis::no_neg_zero(f, &lazy),
+            lazy_min_max: lazy,
+            imports: HashMap::new(),
+            next: 0,
+        }
     }
 
     pub fn signature(&self, params: &[Type], rets: &[Type]) -> Signature {
@@ -127,7 +139,10 @@ impl<'a> ModState<'a> {
             return Ok(*id);
         }
         let sig = self.signature(params, rets);
-        let id = self.module.declare_function(name, Linkage::Import, &sig).map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
+        let id = self
+            .module
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
         self.imports.insert(name, id);
         Ok(id)
     }
@@ -204,7 +219,13 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     /// Starts a function whose entry block has been created and switched
     /// to; loads every input/output pointer, dim and parameter there (so the
     /// values dominate every use).
-    pub fn new(m: &'m mut ModState<'a>, b: FunctionBuilder<'b>, bufs_ptr: Value, dims_ptr: Value, params_ptr: Value) -> Self {
+    pub fn new(
+        m: &'m mut ModState<'a>,
+        b: FunctionBuilder<'b>,
+        bufs_ptr: Value,
+        dims_ptr: Value,
+        params_ptr: Value,
+    ) -> Self {
         let f = m.f;
         let ptr = m.module.target_config().pointer_type();
         let mut g = Gen {
@@ -260,7 +281,13 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     // ---- helpers -------------------------------------------------------
 
     /// Calls an imported runtime function.
-    pub fn call(&mut self, name: &'static str, params: &[Type], rets: &[Type], args: &[Value]) -> CgResult<Option<Value>> {
+    pub fn call(
+        &mut self,
+        name: &'static str,
+        params: &[Type],
+        rets: &[Type],
+        args: &[Value],
+    ) -> CgResult<Option<Value>> {
         let r = match self.refs.get(name) {
             Some(r) => *r,
             None => {
@@ -624,7 +651,8 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         if !(0..vars.len() as i64 * g).contains(&idx) {
             return Ok(());
         }
-        let var = *vars.get((idx / g) as usize).ok_or_else(|| cg_err(format!("register buffer index {idx} out of range")))?;
+        let var =
+            *vars.get((idx / g) as usize).ok_or_else(|| cg_err(format!("register buffer index {idx} out of range")))?;
         let nv = if group > 1 {
             let old = self.b.use_var(var);
             self.b.ins().insertlane(old, val, (idx % g) as u8)
@@ -654,7 +682,10 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 Ok(self.mem_to_value(dtype, v))
             }
             Loc::Regs { vars, group } => {
-                let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err(format!("register buffer indexed by a run-time value: {idx}")))?;
+                let i = self
+                    .const_eval(idx)
+                    .and_then(|s| s.as_i64())
+                    .ok_or_else(|| cg_err(format!("register buffer indexed by a run-time value: {idx}")))?;
                 self.reg_read(&vars, group, i)
             }
         }
@@ -671,7 +702,10 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 Ok(())
             }
             Loc::Regs { vars, group } => {
-                let i = self.const_eval(idx).and_then(|s| s.as_i64()).ok_or_else(|| cg_err(format!("register buffer indexed by a run-time value: {idx}")))?;
+                let i = self
+                    .const_eval(idx)
+                    .and_then(|s| s.as_i64())
+                    .ok_or_else(|| cg_err(format!("register buffer indexed by a run-time value: {idx}")))?;
                 self.reg_write(&vars, group, i, v)
             }
         }
@@ -686,7 +720,9 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 None => Err(cg_err(format!("variable `{}` is not bound", self.f.vars.name(v.id)))),
             },
             Expr::Dim(d) => self.dims.get(*d as usize).copied().ok_or_else(|| cg_err(format!("unknown dim {d}"))),
-            Expr::Param(p, _) => self.params.get(*p as usize).copied().ok_or_else(|| cg_err(format!("unknown param {p}"))),
+            Expr::Param(p, _) => {
+                self.params.get(*p as usize).copied().ok_or_else(|| cg_err(format!("unknown param {p}")))
+            }
             Expr::Load(l) => self.load(l.buf, l.dtype, &l.idx[0]),
             Expr::Unary(op, a) => {
                 let t = a.dtype();
@@ -793,7 +829,11 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     /// on the schedule and the target).
     pub fn fminmax(&mut self, max: bool, a: Value, b: Value) -> Value {
         let r = self.fminmax_of(max, a, b);
-        let zero = if self.b.func.dfg.value_type(a) == types::F64 { self.b.ins().f64const(0.0) } else { self.b.ins().f32const(0.0) };
+        let zero = if self.b.func.dfg.value_type(a) == types::F64 {
+            self.b.ins().f64const(0.0)
+        } else {
+            self.b.ins().f32const(0.0)
+        };
         self.b.ins().fadd(r, zero)
     }
 
@@ -981,7 +1021,9 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             } else {
                 x
             };
-            let conv = |g: &mut Self, ft: Type| if signed { g.b.ins().fcvt_from_sint(ft, w) } else { g.b.ins().fcvt_from_uint(ft, w) };
+            let conv = |g: &mut Self, ft: Type| {
+                if signed { g.b.ins().fcvt_from_sint(ft, w) } else { g.b.ins().fcvt_from_uint(ft, w) }
+            };
             return match to {
                 DType::F32 => Ok(conv(self, types::F32)),
                 DType::F64 => Ok(conv(self, types::F64)),
@@ -1004,7 +1046,11 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 }
                 _ => {
                     let (lo, hi) = texpr_dsl::value::int_range(to);
-                    let w = if signed { self.b.ins().fcvt_to_sint_sat(types::I32, x) } else { self.b.ins().fcvt_to_uint_sat(types::I32, x) };
+                    let w = if signed {
+                        self.b.ins().fcvt_to_sint_sat(types::I32, x)
+                    } else {
+                        self.b.ins().fcvt_to_uint_sat(types::I32, x)
+                    };
                     let hiv = self.b.ins().iconst(types::I32, hi as i64);
                     let c = if signed {
                         let lov = self.b.ins().iconst(types::I32, lo as i64);
@@ -1125,7 +1171,11 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                 }
                 // Exact product in f64, one rounding of the sum (the oracle's
                 // definition for single precision).
-                let (p, q, r) = (self.b.ins().fpromote(types::F64, x), self.b.ins().fpromote(types::F64, a[1]), self.b.ins().fpromote(types::F64, a[2]));
+                let (p, q, r) = (
+                    self.b.ins().fpromote(types::F64, x),
+                    self.b.ins().fpromote(types::F64, a[1]),
+                    self.b.ins().fpromote(types::F64, a[2]),
+                );
                 let m = self.b.ins().fmul(p, q);
                 let s = self.b.ins().fadd(m, r);
                 return self.f64_to(t, s);
@@ -1261,7 +1311,13 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
     /// counts as a second use, and Cranelift then refuses to fold the loads
     /// that feed them into their users (a `splat` of a load stays a scalar
     /// load plus a register broadcast).
-    pub fn serial(&mut self, var: Var, lo: Value, n: Value, body: &mut dyn FnMut(&mut Self) -> CgResult<()>) -> CgResult<()> {
+    pub fn serial(
+        &mut self,
+        var: Var,
+        lo: Value,
+        n: Value,
+        body: &mut dyn FnMut(&mut Self) -> CgResult<()>,
+    ) -> CgResult<()> {
         let hi = self.b.ins().iadd(lo, n);
         let header = self.b.create_block();
         let blk = self.b.create_block();
@@ -1334,7 +1390,9 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         };
         let Expr::Load(pl) = &**part else { return Ok(false) };
         let t = pl.dtype;
-        let Some(Loc::Regs { vars, group }) = self.locs.get(pl.buf.0 as usize).cloned().flatten() else { return Ok(false) };
+        let Some(Loc::Regs { vars, group }) = self.locs.get(pl.buf.0 as usize).cloned().flatten() else {
+            return Ok(false);
+        };
         let g = group as i64;
         let uses_v = st.idx.iter().any(|e| e.any(&mut |z| matches!(z, Expr::Var(w) if w.id == l.var.id)));
         if !t.is_float()
@@ -1348,7 +1406,9 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             return Ok(false);
         }
         let not_nan = self.m.never_nan.contains(&pl.buf);
-        let plus_zero = |g: &mut Self, v: Value| if *op != BinOp::Add && !g.m.no_neg_zero.contains(&pl.buf) { crate::vector::plus_zero(g, v) } else { v };
+        let plus_zero = |g: &mut Self, v: Value| {
+            if *op != BinOp::Add && !g.m.no_neg_zero.contains(&pl.buf) { crate::vector::plus_zero(g, v) } else { v }
+        };
         let first = self.b.use_var(vars[0]);
         let mut acc = plus_zero(self, first);
         for v in &vars[1..] {
@@ -1380,7 +1440,12 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         if let Some(p) = self.m.promoted.get(&buf).cloned() {
             let ty = cty(info.dtype);
             let lanes = (128 / ty.bits()) as i64;
-            let group = if p.vector && lanes > 1 && !is_half(info.dtype) && info.dtype != DType::Bool && p.len % lanes == 0 { lanes } else { 1 };
+            let group =
+                if p.vector && lanes > 1 && !is_half(info.dtype) && info.dtype != DType::Bool && p.len % lanes == 0 {
+                    lanes
+                } else {
+                    1
+                };
             let vty = if group > 1 { ty.by(group as u32).unwrap_or(ty) } else { ty };
             let zero = self.konst(Scalar::zero(info.dtype));
             let init = if group > 1 { self.b.ins().splat(vty, zero) } else { zero };
@@ -1506,7 +1571,10 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             let info = self.f.buffer(*b);
             let on_heap = !self.m.promoted.contains_key(b)
                 && info.shape.iter().any(|d| d.as_int().is_none())
-                && !info.shape.iter().any(|d| d.has_load() || d.any(&mut |e| matches!(e, Expr::Var(v) if bound.contains(&v.id))));
+                && !info
+                    .shape
+                    .iter()
+                    .any(|d| d.has_load() || d.any(&mut |e| matches!(e, Expr::Var(v) if bound.contains(&v.id))));
             if on_heap && !self.prealloc.contains_key(b) {
                 out.push(*b);
             }
@@ -1517,7 +1585,13 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
 
     /// `serial` for the loop `l`, with the temporaries of
     /// [`Gen::hoisted_allocs`] allocated around it.
-    pub fn serial_hoisting(&mut self, l: &'a For, lo: Value, n: Value, body: &mut dyn FnMut(&mut Self) -> CgResult<()>) -> CgResult<()> {
+    pub fn serial_hoisting(
+        &mut self,
+        l: &'a For,
+        lo: Value,
+        n: Value,
+        body: &mut dyn FnMut(&mut Self) -> CgResult<()>,
+    ) -> CgResult<()> {
         let hoist = self.hoisted_allocs(l);
         if hoist.is_empty() {
             return self.serial(l.var, lo, n, body);
@@ -1574,7 +1648,10 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         let mut bufs = HashSet::new();
         analysis::used_bufs(&l.body, &mut bufs);
         let mut caps = vec![];
-        let mut bl: Vec<BufId> = bufs.into_iter().filter(|b| self.f.buffer(*b).kind == BufKind::Temp && self.locs[b.0 as usize].is_some()).collect();
+        let mut bl: Vec<BufId> = bufs
+            .into_iter()
+            .filter(|b| self.f.buffer(*b).kind == BufKind::Temp && self.locs[b.0 as usize].is_some())
+            .collect();
         bl.sort();
         for b in bl {
             if matches!(self.locs[b.0 as usize], Some(Loc::Regs { .. })) {
@@ -1611,7 +1688,11 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
         }
         let name = self.m.fresh_name("par");
         let sig = self.m.signature(&[self.ptr, types::I64, types::I64], &[types::I32]);
-        let id = self.m.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
+        let id = self
+            .m
+            .module
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
         self.m.jobs.push(Job { id, name, lp: l, caps });
         let fref = self.local_ref(id);
         let fp = self.b.ins().func_addr(self.ptr, fref);

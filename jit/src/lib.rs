@@ -56,11 +56,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+use cranelift_codegen::Context;
+use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::types;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Signature, UserFuncName};
-use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::OwnedTargetIsa;
-use cranelift_codegen::Context;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -116,7 +116,10 @@ impl Executable for JitKernel {
             || call.params.len() != self.n_params
             || call.dims.len() != self.n_dims
         {
-            return Err(Error::Internal(texpr_dsl::InternalError::new("jit", "call arity differs from the compiled kernel")));
+            return Err(Error::Internal(texpr_dsl::InternalError::new(
+                "jit",
+                "call arity differs from the compiled kernel",
+            )));
         }
         let mut ptrs: Vec<*mut u8> = Vec::with_capacity(self.n_inputs + self.n_outputs);
         ptrs.extend(call.inputs.iter().map(|d| d.as_ptr() as *mut u8));
@@ -148,7 +151,8 @@ fn isa() -> std::result::Result<OwnedTargetIsa, String> {
     static ISA: OnceLock<std::result::Result<OwnedTargetIsa, String>> = OnceLock::new();
     ISA.get_or_init(|| {
         let mut fb = settings::builder();
-        let set = |fb: &mut settings::Builder, k: &str, v: &str| fb.set(k, v).map_err(|e| format!("setting {k}={v}: {e}"));
+        let set =
+            |fb: &mut settings::Builder, k: &str, v: &str| fb.set(k, v).map_err(|e| format!("setting {k}={v}: {e}"));
         set(&mut fb, "opt_level", "speed")?;
         set(&mut fb, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
         set(&mut fb, "enable_probestack", "false")?;
@@ -250,11 +254,24 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
 
     let sig = ms.signature(&[ptr, ptr, ptr], &[types::I32]);
     let name = codegen::sanitize(&f.name);
-    let main = ms.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
+    let main = ms
+        .module
+        .declare_function(&name, Linkage::Local, &sig)
+        .map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
     let mut pending = vec![define(&mut ms, main, &name, sig, Kind::Main, None, want_text, dump_clif, &mut text)?];
     while let Some(job) = ms.jobs.pop() {
         let sig = ms.signature(&[ptr, types::I64, types::I64], &[types::I32]);
-        pending.push(define(&mut ms, job.id, &job.name, sig, Kind::Chunk(&job.caps), Some(job.lp), want_text, dump_clif, &mut text)?);
+        pending.push(define(
+            &mut ms,
+            job.id,
+            &job.name,
+            sig,
+            Kind::Chunk(&job.caps),
+            Some(job.lp),
+            want_text,
+            dump_clif,
+            &mut text,
+        )?);
     }
     let t_gen = t0.elapsed() - t_prepare;
     // Cranelift compiles the functions (the entry and every outlined
@@ -285,7 +302,8 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
         if dump_enabled("opt") {
             eprintln!("; {} (after Cranelift's optimizations)\n{}", p.name, p.ctx.func.display());
         }
-        let relocs: Vec<ModuleReloc> = code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &p.ctx.func, p.id)).collect();
+        let relocs: Vec<ModuleReloc> =
+            code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &p.ctx.func, p.id)).collect();
         ms.module
             .define_function_bytes(p.id, code.buffer.alignment as u64, code.code_buffer(), &relocs)
             .map_err(|e| cg_err(format!("defining `{}`: {e}", p.name)))?;
@@ -293,7 +311,13 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
     ms.module.finalize_definitions().map_err(|e| cg_err(format!("finalizing: {e}")))?;
     if dump_enabled("time") {
         let ms_of = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        eprintln!("// ---- {}: prepare {:.3} ms, Cranelift IR {:.3} ms, compile + link {:.3} ms", f.name, ms_of(t_prepare), ms_of(t_gen), ms_of(t0.elapsed() - t_prepare - t_gen));
+        eprintln!(
+            "// ---- {}: prepare {:.3} ms, Cranelift IR {:.3} ms, compile + link {:.3} ms",
+            f.name,
+            ms_of(t_prepare),
+            ms_of(t_gen),
+            ms_of(t0.elapsed() - t_prepare - t_gen)
+        );
     }
     Ok((ms.module, main, text))
 }

@@ -131,7 +131,8 @@ fn fast_or_lanes(
             let l = g.b.ins().extractlane(*a, k);
             ds.push(g.b.ins().fpromote(types::F64, l));
         }
-        let r = g.call(name, &params, &[types::F64], &ds)?.ok_or_else(|| cg_err(format!("`{name}` returned nothing")))?;
+        let r =
+            g.call(name, &params, &[types::F64], &ds)?.ok_or_else(|| cg_err(format!("`{name}` returned nothing")))?;
         let r = g.b.ins().fdemote(types::F32, r);
         v = g.b.ins().insertlane(v, r, k);
     }
@@ -146,7 +147,11 @@ fn fast_or_lanes(
 }
 
 /// `f` on the two `F64X2` halves of `F32X4` arguments, rounded back once.
-fn f64_halves(g: &mut Gen<'_, '_, '_>, args: &[Value], f: &mut dyn FnMut(&mut Gen<'_, '_, '_>, &[Value]) -> Value) -> Value {
+fn f64_halves(
+    g: &mut Gen<'_, '_, '_>,
+    args: &[Value],
+    f: &mut dyn FnMut(&mut Gen<'_, '_, '_>, &[Value]) -> Value,
+) -> Value {
     let mut lo = Vec::with_capacity(args.len());
     let mut hi = Vec::with_capacity(args.len());
     for a in args {
@@ -489,13 +494,13 @@ impl M<'_, '_, '_, '_> {
             let r = self.fma(fx, c1, xl);
             self.fma(fx, c2, r)
         };
-        let p = self.poly(r, &[1.631_992_6e-3, 8.318_529e-3, 4.161_99e-2, 1.666_720_8e-1, 5.000_022_6e-1, 9.999_999e-1, 1.0]);
+        let p = self
+            .poly(r, &[1.631_992_6e-3, 8.318_529e-3, 4.161_99e-2, 1.666_720_8e-1, 5.000_022_6e-1, 9.999_999e-1, 1.0]);
         let mb = self.as_bits(m);
         let e = self.g.b.ins().ishl_imm_s(mb, 23);
         let p2 = self.as_float(e);
         self.g.b.ins().fmul(p, p2)
     }
-
 
     fn ln(&mut self, x: Value) -> Value {
         // Rescale subnormals by 2^23.
@@ -536,7 +541,17 @@ impl M<'_, '_, '_, '_> {
         let z = self.g.b.ins().fmul(xm, xm);
         let p = self.poly(
             xm,
-            &[7.037_683_6e-2, -1.151_461e-1, 1.167_699_9e-1, -1.242_014_1e-1, 1.424_932_3e-1, -1.666_805_8e-1, 2.000_071_5e-1, -2.499_999_4e-1, 3.333_333e-1],
+            &[
+                7.037_683_6e-2,
+                -1.151_461e-1,
+                1.167_699_9e-1,
+                -1.242_014_1e-1,
+                1.424_932_3e-1,
+                -1.666_805_8e-1,
+                2.000_071_5e-1,
+                -2.499_999_4e-1,
+                3.333_333e-1,
+            ],
         );
         let y = self.g.b.ins().fmul(p, xm);
         let y = self.g.b.ins().fmul(y, z);

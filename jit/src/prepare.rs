@@ -176,7 +176,11 @@ fn map_loops(s: &Stmt, g: &mut impl FnMut(&Stmt) -> Stmt) -> Stmt {
         Stmt::For(_) => g(s),
         Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| map_loops(x, g)).collect()),
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), map_loops(&b.2, g)))),
-        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: map_loops(&i.then, g), els: i.els.as_ref().map(|e| map_loops(e, g)) })),
+        Stmt::If(i) => Stmt::If(Box::new(If {
+            cond: i.cond.clone(),
+            then: map_loops(&i.then, g),
+            els: i.els.as_ref().map(|e| map_loops(e, g)),
+        })),
         Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(map_loops(body, g))),
         Stmt::Store(_) | Stmt::Nop => s.clone(),
     }
@@ -189,7 +193,11 @@ fn nest(s: &Stmt) -> Option<(Vec<&For>, &texpr_dsl::stmt::Store)> {
     let mut cur = s;
     loop {
         match cur {
-            Stmt::For(l) if matches!(l.kind, ForKind::Unrolled | ForKind::Vectorized) && l.min.as_int().is_some() && l.extent.as_int().is_some_and(|e| e >= 1) => {
+            Stmt::For(l)
+                if matches!(l.kind, ForKind::Unrolled | ForKind::Vectorized)
+                    && l.min.as_int().is_some()
+                    && l.extent.as_int().is_some_and(|e| e >= 1) =>
+            {
                 loops.push(&**l);
                 cur = &l.body;
             }
@@ -205,7 +213,8 @@ fn promote(s: &Stmt, f: &mut LoweredFunc) -> Stmt {
             // A serial loop, or a constant unrolled one the stored index
             // does not use (a reduction loop unrolled whole: the 3x3 window
             // of a depthwise convolution).
-            let repeats = l.kind == ForKind::Unrolled && l.extent.as_int().is_some_and(|e| e >= 1) && l.min.as_int().is_some();
+            let repeats =
+                l.kind == ForKind::Unrolled && l.extent.as_int().is_some_and(|e| e >= 1) && l.min.as_int().is_some();
             if (l.kind == ForKind::Serial || repeats)
                 && let Some(r) = promote_loop(l, f)
             {
@@ -213,7 +222,11 @@ fn promote(s: &Stmt, f: &mut LoweredFunc) -> Stmt {
             }
             Stmt::For(Box::new(For { body: promote(&l.body, f), ..(**l).clone() }))
         }
-        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: promote(&i.then, f), els: i.els.as_ref().map(|e| promote(e, f)) })),
+        Stmt::If(i) => Stmt::If(Box::new(If {
+            cond: i.cond.clone(),
+            then: promote(&i.then, f),
+            els: i.els.as_ref().map(|e| promote(e, f)),
+        })),
         Stmt::Seq(v) => {
             let v: Vec<Stmt> = v.iter().map(|x| promote(x, f)).collect();
             Stmt::Seq(fold_inits(v))
@@ -255,7 +268,10 @@ fn fold_init(init: &Stmt, next: &Stmt) -> Option<Stmt> {
     let Stmt::Seq(parts) = &**body else { return None };
     let (pre_loops, pre) = nest(parts.first()?)?;
     let same_loops = loops.len() == pre_loops.len()
-        && loops.iter().zip(&pre_loops).all(|(a, b)| a.var == b.var && a.min == b.min && a.extent == b.extent && a.kind == b.kind);
+        && loops
+            .iter()
+            .zip(&pre_loops)
+            .all(|(a, b)| a.var == b.var && a.min == b.min && a.extent == b.extent && a.kind == b.kind);
     let loads_init = matches!(&pre.value, Expr::Load(ld) if ld.buf == st.buf && ld.idx == st.idx);
     if !same_loops || !loads_init || pre.buf != *t {
         return None;
@@ -275,7 +291,8 @@ fn fold_init(init: &Stmt, next: &Stmt) -> Option<Stmt> {
         return None;
     }
     let start = Stmt::store(pre.buf, pre.idx.iter().cloned(), Expr::Const(c));
-    let first = pre_loops.iter().rev().fold(start, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc));
+    let first =
+        pre_loops.iter().rev().fold(start, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc));
     let mut parts = parts.clone();
     parts[0] = first;
     Some(Stmt::If(Box::new(If { cond: i.cond.clone(), then: Stmt::Alloc(*t, Box::new(Stmt::Seq(parts))), els: None })))
@@ -288,7 +305,10 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     // The index: invariant in `l`, only outer variables and the nest's.
     let mut bound = HashSet::new();
     bound_in(&l.body, &mut bound);
-    if idx.has_load() || idx.uses_var(l.var.id) || idx.any(&mut |e| matches!(e, Expr::Var(v) if bound.contains(&v.id) && !inner.contains(&v.id))) {
+    if idx.has_load()
+        || idx.uses_var(l.var.id)
+        || idx.any(&mut |e| matches!(e, Expr::Var(v) if bound.contains(&v.id) && !inner.contains(&v.id)))
+    {
         return None;
     }
     // Distinct nest iterations must address distinct elements of `X`:
@@ -306,7 +326,9 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
     let kept: Vec<&For> = loops.iter().copied().filter(|x| !repeat(x)).collect();
     let red_op = match red_var {
         Some(_) => {
-            let Expr::Binary(op @ (BinOp::Add | BinOp::Mul | BinOp::Min | BinOp::Max), a, b) = &st.value else { return None };
+            let Expr::Binary(op @ (BinOp::Add | BinOp::Mul | BinOp::Min | BinOp::Max), a, b) = &st.value else {
+                return None;
+            };
             let is_acc = |e: &Expr| matches!(e, Expr::Load(ld) if ld.buf == st.buf && ld.idx[0] == *idx);
             let reads_x = |e: &Expr| e.any(&mut |y| matches!(y, Expr::Load(ld) if ld.buf == st.buf));
             let acc_op = (is_acc(a) && !reads_x(b)) || (is_acc(b) && !reads_x(a));
@@ -372,7 +394,9 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
         Expr::Load(ld) if ld.buf == st.buf => Some(tload.clone()),
         _ => None,
     });
-    let wrap_in = |ls: &[&For], inner_stmt: Stmt| ls.iter().rev().fold(inner_stmt, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc));
+    let wrap_in = |ls: &[&For], inner_stmt: Stmt| {
+        ls.iter().rev().fold(inner_stmt, |acc, x| Stmt::for_(x.var, x.min.clone(), x.extent.clone(), x.kind, acc))
+    };
     let wrap = |inner_stmt: Stmt| wrap_in(&kept, inner_stmt);
     let (pre, post) = match red_op {
         None => (wrap(Stmt::store(t, [tidx.clone()], xload)), wrap(Stmt::store(st.buf, [idx.clone()], tload))),
@@ -384,18 +408,32 @@ fn promote_loop(l: &For, f: &mut LoweredFunc) -> Option<Stmt> {
                 _ => texpr_dsl::ReduceOp::Max,
             };
             let id = Expr::Const(texpr_dsl::Scalar::reduce_identity(rop, buf.dtype));
-            (wrap(Stmt::store(t, [tidx.clone()], id)), wrap(Stmt::store(st.buf, [idx.clone()], Expr::binary(op, xload.clone(), tload.clone()))))
+            (
+                wrap(Stmt::store(t, [tidx.clone()], id)),
+                wrap(Stmt::store(st.buf, [idx.clone()], Expr::binary(op, xload.clone(), tload.clone()))),
+            )
         }
     };
-    let body = Stmt::for_(l.var, l.min.clone(), l.extent.clone(), l.kind, wrap_in(&loops, Stmt::store(t, [tidx.clone()], value)));
+    let body = Stmt::for_(
+        l.var,
+        l.min.clone(),
+        l.extent.clone(),
+        l.kind,
+        wrap_in(&loops, Stmt::store(t, [tidx.clone()], value)),
+    );
     // Only when the loop runs (`I` need not be a valid index otherwise) and
     // the addresses are distinct; the original loop otherwise.
     let runs = Expr::cmp(CmpOp::Gt, l.extent.clone(), Expr::int(0));
     let cond = texpr_dsl::simplify::simplify(&Expr::and(runs, inj.clone()));
     // With the addresses known distinct, the original loop is only taken
     // when it runs no iteration: nothing to compile for it.
-    let original = if inj.as_const().is_some_and(|c| c.is_true()) { None } else { Some(Stmt::For(Box::new(l.clone()))) };
-    Some(Stmt::If(Box::new(If { cond, then: Stmt::Alloc(t, Box::new(Stmt::Seq(vec![pre, body, post]))), els: original })))
+    let original =
+        if inj.as_const().is_some_and(|c| c.is_true()) { None } else { Some(Stmt::For(Box::new(l.clone()))) };
+    Some(Stmt::If(Box::new(If {
+        cond,
+        then: Stmt::Alloc(t, Box::new(Stmt::Seq(vec![pre, body, post]))),
+        els: original,
+    })))
 }
 
 fn tails(s: &Stmt, copies: i64) -> Stmt {
@@ -405,14 +443,28 @@ fn tails(s: &Stmt, copies: i64) -> Stmt {
                 let body = tails(&tail.body, copies * (c - 1));
                 if copies * (c - 1) * weight(&body) <= TAIL_COPIES {
                     let guard = Expr::cmp(CmpOp::Lt, Expr::Var(tail.var), tail.min.clone() + tail.extent.clone());
-                    let els = Stmt::for_(tail.var, tail.min.clone(), Expr::int(c - 1), ForKind::Unrolled, Stmt::if_(guard, body));
-                    return Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then, copies), els: Some(els) }));
+                    let els = Stmt::for_(
+                        tail.var,
+                        tail.min.clone(),
+                        Expr::int(c - 1),
+                        ForKind::Unrolled,
+                        Stmt::if_(guard, body),
+                    );
+                    return Stmt::If(Box::new(If {
+                        cond: i.cond.clone(),
+                        then: tails(&i.then, copies),
+                        els: Some(els),
+                    }));
                 }
                 // Too much code for a tail: it stays a serial loop.
                 let els = Stmt::For(Box::new(For { body: tails(&tail.body, copies), ..tail.clone() }));
                 return Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then, copies), els: Some(els) }));
             }
-            Stmt::If(Box::new(If { cond: i.cond.clone(), then: tails(&i.then, copies), els: i.els.as_ref().map(|e| tails(e, copies)) }))
+            Stmt::If(Box::new(If {
+                cond: i.cond.clone(),
+                then: tails(&i.then, copies),
+                els: i.els.as_ref().map(|e| tails(e, copies)),
+            }))
         }
         Stmt::For(l) => {
             let n = match (l.kind, l.extent.as_int()) {
@@ -466,7 +518,9 @@ fn reroll(s: &Stmt) -> Stmt {
             let kind = if l.kind == ForKind::Unrolled && dynamic_loop(&l.body) { ForKind::Serial } else { l.kind };
             Stmt::For(Box::new(For { body: reroll(&l.body), kind, ..(**l).clone() }))
         }
-        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: reroll(&i.then), els: i.els.as_ref().map(reroll) })),
+        Stmt::If(i) => {
+            Stmt::If(Box::new(If { cond: i.cond.clone(), then: reroll(&i.then), els: i.els.as_ref().map(reroll) }))
+        }
         Stmt::Seq(v) => Stmt::Seq(v.iter().map(reroll).collect()),
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), reroll(&b.2)))),
         Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(reroll(body))),
@@ -521,7 +575,11 @@ fn decide(s: &Stmt, c: &Expr, val: bool) -> Stmt {
                 i.els.as_ref().map(|e| decide(e, c, val)).unwrap_or(Stmt::Nop)
             }
         }
-        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: decide(&i.then, c, val), els: i.els.as_ref().map(|e| decide(e, c, val)) })),
+        Stmt::If(i) => Stmt::If(Box::new(If {
+            cond: i.cond.clone(),
+            then: decide(&i.then, c, val),
+            els: i.els.as_ref().map(|e| decide(e, c, val)),
+        })),
         Stmt::For(l) => Stmt::For(Box::new(For { body: decide(&l.body, c, val), ..(**l).clone() })),
         Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| decide(x, c, val)).collect()),
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), decide(&b.2, c, val)))),
@@ -551,7 +609,11 @@ fn unswitch(s: &Stmt, budget: &mut u32) -> Stmt {
                 _ => s.clone(),
             }
         }
-        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: unswitch(&i.then, budget), els: i.els.as_ref().map(|e| unswitch(e, budget)) })),
+        Stmt::If(i) => Stmt::If(Box::new(If {
+            cond: i.cond.clone(),
+            then: unswitch(&i.then, budget),
+            els: i.els.as_ref().map(|e| unswitch(e, budget)),
+        })),
         Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| unswitch(x, budget)).collect()),
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), unswitch(&b.2, budget)))),
         Stmt::Store(_) | Stmt::Nop => s.clone(),
@@ -597,7 +659,11 @@ fn prune(s: &Stmt, c: &Expr, truth: bool) -> Stmt {
                 Stmt::If(i) => match self.decide(&i.cond) {
                     Some(true) => self.walk(&i.then),
                     Some(false) => i.els.as_ref().map_or(Stmt::Nop, |e| self.walk(e)),
-                    None => Stmt::If(Box::new(If { cond: i.cond.clone(), then: self.walk(&i.then), els: i.els.as_ref().map(|e| self.walk(e)) })),
+                    None => Stmt::If(Box::new(If {
+                        cond: i.cond.clone(),
+                        then: self.walk(&i.then),
+                        els: i.els.as_ref().map(|e| self.walk(e)),
+                    })),
                 },
                 Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), self.walk(&b.2)))),
                 Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| self.walk(x)).collect()),
@@ -624,7 +690,10 @@ fn monotone_guard(l: &For) -> Option<(Expr, Expr, i64)> {
         }
         let Stmt::If(i) = x else { return };
         let Expr::Cmp(CmpOp::Ge, e, c) = &i.cond else { return };
-        if i.cond.has_load() || c.as_int().is_none() || i.cond.any(&mut |y| matches!(y, Expr::Var(w) if bound.contains(&w.id))) {
+        if i.cond.has_load()
+            || c.as_int().is_none()
+            || i.cond.any(&mut |y| matches!(y, Expr::Var(w) if bound.contains(&w.id)))
+        {
             return;
         }
         let Some(coef) = affine(e, v, &HashSet::new()) else { return };
@@ -788,28 +857,53 @@ fn assume(s: &Stmt, facts: &[Expr]) -> Stmt {
             if c.as_const().is_some_and(|v| v.is_true()) {
                 return assume(&i.then, facts);
             }
-            Stmt::If(Box::new(If { cond: ex(&c), then: assume(&i.then, facts), els: i.els.as_ref().map(|e| assume(e, facts)) }))
+            Stmt::If(Box::new(If {
+                cond: ex(&c),
+                then: assume(&i.then, facts),
+                els: i.els.as_ref().map(|e| assume(e, facts)),
+            }))
         }
-        Stmt::For(l) => Stmt::For(Box::new(For { min: ex(&l.min), extent: ex(&l.extent), body: assume(&l.body, facts), ..(**l).clone() })),
+        Stmt::For(l) => Stmt::For(Box::new(For {
+            min: ex(&l.min),
+            extent: ex(&l.extent),
+            body: assume(&l.body, facts),
+            ..(**l).clone()
+        })),
         Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| assume(x, facts)).collect()),
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, ex(&b.1), assume(&b.2, facts)))),
         Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(assume(body, facts))),
-        Stmt::Store(st) => Stmt::Store(Box::new(texpr_dsl::stmt::Store { buf: st.buf, idx: st.idx.iter().map(&ex).collect(), value: ex(&st.value) })),
+        Stmt::Store(st) => Stmt::Store(Box::new(texpr_dsl::stmt::Store {
+            buf: st.buf,
+            idx: st.idx.iter().map(&ex).collect(),
+            value: ex(&st.value),
+        })),
         Stmt::Nop => Stmt::Nop,
     }
 }
 
 fn partition(s: &Stmt, budget: &mut u32) -> Stmt {
     match s {
-        Stmt::For(l) if matches!(l.kind, ForKind::Serial | ForKind::Parallel) && *budget > 0 && count(s) < MAX_STMTS && monotone_guard(l).is_none() => {
+        Stmt::For(l)
+            if matches!(l.kind, ForKind::Serial | ForKind::Parallel)
+                && *budget > 0
+                && count(s) < MAX_STMTS
+                && monotone_guard(l).is_none() =>
+        {
             if let Some((facts, lo, hi)) = interior(l) {
                 *budget -= 1;
                 let end = l.min.clone() + l.extent.clone();
                 let clamp = |e: Expr| Expr::min(Expr::max(e, l.min.clone()), end.clone());
                 let p1 = texpr_dsl::simplify::simplify(&clamp(lo.unwrap_or_else(|| l.min.clone())));
-                let p2 = texpr_dsl::simplify::simplify(&Expr::max(clamp(hi.unwrap_or_else(|| end.clone())), p1.clone()));
+                let p2 =
+                    texpr_dsl::simplify::simplify(&Expr::max(clamp(hi.unwrap_or_else(|| end.clone())), p1.clone()));
                 let part = |from: &Expr, to: &Expr, body: Stmt| {
-                    Stmt::for_(l.var, from.clone(), texpr_dsl::simplify::simplify(&(to.clone() - from.clone())), l.kind, body)
+                    Stmt::for_(
+                        l.var,
+                        from.clone(),
+                        texpr_dsl::simplify::simplify(&(to.clone() - from.clone())),
+                        l.kind,
+                        body,
+                    )
                 };
                 let head = part(&l.min, &p1, l.body.clone());
                 let mid = part(&p1, &p2, assume(&l.body, &facts));
@@ -835,13 +929,29 @@ fn partition(s: &Stmt, budget: &mut u32) -> Stmt {
                 let p = Expr::binary(BinOp::Div, a, Expr::int(step)) + 1;
                 let p = Expr::min(Expr::max(p, l.min.clone()), end.clone());
                 let p = texpr_dsl::simplify::simplify(&p);
-                let main = Stmt::for_(l.var, l.min.clone(), texpr_dsl::simplify::simplify(&(p.clone() - l.min.clone())), l.kind, decide(&l.body, &cond, true));
-                let tail = Stmt::for_(l.var, p.clone(), texpr_dsl::simplify::simplify(&(end - p)), l.kind, decide(&l.body, &cond, false));
+                let main = Stmt::for_(
+                    l.var,
+                    l.min.clone(),
+                    texpr_dsl::simplify::simplify(&(p.clone() - l.min.clone())),
+                    l.kind,
+                    decide(&l.body, &cond, true),
+                );
+                let tail = Stmt::for_(
+                    l.var,
+                    p.clone(),
+                    texpr_dsl::simplify::simplify(&(end - p)),
+                    l.kind,
+                    decide(&l.body, &cond, false),
+                );
                 return Stmt::Seq(vec![partition(&main, budget), partition(&tail, budget)]);
             }
             Stmt::For(Box::new(For { body: partition(&l.body, budget), ..(**l).clone() }))
         }
-        Stmt::If(i) => Stmt::If(Box::new(If { cond: i.cond.clone(), then: partition(&i.then, budget), els: i.els.as_ref().map(|e| partition(e, budget)) })),
+        Stmt::If(i) => Stmt::If(Box::new(If {
+            cond: i.cond.clone(),
+            then: partition(&i.then, budget),
+            els: i.els.as_ref().map(|e| partition(e, budget)),
+        })),
         Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| partition(x, budget)).collect()),
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), partition(&b.2, budget)))),
         Stmt::Alloc(b, body) => Stmt::Alloc(*b, Box::new(partition(body, budget))),
@@ -873,7 +983,9 @@ fn nonneg(e: &Expr, vars: &HashSet<VarId>) -> bool {
         Expr::Const(c) => c.as_i64().is_some_and(|v| v >= 0),
         Expr::Dim(_) => true,
         Expr::Var(v) => vars.contains(&v.id),
-        Expr::Binary(BinOp::Add | BinOp::Mul | BinOp::Div | BinOp::Min | BinOp::Max, a, b) => nonneg(a, vars) && nonneg(b, vars),
+        Expr::Binary(BinOp::Add | BinOp::Mul | BinOp::Div | BinOp::Min | BinOp::Max, a, b) => {
+            nonneg(a, vars) && nonneg(b, vars)
+        }
         // Floor remainder by a non-negative divisor (0 for a zero divisor).
         Expr::Binary(BinOp::Rem, _, b) => nonneg(b, vars),
         _ => false,
@@ -897,7 +1009,11 @@ fn guards(s: &Stmt, vars: &mut HashSet<VarId>) -> Stmt {
             {
                 return guards(&i.then, vars);
             }
-            Stmt::If(Box::new(If { cond: i.cond.clone(), then: guards(&i.then, vars), els: i.els.as_ref().map(|e| guards(e, vars)) }))
+            Stmt::If(Box::new(If {
+                cond: i.cond.clone(),
+                then: guards(&i.then, vars),
+                els: i.els.as_ref().map(|e| guards(e, vars)),
+            }))
         }
         Stmt::For(l) => {
             let nn = nonneg(&l.min, vars);

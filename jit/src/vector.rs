@@ -33,7 +33,7 @@ use std::collections::{HashMap, HashSet};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{self, Type};
 use cranelift_codegen::ir::{Block, BlockArg, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value};
-use texpr_dsl::{BinOp, Builtin, BufId, CmpOp, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
+use texpr_dsl::{BinOp, BufId, Builtin, CmpOp, DType, Expr, For, ForKind, Scalar, Stmt, UnOp, VarId};
 
 use crate::analysis::{MAX_UNROLL, MAX_VECTOR, affine, not_nan, not_neg_zero};
 use crate::codegen::{Bind, Gen, Loc, cty};
@@ -200,7 +200,14 @@ impl<'s> Legal<'s> {
 }
 
 fn legal(l: &For) -> bool {
-    let mut w = Legal { v: l.var.id, varying: HashSet::new(), bound: HashSet::new(), writes: HashMap::new(), reductions: HashSet::new(), ok: true };
+    let mut w = Legal {
+        v: l.var.id,
+        varying: HashSet::new(),
+        bound: HashSet::new(),
+        writes: HashMap::new(),
+        reductions: HashSet::new(),
+        ok: true,
+    };
     w.collect_writes(&l.body, 0);
     if w.ok {
         w.varying.clear();
@@ -237,7 +244,16 @@ pub(crate) fn try_vectorize<'a>(g: &mut Gen<'a, '_, '_>, l: &'a For, ext: i64) -
     }
     let min_c = g.const_eval(&l.min).and_then(|s| s.as_i64());
     let min_v = g.index(&l.min)?;
-    let mut vx = Vec_ { v: l.var.id, w: ext as usize, min_c, min_v, lets: HashMap::new(), let_src: HashMap::new(), acc: None, lazy: None };
+    let mut vx = Vec_ {
+        v: l.var.id,
+        w: ext as usize,
+        min_c,
+        min_v,
+        lets: HashMap::new(),
+        let_src: HashMap::new(),
+        acc: None,
+        lazy: None,
+    };
     vx.stmt(g, &l.body)?;
     Ok(true)
 }
@@ -256,7 +272,12 @@ impl Vec_ {
     }
 
     /// Runs `f` with the loop variable and varying lets bound to lane `k`.
-    fn in_lane<T>(&self, g: &mut Gen<'_, '_, '_>, k: usize, f: impl FnOnce(&mut Gen<'_, '_, '_>) -> CgResult<T>) -> CgResult<T> {
+    fn in_lane<T>(
+        &self,
+        g: &mut Gen<'_, '_, '_>,
+        k: usize,
+        f: impl FnOnce(&mut Gen<'_, '_, '_>) -> CgResult<T>,
+    ) -> CgResult<T> {
         let mut saved = vec![];
         let b = self.lane_bind(g, k);
         saved.push((self.v, g.env.insert(self.v, b)));
@@ -317,7 +338,11 @@ impl Vec_ {
                 .map(|c| {
                     // x86 moves only 32/64-bit scalars into a vector
                     // register: narrower lanes are inserted into zeros.
-                    let (mut v, first) = if vt.lane_bits() < 32 { (g.vconst(vt, 0), 0) } else { (g.b.ins().scalar_to_vector(vt, xs[c * lanes]), 1) };
+                    let (mut v, first) = if vt.lane_bits() < 32 {
+                        (g.vconst(vt, 0), 0)
+                    } else {
+                        (g.b.ins().scalar_to_vector(vt, xs[c * lanes]), 1)
+                    };
                     for k in first..lanes {
                         v = g.b.ins().insertlane(v, xs[c * lanes + k], k as u8);
                     }
@@ -379,7 +404,10 @@ impl Vec_ {
             }
             Expr::Binary(op, a, b) => {
                 let int = !t.is_float();
-                let const_pow2 = b.as_const().and_then(|c| c.as_i64()).filter(|c| *c > 0 && c.count_ones() == 1 && (t.is_signed_int() || *c < i64::MAX));
+                let const_pow2 = b
+                    .as_const()
+                    .and_then(|c| c.as_i64())
+                    .filter(|c| *c > 0 && c.count_ones() == 1 && (t.is_signed_int() || *c < i64::MAX));
                 let vector_op = match op {
                     BinOp::Add | BinOp::Sub => true,
                     // No 64-bit or 8-bit lane multiply in SSE.
@@ -417,7 +445,9 @@ impl Vec_ {
                 // Elementwise `x * y + z` rounds twice, as IEEE says.
                 if *op == BinOp::Add && t.is_float() && host_has_fma() && self.acc == Some(e as *const Expr) {
                     let parts = match (&**a, &**b) {
-                        (Expr::Binary(BinOp::Mul, x, y), z) | (z, Expr::Binary(BinOp::Mul, x, y)) => Some((&**x, &**y, z)),
+                        (Expr::Binary(BinOp::Mul, x, y), z) | (z, Expr::Binary(BinOp::Mul, x, y)) => {
+                            Some((&**x, &**y, z))
+                        }
                         _ => None,
                     };
                     if let Some((x, y, z)) = parts {
@@ -430,15 +460,15 @@ impl Vec_ {
                         // register tile (matmul's `b`, conv's input) goes
                         // second and the broadcast is loaded per use.
                         let uniform = |e: &Expr| !self.varies(e);
-                        let once = |g: &Gen<'_, '_, '_>, e: &Expr| {
-                            matches!(e, Expr::Load(ld) if g.unrolled.iter().all(|u| ld.idx[0].uses_var(*u)))
-                        };
+                        let once = |g: &Gen<'_, '_, '_>, e: &Expr| matches!(e, Expr::Load(ld) if g.unrolled.iter().all(|u| ld.idx[0].uses_var(*u)));
                         let (x, y) = match (uniform(x), uniform(y)) {
                             (true, false) if once(g, y) => (y, x),
                             (false, true) if !once(g, x) && self.splats_once(g, y, t) => (y, x),
                             _ => (x, y),
                         };
-                        let per_use = |this: &Self, g: &Gen<'_, '_, '_>, u: &Expr, v: &Expr| !once(g, v) && this.splats_once(g, u, t);
+                        let per_use = |this: &Self, g: &Gen<'_, '_, '_>, u: &Expr, v: &Expr| {
+                            !once(g, v) && this.splats_once(g, u, t)
+                        };
                         let xs = match if per_use(self, g, x, y) { self.load_splats(g, x, t)? } else { None } {
                             Some(v) => v,
                             None => {
@@ -549,7 +579,13 @@ impl Vec_ {
                 let ys = self.to_vecs(g, y, t)?;
                 Ok(VV::V(xs.into_iter().zip(ys).map(|(x, y)| g.b.ins().select(cv, x, y)).collect()))
             }
-            Expr::Call(f, args) if t.is_float() && matches!(f, Builtin::Sqrt | Builtin::Abs | Builtin::Floor | Builtin::Ceil | Builtin::Trunc | Builtin::Fma) => {
+            Expr::Call(f, args)
+                if t.is_float()
+                    && matches!(
+                        f,
+                        Builtin::Sqrt | Builtin::Abs | Builtin::Floor | Builtin::Ceil | Builtin::Trunc | Builtin::Fma
+                    ) =>
+            {
                 let mut vs = vec![];
                 for a in args.iter() {
                     let x = self.expr(g, a)?;
@@ -612,7 +648,16 @@ impl Vec_ {
     /// an invariant part beyond ±2^40: the lane-by-lane code. `None` when
     /// the shape does not apply.
     #[allow(clippy::too_many_arguments)]
-    fn masked(&mut self, g: &mut Gen<'_, '_, '_>, e: &Expr, t: DType, c: &Expr, a: &Expr, b: &Expr, lazy: bool) -> CgResult<Option<VV>> {
+    fn masked(
+        &mut self,
+        g: &mut Gen<'_, '_, '_>,
+        e: &Expr,
+        t: DType,
+        c: &Expr,
+        a: &Expr,
+        b: &Expr,
+        lazy: bool,
+    ) -> CgResult<Option<VV>> {
         let (mut uni, mut conds) = (vec![], vec![]);
         if !self.lane_conds(c, &mut uni, &mut conds) || conds.is_empty() {
             return Ok(None);
@@ -644,8 +689,16 @@ impl Vec_ {
         if conds.is_empty() {
             // Every lane agrees: the branch (or select) of a uniform
             // condition.
-            let all = uni.iter().map(|u| (**u).clone()).reduce(|x, y| Expr::And(x.into(), y.into())).unwrap_or(Expr::bool(true));
-            let uniform = if lazy { Expr::If(all.into(), a.clone().into(), b.clone().into()) } else { Expr::Select(all.into(), a.clone().into(), b.clone().into()) };
+            let all = uni
+                .iter()
+                .map(|u| (**u).clone())
+                .reduce(|x, y| Expr::And(x.into(), y.into()))
+                .unwrap_or(Expr::bool(true));
+            let uniform = if lazy {
+                Expr::If(all.into(), a.clone().into(), b.clone().into())
+            } else {
+                Expr::Select(all.into(), a.clone().into(), b.clone().into())
+            };
             return Ok(Some(self.expr(g, &uniform)?));
         }
         let (vt, lanes) = vec_ty(t).ok_or_else(|| cg_err("no vector type"))?;
@@ -737,7 +790,11 @@ impl Vec_ {
         }
         let Some((vt, lanes)) = vec_ty(t) else { return Ok(None) };
         let esz = cty(t).bytes() as i64;
-        let slot = g.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (self.w as i64 * esz) as u32, 4));
+        let slot = g.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (self.w as i64 * esz) as u32,
+            4,
+        ));
         let base = g.b.ins().stack_addr(g.ptr, slot, 0);
         let head = g.b.create_block();
         let body = g.b.create_block();
@@ -764,7 +821,8 @@ impl Vec_ {
         let next = g.b.ins().iadd_imm_s(k, 1);
         g.b.ins().jump(head, &[BlockArg::Value(next)]);
         g.b.switch_to_block(exit);
-        let vs = (0..self.w / lanes).map(|c| g.b.ins().load(vt, MemFlagsData::trusted(), base, (c * 16) as i32)).collect();
+        let vs =
+            (0..self.w / lanes).map(|c| g.b.ins().load(vt, MemFlagsData::trusted(), base, (c * 16) as i32)).collect();
         Ok(Some(VV::V(vs)))
     }
 
@@ -798,7 +856,12 @@ impl Vec_ {
     /// outside `0..=w`; empty when `lo >= hi`), and whether every
     /// comparison's invariant part is within ±2^40 (so that adding a lane
     /// number cannot wrap).
-    fn lane_range(&self, g: &mut Gen<'_, '_, '_>, uni: &[&Expr], conds: &[(i64, CmpOp, Expr)]) -> CgResult<(Value, Value, Value)> {
+    fn lane_range(
+        &self,
+        g: &mut Gen<'_, '_, '_>,
+        uni: &[&Expr],
+        conds: &[(i64, CmpOp, Expr)],
+    ) -> CgResult<(Value, Value, Value)> {
         let mut lo = g.iconst(0);
         let mut hi = g.iconst(self.w as i64);
         let mut fine = g.b.ins().iconst(types::I8, 1);
@@ -933,7 +996,12 @@ impl Vec_ {
                 // the buffer too, in lanes a guard discards) lane by lane.
                 let nv = (self.w / lanes) as i64;
                 match i0 {
-                    Some(i0) if group as usize == lanes && i0 % lanes as i64 == 0 && i0 >= 0 && i0 / lanes as i64 + nv <= vars.len() as i64 => {
+                    Some(i0)
+                        if group as usize == lanes
+                            && i0 % lanes as i64 == 0
+                            && i0 >= 0
+                            && i0 / lanes as i64 + nv <= vars.len() as i64 =>
+                    {
                         let first = (i0 / lanes as i64) as usize;
                         let r = (0..self.w / lanes).map(|c| g.b.use_var(vars[first + c])).collect();
                         Ok(VV::V(r))
@@ -946,7 +1014,14 @@ impl Vec_ {
     }
 
     /// The address of lane 0's element.
-    fn addr_lane0(&self, g: &mut Gen<'_, '_, '_>, b: Bind, base: Value, t: DType, idx: &Expr) -> CgResult<(Value, i32)> {
+    fn addr_lane0(
+        &self,
+        g: &mut Gen<'_, '_, '_>,
+        b: Bind,
+        base: Value,
+        t: DType,
+        idx: &Expr,
+    ) -> CgResult<(Value, i32)> {
         let old = g.env.insert(self.v, b);
         let r = g.addr_of(base, t, idx);
         g.restore(self.v, old);
@@ -1012,7 +1087,8 @@ impl Vec_ {
                 if ext.is_some_and(|e| e <= 0) {
                     return Ok(());
                 }
-                let unroll = matches!(l.kind, ForKind::Unrolled | ForKind::Vectorized) && ext.is_some_and(|e| e <= MAX_UNROLL);
+                let unroll =
+                    matches!(l.kind, ForKind::Unrolled | ForKind::Vectorized) && ext.is_some_and(|e| e <= MAX_UNROLL);
                 if unroll {
                     let min_c = g.const_eval(&l.min).and_then(|s| s.as_i64());
                     let min_v = g.index(&l.min)?;
@@ -1058,7 +1134,8 @@ impl Vec_ {
         let is_acc = |x: &Expr| matches!(x, Expr::Load(ld) if ld.buf == buf && ld.idx[0] == *idx);
         let update = matches!(value, Expr::Binary(BinOp::Add, a, b) if is_acc(a) || is_acc(b));
         let old = std::mem::replace(&mut self.acc, update.then_some(value as *const Expr));
-        let lazy = g.m.lazy_min_max.contains(&buf) && matches!(value, Expr::Binary(BinOp::Min | BinOp::Max, a, b) if is_acc(a) || is_acc(b));
+        let lazy = g.m.lazy_min_max.contains(&buf)
+            && matches!(value, Expr::Binary(BinOp::Min | BinOp::Max, a, b) if is_acc(a) || is_acc(b));
         let old_lazy = std::mem::replace(&mut self.lazy, lazy.then_some(value as *const Expr));
         let vv = self.expr(g, value);
         self.acc = old;

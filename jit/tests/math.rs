@@ -52,7 +52,10 @@ fn sweep(f: &str, exact: fn(f64) -> f64, xs: &[f32]) {
             let ef = e as f32;
             if e.abs() < f32::MIN_POSITIVE as f64 || e.abs() > f32::MAX as f64 {
                 // Outside the normal range: only the class must match.
-                assert!(y.is_finite() == ef.is_finite() || (*y - ef).abs() <= f32::MIN_POSITIVE, "{f}({x}) = {y}, expected {e}");
+                assert!(
+                    y.is_finite() == ef.is_finite() || (*y - ef).abs() <= f32::MIN_POSITIVE,
+                    "{f}({x}) = {y}, expected {e}"
+                );
                 continue;
             }
             let rel = ((*y as f64) - e).abs() / e.abs();
@@ -138,15 +141,22 @@ fn libm_erf(x: f64) -> f64 {
 fn pow() {
     let mut xs = vec![];
     let mut es = vec![];
-    let bases: Vec<f32> = (0..400).map(|k| 10f32.powf(-37.0 + 74.0 * k as f32 / 399.0)).chain((0..200).map(|k| 0.5 + k as f32 * 0.01)).collect();
-    let exps: Vec<f32> = (0..81).map(|k| -10.0 + k as f32 * 0.25).chain([0.0, 1.0, -1.0, 0.5, 1e-7, 100.0, -100.0, 1000.0, 1e6, -1e6, 2e6]).collect();
+    let bases: Vec<f32> = (0..400)
+        .map(|k| 10f32.powf(-37.0 + 74.0 * k as f32 / 399.0))
+        .chain((0..200).map(|k| 0.5 + k as f32 * 0.01))
+        .collect();
+    let exps: Vec<f32> = (0..81)
+        .map(|k| -10.0 + k as f32 * 0.25)
+        .chain([0.0, 1.0, -1.0, 0.5, 1e-7, 100.0, -100.0, 1000.0, 1e6, -1e6, 2e6])
+        .collect();
     for b in &bases {
         for e in &exps {
             xs.push(*b);
             es.push(*e);
         }
     }
-    let specials = [0.0f32, -0.0, -2.0, -0.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0, 1e-45, f32::MAX, f32::MIN_POSITIVE];
+    let specials =
+        [0.0f32, -0.0, -2.0, -0.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0, 1e-45, f32::MAX, f32::MIN_POSITIVE];
     for b in specials {
         for e in [0.0f32, 1.0, 2.0, 3.0, -1.0, -2.0, 0.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 7.5] {
             xs.push(b);
@@ -169,7 +179,10 @@ fn pow() {
             }
             if exact.abs() < f32::MIN_POSITIVE as f64 || exact.abs() > f32::MAX as f64 {
                 let ef = exact as f32;
-                assert!(got.is_finite() == ef.is_finite() || (*got - ef).abs() <= f32::MIN_POSITIVE, "pow({x}, {e}) = {got}, expected {exact}");
+                assert!(
+                    got.is_finite() == ef.is_finite() || (*got - ef).abs() <= f32::MIN_POSITIVE,
+                    "pow({x}, {e}) = {got}, expected {exact}"
+                );
                 continue;
             }
             let rel = ((*got as f64) - exact).abs() / exact.abs();
@@ -177,6 +190,12 @@ fn pow() {
                 worst = (rel, *x, *e);
             }
         }
-        assert!(worst.0 <= 1e-6, "pow (vectorized: {vectorize}): relative error {:e} at ({}, {})", worst.0, worst.1, worst.2);
+        assert!(
+            worst.0 <= 1e-6,
+            "pow (vectorized: {vectorize}): relative error {:e} at ({}, {})",
+            worst.0,
+            worst.1,
+            worst.2
+        );
     }
 }

@@ -111,7 +111,14 @@ fn regression_seeds() {
     specialized.specialize = 0.7;
     let mut specialized_default = specialized.clone();
     specialized_default.default_schedule = true;
-    for (seed, cfg) in [(104_772_u64, &f32_only), (10_645, &all), (400_696, &specialized), (406_702, &specialized), (602_870, &specialized_default), (125_891, &all)] {
+    for (seed, cfg) in [
+        (104_772_u64, &f32_only),
+        (10_645, &all),
+        (400_696, &specialized),
+        (406_702, &specialized),
+        (602_870, &specialized_default),
+        (125_891, &all),
+    ] {
         let (ran, _) = run(cfg, seed..seed + 1);
         assert_eq!(ran, 1, "seed {seed} was skipped");
     }

@@ -35,7 +35,6 @@ impl Origins {
     fn get(&self, o: Option<Origin>) -> Option<Sp> {
         o.and_then(|o| self.0.get(o.0 as usize).copied())
     }
-
 }
 
 /// A user-facing name (raw identifiers lose their `r#`).
@@ -156,10 +155,7 @@ pub fn check(f: &FuncDef, body: &Body) -> Vec<syn::Error> {
             prims: blk.prims.iter().map(|p| plan(p, &mut o)).collect(),
         })
         .collect();
-    let timeout = std::env::var("TEXPR_MACRO_CHECK_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(TIMEOUT_S);
+    let timeout = std::env::var("TEXPR_MACRO_CHECK_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(TIMEOUT_S);
     let (tx, rx) = std::sync::mpsc::channel();
     let worker = std::thread::Builder::new().name("texpr-check".into()).spawn(move || {
         let r = catch_unwind(AssertUnwindSafe(|| run(&b, &blocks, fname_origin)));
@@ -171,16 +167,22 @@ pub fn check(f: &FuncDef, body: &Body) -> Vec<syn::Error> {
         }));
     });
     let bug = |what: String| {
-        vec![at.error(format!("internal error in texpr while checking `{}`: {what} — this is a bug in texpr, please report it", name(&f.name)))]
+        vec![at.error(format!(
+            "internal error in texpr while checking `{}`: {what} — this is a bug in texpr, please report it",
+            name(&f.name)
+        ))]
     };
     if let Err(e) = worker {
         return bug(format!("cannot start the checker thread: {e}"));
     }
     match rx.recv_timeout(std::time::Duration::from_secs(timeout)) {
-        Ok(Ok(found)) => found.iter().map(|(e, fallback, prefix)| {
-            let at = o.get(e.origin()).or_else(|| o.get(*fallback)).unwrap_or(at);
-            at.error(format!("{prefix}{}", e.message()))
-        }).collect(),
+        Ok(Ok(found)) => found
+            .iter()
+            .map(|(e, fallback, prefix)| {
+                let at = o.get(e.origin()).or_else(|| o.get(*fallback)).unwrap_or(at);
+                at.error(format!("{prefix}{}", e.message()))
+            })
+            .collect(),
         Ok(Err(panic)) => bug(format!("panic: {panic}")),
         Err(_) => bug(format!("checking did not finish in {timeout} s")),
     }
@@ -213,19 +215,48 @@ struct PlanPrim {
 }
 
 enum PlanKind {
-    Split { axis: Name, factor: i64, factor_at: Option<Origin>, names: Option<[String; 2]> },
-    Tile { x: Name, y: Name, fx: i64, fy: i64, fx_at: Option<Origin>, fy_at: Option<Origin>, names: Option<[String; 4]> },
-    Fuse { a: Name, b: Name, name: Option<String> },
-    Reorder { axes: Vec<Name> },
+    Split {
+        axis: Name,
+        factor: i64,
+        factor_at: Option<Origin>,
+        names: Option<[String; 2]>,
+    },
+    Tile {
+        x: Name,
+        y: Name,
+        fx: i64,
+        fy: i64,
+        fx_at: Option<Origin>,
+        fy_at: Option<Origin>,
+        names: Option<[String; 4]>,
+    },
+    Fuse {
+        a: Name,
+        b: Name,
+        name: Option<String>,
+    },
+    Reorder {
+        axes: Vec<Name>,
+    },
     Vectorize(Name),
     Unroll(Name),
     Parallel(Name),
     Bind(Name, ThreadAxis),
-    ComputeAt { consumer: Name, axis: Name },
+    ComputeAt {
+        consumer: Name,
+        axis: Name,
+    },
     ComputeInline,
     ComputeRoot,
-    CacheRead { tensor: String, scope: Scope, name: Option<String> },
-    CacheWrite { scope: Scope, name: Option<String> },
+    CacheRead {
+        tensor: String,
+        scope: Scope,
+        name: Option<String>,
+    },
+    CacheWrite {
+        scope: Scope,
+        name: Option<String>,
+    },
 }
 
 fn plan(p: &Prim, o: &mut Origins) -> PlanPrim {
@@ -247,13 +278,17 @@ fn plan(p: &Prim, o: &mut Origins) -> PlanPrim {
             fy_at: o.add(fy.sp),
             names: names.as_ref().map(|n| [name(&n[0]), name(&n[1]), name(&n[2]), name(&n[3])]),
         },
-        PrimKind::Fuse { a, b, name: n } => PlanKind::Fuse { a: pname(a, o), b: pname(b, o), name: n.as_ref().map(name) },
+        PrimKind::Fuse { a, b, name: n } => {
+            PlanKind::Fuse { a: pname(a, o), b: pname(b, o), name: n.as_ref().map(name) }
+        }
         PrimKind::Reorder { axes } => PlanKind::Reorder { axes: axes.iter().map(|a| pname(a, o)).collect() },
         PrimKind::Vectorize { axis } => PlanKind::Vectorize(pname(axis, o)),
         PrimKind::Unroll { axis } => PlanKind::Unroll(pname(axis, o)),
         PrimKind::Parallel { axis } => PlanKind::Parallel(pname(axis, o)),
         PrimKind::Bind { axis, thread } => PlanKind::Bind(pname(axis, o), *thread),
-        PrimKind::ComputeAt { consumer, axis } => PlanKind::ComputeAt { consumer: pname(consumer, o), axis: pname(axis, o) },
+        PrimKind::ComputeAt { consumer, axis } => {
+            PlanKind::ComputeAt { consumer: pname(consumer, o), axis: pname(axis, o) }
+        }
         PrimKind::ComputeInline => PlanKind::ComputeInline,
         PrimKind::ComputeRoot => PlanKind::ComputeRoot,
         PrimKind::CacheRead { tensor, scope, name: n } => {
@@ -303,8 +338,11 @@ fn run(b: &FuncBuilder, blocks: &[PlanBlock], fname: Option<Origin>) -> Vec<Foun
             seen.push(msg);
             let block = blocks.iter().find(|b| b.class.is_none_or(|c| c == target.class()));
             let fallback = block.map(|b| b.at).unwrap_or(fname);
-            let prefix =
-                if e.origin().is_some() { String::new() } else { format!("cannot lower `{}` for {target}: ", b.name.name) };
+            let prefix = if e.origin().is_some() {
+                String::new()
+            } else {
+                format!("cannot lower `{}` for {target}: ", b.name.name)
+            };
             found.push((e, fallback, prefix));
         }
     }

@@ -5,12 +5,10 @@
 
 use std::sync::Arc;
 
-pub use texpr_dsl::testing::spec::{axpb_relu, conv3x3, matmul, softmax};
 use texpr_dsl::te::{self, FuncBuilder};
+pub use texpr_dsl::testing::spec::{axpb_relu, conv3x3, matmul, softmax};
 use texpr_dsl::value::Scalar;
-use texpr_dsl::{
-    Compiled, DType, Data, DataMut, Func, Lowered, Result, Schedule, Target, TargetClass, bf16, f16,
-};
+use texpr_dsl::{Compiled, DType, Data, DataMut, Func, Lowered, Result, Schedule, Target, TargetClass, bf16, f16};
 
 pub fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -79,10 +77,6 @@ pub fn require_cuda() {
 }
 
 // ---- the SPEC §2 definitions ------------------------------------------------
-
-
-
-
 
 /// A row reduction: `s[i] = sum(j => x[i, j])`.
 pub fn rowsum() -> Func {
@@ -181,7 +175,9 @@ impl Host {
         let c = |s: &Scalar| s.cast(t);
         macro_rules! mk {
             ($var:ident, $ty:ty) => {
-                Host::$var(vals.iter().map(|s| <$ty as texpr_dsl::Element>::from_scalar(c(s)).unwrap_or_default()).collect())
+                Host::$var(
+                    vals.iter().map(|s| <$ty as texpr_dsl::Element>::from_scalar(c(s)).unwrap_or_default()).collect(),
+                )
             };
         }
         match t {

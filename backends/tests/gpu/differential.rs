@@ -21,8 +21,18 @@ pub(crate) struct Case {
     tol: Tol,
 }
 
-const DTYPES: [DType; 10] =
-    [DType::F32, DType::F32, DType::I32, DType::F16, DType::I64, DType::U8, DType::BF16, DType::F64, DType::I16, DType::U32];
+const DTYPES: [DType; 10] = [
+    DType::F32,
+    DType::F32,
+    DType::I32,
+    DType::F16,
+    DType::I64,
+    DType::U8,
+    DType::BF16,
+    DType::F64,
+    DType::I16,
+    DType::U32,
+];
 
 /// A random expression of type `t` over `leaves`.
 fn expr(rng: &mut Rng, t: DType, leaves: &[Expr], idx: &[&str], depth: u32) -> Expr {
@@ -60,7 +70,11 @@ fn expr(rng: &mut Rng, t: DType, leaves: &[Expr], idx: &[&str], depth: u32) -> E
 }
 
 fn lit(rng: &mut Rng, t: DType) -> Expr {
-    if t.is_float() { Expr::from(rng.range(-8, 8) as f64 * 0.5) } else { Expr::typed(Scalar::from_i128(t, rng.range(-5, 9) as i128)) }
+    if t.is_float() {
+        Expr::from(rng.range(-8, 8) as f64 * 0.5)
+    } else {
+        Expr::typed(Scalar::from_i128(t, rng.range(-5, 9) as i128))
+    }
 }
 
 /// A stage: its name, its spatial loops, its reduction loops.
@@ -78,17 +92,14 @@ fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<StageLoops>, Tol) {
     let ld = |r: &TensorRef, i: &str, j: &str| r.at([Expr::from(i), Expr::from(j)]);
     let mut tol = Tol::Exact;
     // A float sum may have its steps fused (`Tol::Sum`).
-    let sum_tol = if matches!(t, DType::F32 | DType::F64) {
-        Tol::Sum
-    } else {
-        Tol::Exact
-    };
+    let sum_tol = if matches!(t, DType::F32 | DType::F64) { Tol::Sum } else { Tol::Exact };
     let template = rng.below(4);
     let stages = match template {
         // Elementwise with guarded shifted loads (padding).
         0 => {
             f.output(t, ["M", "K"]);
-            let shifted = te::if_(Expr::from("j").add_one_lt("K"), x.at([Expr::from("i"), Expr::from("j") + 1]), lit(rng, t));
+            let shifted =
+                te::if_(Expr::from("j").add_one_lt("K"), x.at([Expr::from("i"), Expr::from("j") + 1]), lit(rng, t));
             let leaves = vec![ld(&x, "i", "j"), shifted, p.clone(), w.at([Expr::from("j") % 3])];
             let body = expr(rng, t, &leaves, &["i", "j"], 3);
             let out = f.compute("out", ["i", "j"], move |_| body);
@@ -117,18 +128,12 @@ fn definition(rng: &mut Rng, t: DType) -> (Func, Vec<StageLoops>, Tol) {
             f.output(t, ["M", "N"]);
             let leaves = vec![ld(&x, "i", "k"), ld(&y, "k", "j")];
             let body = expr(rng, t, &leaves, &["i", "j"], 2);
-            let t1 = f.compute_typed("t1", t, ["M", "N"], ["i", "j"], move |_| {
-                te::sum([("k", 0, "K")], |_| body)
-            });
+            let t1 = f.compute_typed("t1", t, ["M", "N"], ["i", "j"], move |_| te::sum([("k", 0, "K")], |_| body));
             tol = sum_tol;
             let leaves2 = vec![
                 ld(&t1, "i", "j"),
                 z.at(["j"]),
-                te::if_(
-                    Expr::from("i").gt(0),
-                    t1.at([Expr::from("i") - 1, Expr::from("j")]),
-                    lit(rng, t),
-                ),
+                te::if_(Expr::from("i").gt(0), t1.at([Expr::from("i") - 1, Expr::from("j")]), lit(rng, t)),
             ];
             let mut body2 = expr(rng, t, &leaves2, &["i", "j"], 2);
             if t.is_float() && rng.chance(0.4) {
@@ -166,7 +171,14 @@ impl AddOneLt for Expr {
 
 /// Applies random primitives to `stage`; illegal ones are skipped (the
 /// schedule stays legal).
-fn schedule_stage(rng: &mut Rng, s: &mut Schedule, stage: &str, spatial: &[&str], reduce: &[&str], log: &mut Vec<String>) {
+fn schedule_stage(
+    rng: &mut Rng,
+    s: &mut Schedule,
+    stage: &str,
+    spatial: &[&str],
+    reduce: &[&str],
+    log: &mut Vec<String>,
+) {
     let Ok(st) = s.stage(stage) else { return };
     let mut note = |m: String| log.push(format!("{stage}: {m}"));
     // cache_write(local) must come first.
@@ -380,10 +392,7 @@ pub(crate) fn check_case(seed: u64, c: &Case, target: Target) {
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 for i in 0..w.len() {
                     let (a, b) = (g.get(i), w.get(i));
-                    assert!(
-                        agree(a, b, c.tol),
-                        "output {k}[{i}]: {target} {a}, interpreter {b}\n{what}"
-                    );
+                    assert!(agree(a, b, c.tol), "output {k}[{i}]: {target} {a}, interpreter {b}\n{what}");
                 }
             }
         }
@@ -438,7 +447,11 @@ pub(crate) fn shared_on(target: Target, seeds: std::ops::Range<u64>) -> Result<u
     shared_with(&texpr_dsl::testing::GenConfig::new(TargetClass::Gpu), target, seeds)
 }
 
-fn shared_with(cfg: &texpr_dsl::testing::GenConfig, target: Target, seeds: std::ops::Range<u64>) -> Result<usize, String> {
+fn shared_with(
+    cfg: &texpr_dsl::testing::GenConfig,
+    target: Target,
+    seeds: std::ops::Range<u64>,
+) -> Result<usize, String> {
     let compile = |l: &texpr_dsl::Lowered| texpr_backends::compile(target, l);
     texpr_dsl::testing::differential(cfg, seeds, target, &compile)
 }

@@ -12,7 +12,8 @@ use crate::common::*;
 pub fn check_cuda(name: &str, l: &Lowered) {
     let src = texpr_backends::source(Target::Cuda, l).unwrap();
     for arch in ["sm_80", "sm_90"] {
-        let c = texpr_backends::cuda::nvrtc_compile(&src, name, arch).unwrap_or_else(|e| panic!("{name} ({arch}): {e}"));
+        let c =
+            texpr_backends::cuda::nvrtc_compile(&src, name, arch).unwrap_or_else(|e| panic!("{name} ({arch}): {e}"));
         assert!(!c.image.is_empty());
     }
     if let Ok(ptxas) = std::env::var("TEXPR_PTXAS") {
@@ -22,7 +23,13 @@ pub fn check_cuda(name: &str, l: &Lowered) {
         let file = dir.join(format!("{name}.ptx"));
         let text: Vec<u8> = ptx.image.iter().copied().take_while(|b| *b != 0).collect();
         if std::fs::write(&file, text).is_ok()
-            && let Ok(out) = std::process::Command::new(&ptxas).arg("-v").arg("--gpu-name=sm_90").arg(&file).arg("-o").arg(dir.join("out.cubin")).output()
+            && let Ok(out) = std::process::Command::new(&ptxas)
+                .arg("-v")
+                .arg("--gpu-name=sm_90")
+                .arg(&file)
+                .arg("-o")
+                .arg(dir.join("out.cubin"))
+                .output()
         {
             let report = String::from_utf8_lossy(&out.stderr);
             // Straight to stderr (not `eprintln!`, which the test harness

@@ -52,7 +52,13 @@ fn check(name: &str, t: DType, ops: &[Op], vals: &[Scalar], tol: Tol) {
         for (k, (g, w)) in got.iter().zip(&want).enumerate() {
             for i in 0..n {
                 let (x, y) = (g.get(i), w.get(i));
-                assert!(agree(x, y, tol), "{name}: `{}`({}, {}) = {x} on {target}, {y} in the interpreter", ops[k].0, a.get(i), b.get(i));
+                assert!(
+                    agree(x, y, tol),
+                    "{name}: `{}`({}, {}) = {x} on {target}, {y} in the interpreter",
+                    ops[k].0,
+                    a.get(i),
+                    b.get(i)
+                );
             }
         }
     }
@@ -64,10 +70,32 @@ fn int_vals(t: DType) -> Vec<Scalar> {
 }
 
 fn float_vals() -> Vec<Scalar> {
-    [0.0, -0.0, 1.0, -1.0, 0.5, 2.5, -2.5, 3.7, -3.7, 1e10, -1e10, 65504.0, 7e4, 3e38, 1e-8, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 300.0, -129.0, 4.5e9]
-        .iter()
-        .map(|v| Scalar::F64(*v))
-        .collect()
+    [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        2.5,
+        -2.5,
+        3.7,
+        -3.7,
+        1e10,
+        -1e10,
+        65504.0,
+        7e4,
+        3e38,
+        1e-8,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        300.0,
+        -129.0,
+        4.5e9,
+    ]
+    .iter()
+    .map(|v| Scalar::F64(*v))
+    .collect()
 }
 
 macro_rules! op {
@@ -183,7 +211,8 @@ fn floats() {
 
 #[test]
 fn math_functions() {
-    let vals: Vec<Scalar> = [0.0, 1.0, -1.0, 0.5, 2.5, -2.5, 3.7, -0.3, 10.0, 1e-3].iter().map(|v| Scalar::F64(*v)).collect();
+    let vals: Vec<Scalar> =
+        [0.0, 1.0, -1.0, 0.5, 2.5, -2.5, 3.7, -0.3, 10.0, 1e-3].iter().map(|v| Scalar::F64(*v)).collect();
     for t in [DType::F32, DType::F64, DType::F16, DType::BF16] {
         check(&format!("math_{t}"), t, &math_ops(t), &vals, Tol::Math);
     }
@@ -211,11 +240,7 @@ fn bool_and_params() {
         crate::nvrtc::check_cuda("params", &lower(&s, Target::Cuda));
     }
     let xs = Host::Bool(vec![true, false, true, true, false]);
-    let params = [
-        Scalar::F16(f16::from_f32(1.5)),
-        Scalar::BF16(bf16::from_f32(-2.25)),
-        Scalar::I8(-7),
-        Scalar::Bool(true),
-    ];
+    let params =
+        [Scalar::F16(f16::from_f32(1.5)), Scalar::BF16(bf16::from_f32(-2.25)), Scalar::I8(-7), Scalar::Bool(true)];
     agree_on_gpus("params", &func, &s, &[(&xs, vec![5])], &params, Tol::Exact);
 }

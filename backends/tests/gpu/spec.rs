@@ -22,7 +22,12 @@ fn matmul_agrees(what: &str, s: &Schedule, seed: u64, shapes: &[(usize, usize, u
 fn matmul_spec_schedule_with_tails() {
     let f = matmul();
     let s = matmul_gpu(&f);
-    matmul_agrees("matmul", &s, 1, &[(37, 21, 19), (16, 16, 16), (1, 1, 1), (17, 33, 5), (0, 4, 3), (5, 0, 7), (50, 3, 40)]);
+    matmul_agrees(
+        "matmul",
+        &s,
+        1,
+        &[(37, 21, 19), (16, 16, 16), (1, 1, 1), (17, 33, 5), (0, 4, 3), (5, 0, 7), (50, 3, 40)],
+    );
 }
 
 #[test]
@@ -137,7 +142,12 @@ fn local_caches_are_private_arrays() {
 #[test]
 fn build_failures_carry_the_log_and_source() {
     if nvrtc() {
-        let e = texpr_backends::cuda::nvrtc_compile("extern \"C\" __global__ void k() { undefined_thing; }\n", "bad", "sm_90").unwrap_err();
+        let e = texpr_backends::cuda::nvrtc_compile(
+            "extern \"C\" __global__ void k() { undefined_thing; }\n",
+            "bad",
+            "sm_90",
+        )
+        .unwrap_err();
         assert!(e.contains("undefined_thing") && e.contains("   1 | extern"), "{e}");
     }
     if opencl() {
@@ -192,6 +202,11 @@ fn register_blocked_matmul() {
         if nvrtc() {
             crate::nvrtc::check_cuda("matmul_registers", &lower(&s, Target::Cuda));
         }
-        matmul_agrees(&format!("matmul registers r={r} k_step={k_step}"), &s, 14, &[(70, 37, 45), (32, 16, 32), (1, 1, 1), (17, 5, 100)]);
+        matmul_agrees(
+            &format!("matmul registers r={r} k_step={k_step}"),
+            &s,
+            14,
+            &[(70, 37, 45), (32, 16, 32), (1, 1, 1), (17, 5, 100)],
+        );
     }
 }

@@ -43,17 +43,11 @@ fn no_opencl_platform_is_an_error() {
     if text.contains("CHILD-PLATFORM-VISIBLE") {
         // CI's loader (ocl-icd, set up by scripts/gpu-deps.sh) honours the
         // variables: there the check must run.
-        assert!(
-            !ci(),
-            "CI=true: the OpenCL loader ignored OCL_ICD_VENDORS; the check could not run:\n{text}"
-        );
+        assert!(!ci(), "CI=true: the OpenCL loader ignored OCL_ICD_VENDORS; the check could not run:\n{text}");
         eprintln!("not checked: this machine's OpenCL loader ignores OCL_ICD_VENDORS");
         return;
     }
-    assert!(
-        text.contains("CHILD-OK"),
-        "the child did not run the check:\n{text}"
-    );
+    assert!(text.contains("CHILD-OK"), "the child did not run the check:\n{text}");
 }
 
 #[test]
@@ -65,7 +59,9 @@ fn no_cuda_driver_is_an_error() {
         (Err(_), _, Err(Error::Unavailable { target: Target::Cuda, what })) => {
             assert!(what.contains("no CUDA driver found"), "{what}")
         }
-        (Ok(()), Err(_), Err(Error::Unavailable { target: Target::Cuda, what })) => assert!(what.contains("NVRTC not found"), "{what}"),
+        (Ok(()), Err(_), Err(Error::Unavailable { target: Target::Cuda, what })) => {
+            assert!(what.contains("NVRTC not found"), "{what}")
+        }
         // A machine with a GPU: it compiled, or says which device is missing.
         (Ok(()), Ok(()), Ok(_)) => {}
         (Ok(()), Ok(()), Err(Error::Unavailable { what, .. })) => assert!(what.contains("CUDA device"), "{what}"),

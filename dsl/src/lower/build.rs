@@ -212,14 +212,20 @@ impl<'a> Builder<'a> {
             let cs = &self.s.stages[c];
             if cs.attach == Attach::Inline {
                 return Err(self.sched_err(
-                    format!("`{}` is computed at a loop of `{}`, but `{}` is inlined and has no loops", st.name, cs.name, cs.name),
+                    format!(
+                        "`{}` is computed at a loop of `{}`, but `{}` is inlined and has no loops",
+                        st.name, cs.name, cs.name
+                    ),
                     None,
                     origin,
                 ));
             }
             if !cs.leaves.contains(&axis) {
                 return Err(self.sched_err(
-                    format!("`{}` is computed at `{}` of `{}`, which was later split or fused", st.name, cs.axes[axis].name, cs.name),
+                    format!(
+                        "`{}` is computed at `{}` of `{}`, which was later split or fused",
+                        st.name, cs.axes[axis].name, cs.name
+                    ),
                     Some(format!("the loops of `{}` are {}", cs.name, cs.leaf_names())),
                     origin,
                 ));
@@ -311,7 +317,13 @@ impl<'a> Builder<'a> {
             if !keep {
                 continue;
             }
-            let id = self.out.add_buffer(Buffer { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone(), kind, scope });
+            let id = self.out.add_buffer(Buffer {
+                name: t.name.clone(),
+                dtype: t.dtype,
+                shape: t.shape.clone(),
+                kind,
+                scope,
+            });
             self.bufmap.insert(BufId(i as u32), id);
         }
     }
@@ -466,18 +478,11 @@ impl<'a> Builder<'a> {
         // loop, say) vary too.
         let mut up = &cs.attach;
         while let (true, Attach::At { stage, .. }) = (relax_threads, up) {
-            let (us, ul) = (
-                &self.s.stages[*stage],
-                self.loops
-                    .get(stage)
-                    .ok_or_else(|| internal("consumer loops missing"))?,
-            );
+            let (us, ul) =
+                (&self.s.stages[*stage], self.loops.get(stage).ok_or_else(|| internal("consumer loops missing"))?);
             for a in &us.leaves {
                 if matches!(us.axes[*a].kind, ForKind::Bound(t) if t.is_thread()) {
-                    vary.insert(
-                        us.axes[*a].var.id,
-                        (Expr::int(0), simplify(&(ul.extent[a].clone() - 1))),
-                    );
+                    vary.insert(us.axes[*a].var.id, (Expr::int(0), simplify(&(ul.extent[a].clone() - 1))));
                 }
             }
             up = &us.attach;
@@ -581,7 +586,15 @@ impl<'a> Builder<'a> {
     /// Loops `leaves` (inside `outer`, already emitted) around `inner`, with
     /// tail guards placed at their innermost loop and attached stages at the
     /// top of their loops.
-    fn nest_at(&mut self, st: usize, l: &Loops, leaves: &[usize], outer: &[usize], inner: Stmt, attach: bool) -> Result<Stmt> {
+    fn nest_at(
+        &mut self,
+        st: usize,
+        l: &Loops,
+        leaves: &[usize],
+        outer: &[usize],
+        inner: Stmt,
+        attach: bool,
+    ) -> Result<Stmt> {
         let ss = &self.s.stages[st];
         let var_of = |a: usize| ss.axes[a].var.id;
         let level_of = |g: &Expr, leaves: &[usize]| -> Option<Option<usize>> {
@@ -601,7 +614,8 @@ impl<'a> Builder<'a> {
         for g in &l.guards {
             let uses_here = leaves.iter().any(|a| g.uses_var(var_of(*a)));
             let uses_outer = outer.iter().any(|a| g.uses_var(var_of(*a)));
-            let all_in_scope = ss.leaves.iter().filter(|a| g.uses_var(var_of(**a))).all(|a| leaves.contains(a) || outer.contains(a));
+            let all_in_scope =
+                ss.leaves.iter().filter(|a| g.uses_var(var_of(**a))).all(|a| leaves.contains(a) || outer.contains(a));
             if !all_in_scope {
                 continue;
             }
@@ -805,10 +819,12 @@ fn clamp(g: &Expr, v: VarId) -> Option<Expr> {
     let mut a = crate::arith::Affine::of(value)?;
     let atom = crate::arith::Atom::Var(v);
     let k = a.take(&atom);
-    if k <= 0 || a.terms.iter().any(|(x, _)| match x {
-        crate::arith::Atom::Other(e) => e.uses_var(v),
-        _ => false,
-    }) {
+    if k <= 0
+        || a.terms.iter().any(|(x, _)| match x {
+            crate::arith::Atom::Other(e) => e.uses_var(v),
+            _ => false,
+        })
+    {
         return None;
     }
     let num = Expr::binary(BinOp::Sub, (**ext).clone(), a.to_expr());

@@ -28,14 +28,15 @@ use crate::schedule::Schedule;
 use crate::stmt::LoweredFunc;
 use crate::target::{Target, TargetClass};
 
-pub use safety::Unproven;
 pub(crate) use build::within;
+pub use safety::Unproven;
 
 /// The passes after `build`, in order. (`flatten` canonicalizes the indices
 /// it builds, so no `simplify` follows it; the second `simplify` runs only
 /// when `partition_tails` changed the nest; `pad_private_tiles` does
 /// nothing for the CPU and the interpreter.)
-pub const PASSES: [&str; 6] = ["simplify", "pad_private_tiles", "partition_tails", "simplify", "prove_bounds", "flatten"];
+pub const PASSES: [&str; 6] =
+    ["simplify", "pad_private_tiles", "partition_tails", "simplify", "prove_bounds", "flatten"];
 
 /// The result of lowering.
 #[derive(Clone, Debug)]
@@ -203,7 +204,12 @@ fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>, 
         if let Some(tr) = trace.as_deref_mut() {
             let ms = took.as_secs_f64() * 1e3;
             if *pass == "prove_bounds" {
-                let _ = writeln!(tr, "// ---- {}: `prove_bounds` ({ms:.3} ms): {} access(es) left to prove per shape", f.name, unproven.len());
+                let _ = writeln!(
+                    tr,
+                    "// ---- {}: `prove_bounds` ({ms:.3} ms): {} access(es) left to prove per shape",
+                    f.name,
+                    unproven.len()
+                );
             } else if changed {
                 let _ = write!(tr, "// ---- {}: after `{pass}` ({ms:.3} ms)\n{f}", f.name);
             } else {

@@ -132,11 +132,7 @@ fn private_only(f: &LoweredFunc, s: &Stmt, v: VarId) -> bool {
     let mut ok = true;
     s.visit(&mut |x| {
         if let Stmt::Store(st) = x {
-            ok &= tile(st.buf, false)
-                && st
-                    .idx
-                    .iter()
-                    .any(|i| matches!(i, Expr::Var(x) if x.id == v));
+            ok &= tile(st.buf, false) && st.idx.iter().any(|i| matches!(i, Expr::Var(x) if x.id == v));
         }
     });
     s.visit_exprs(&mut |e| {
@@ -160,11 +156,7 @@ fn pad(f: &LoweredFunc, s: &Stmt) -> Stmt {
             {
                 extent = (**c).clone();
             }
-            Stmt::For(Box::new(For {
-                body,
-                extent,
-                ..(**l).clone()
-            }))
+            Stmt::For(Box::new(For { body, extent, ..(**l).clone() }))
         }
         Stmt::Seq(v) => Stmt::Seq(v.iter().map(|x| pad(f, x)).collect()),
         Stmt::Let(b) => Stmt::Let(Box::new((b.0, b.1.clone(), pad(f, &b.2)))),
@@ -205,15 +197,8 @@ fn partition(s: &Stmt, gpu: bool) -> Stmt {
             {
                 let main = Stmt::for_(l.var, l.min.clone(), Expr::int(c), l.kind, body.clone());
                 let tail = if gpu && l.kind == ForKind::Unrolled {
-                    let inside =
-                        Stmt::if_(Expr::cmp(CmpOp::Lt, Expr::Var(l.var), (**e).clone()), body);
-                    Stmt::for_(
-                        l.var,
-                        l.min.clone(),
-                        Expr::int(c),
-                        ForKind::Unrolled,
-                        inside,
-                    )
+                    let inside = Stmt::if_(Expr::cmp(CmpOp::Lt, Expr::Var(l.var), (**e).clone()), body);
+                    Stmt::for_(l.var, l.min.clone(), Expr::int(c), ForKind::Unrolled, inside)
                 } else {
                     Stmt::for_(l.var, l.min.clone(), (**e).clone(), ForKind::Serial, body)
                 };
@@ -262,7 +247,11 @@ pub(crate) fn flatten(f: &mut LoweredFunc) {
             _ => None,
         })
     };
-    fn go(s: &Stmt, map_expr: &dyn Fn(&Expr) -> Expr, flat_index: &dyn Fn(crate::expr::BufId, &[Expr]) -> Expr) -> Stmt {
+    fn go(
+        s: &Stmt,
+        map_expr: &dyn Fn(&Expr) -> Expr,
+        flat_index: &dyn Fn(crate::expr::BufId, &[Expr]) -> Expr,
+    ) -> Stmt {
         match s {
             Stmt::Store(st) => Stmt::Store(Box::new(Store {
                 buf: st.buf,

@@ -46,9 +46,9 @@ fn error_names_the_loops() {
     assert_eq!(e, "matmul: schedule: `kx` is not a loop of `c`; its loops are i, j, ko, ki");
 }
 
+use crate::DType;
 use crate::expr::{Expr, VarTable};
 use crate::stmt::{BufKind, Buffer, ForKind, LoweredFunc, Scope, Stmt};
-use crate::DType;
 
 /// `fn f(x: f32[N]) -> y: f32[N]` with a body to fill in.
 fn tiny(body: impl FnOnce(&mut VarTable) -> Stmt) -> LoweredFunc {
@@ -60,8 +60,20 @@ fn tiny(body: impl FnOnce(&mut VarTable) -> Stmt) -> LoweredFunc {
         dims: vec!["N".into()],
         params: vec![],
         buffers: vec![
-            Buffer { name: "x".into(), dtype: DType::F32, shape: vec![Expr::Dim(0)], kind: BufKind::Input(0), scope: Scope::Global },
-            Buffer { name: "y".into(), dtype: DType::F32, shape: vec![Expr::Dim(0)], kind: BufKind::Output(0), scope: Scope::Global },
+            Buffer {
+                name: "x".into(),
+                dtype: DType::F32,
+                shape: vec![Expr::Dim(0)],
+                kind: BufKind::Input(0),
+                scope: Scope::Global,
+            },
+            Buffer {
+                name: "y".into(),
+                dtype: DType::F32,
+                shape: vec![Expr::Dim(0)],
+                kind: BufKind::Output(0),
+                scope: Scope::Global,
+            },
         ],
         vars,
         body,
@@ -111,7 +123,13 @@ fn verify_catches_broken_ir() {
     // A store of the wrong type.
     let f = tiny(|v| {
         let i = v.add_index("i");
-        Stmt::for_(i, Expr::int(0), Expr::Dim(0), ForKind::Serial, Stmt::store(crate::BufId(1), [Expr::Var(i)], Expr::int(1)))
+        Stmt::for_(
+            i,
+            Expr::int(0),
+            Expr::Dim(0),
+            ForKind::Serial,
+            Stmt::store(crate::BufId(1), [Expr::Var(i)], Expr::int(1)),
+        )
     });
     let e = verify::verify(&f, "test", false).unwrap_err();
     assert!(matches!(e, crate::Error::Internal(_)), "{e:?}");
@@ -137,7 +155,13 @@ fn safety_finds_unproven_accesses() {
     let f = tiny(|v| {
         let i = v.add_index("i");
         let load = Expr::load(crate::BufId(0), [Expr::Var(i) + 1], DType::F32);
-        Stmt::for_(i, Expr::int(0), Expr::Dim(0) - 1, ForKind::Serial, Stmt::store(crate::BufId(1), [Expr::Var(i)], load))
+        Stmt::for_(
+            i,
+            Expr::int(0),
+            Expr::Dim(0) - 1,
+            ForKind::Serial,
+            Stmt::store(crate::BufId(1), [Expr::Var(i)], load),
+        )
     });
     assert!(safety::prove(&f).is_empty());
 }
@@ -208,7 +232,9 @@ fn cache_read_of_a_reduction_inside_an_expression_names_its_hidden_stage() {
     let w = f.input("w", DType::F32, ["C", "M"]);
     let bias = f.input("bias", DType::F32, ["M"]);
     f.output(DType::F32, ["N", "M"]);
-    let h = f.compute("h", ["n", "m"], |[n, m]| te::sum([("c", 0, "C")], |[c]| x.at([&n, &c]) * w.at([&c, &m])) + bias.at([&m]));
+    let h = f.compute("h", ["n", "m"], |[n, m]| {
+        te::sum([("c", 0, "C")], |[c]| x.at([&n, &c]) * w.at([&c, &m])) + bias.at([&m])
+    });
     f.ret([h]);
     let func = f.build().unwrap();
     let mut s = Schedule::new(&func, Some(TargetClass::Cpu));

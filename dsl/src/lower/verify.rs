@@ -100,8 +100,15 @@ impl Verifier<'_> {
                 if l.min.dtype() != DType::INDEX || l.extent.dtype() != DType::INDEX || l.var.dtype != DType::INDEX {
                     return Err(self.fail("loop bounds must be i64".into()));
                 }
-                if self.const_fixed && matches!(l.kind, ForKind::Vectorized | ForKind::Unrolled) && l.extent.as_int().is_none() {
-                    return Err(self.fail(format!("{:?} loop `{}` with a non-constant extent", l.kind, self.f.vars.name(l.var.id))));
+                if self.const_fixed
+                    && matches!(l.kind, ForKind::Vectorized | ForKind::Unrolled)
+                    && l.extent.as_int().is_none()
+                {
+                    return Err(self.fail(format!(
+                        "{:?} loop `{}` with a non-constant extent",
+                        l.kind,
+                        self.f.vars.name(l.var.id)
+                    )));
                 }
                 if self.vars.contains(&l.var.id) {
                     return Err(self.fail(format!("loop variable `{}` bound twice", self.f.vars.name(l.var.id))));
@@ -139,7 +146,12 @@ impl Verifier<'_> {
                 self.expr(&st.value)?;
                 let buf = &self.f.buffers[st.buf.0 as usize];
                 if st.value.dtype() != buf.dtype {
-                    return Err(self.fail(format!("store of `{}` into `{}` of `{}`", st.value.dtype(), buf.name, buf.dtype)));
+                    return Err(self.fail(format!(
+                        "store of `{}` into `{}` of `{}`",
+                        st.value.dtype(),
+                        buf.name,
+                        buf.dtype
+                    )));
                 }
                 if matches!(buf.kind, BufKind::Input(_)) {
                     return Err(self.fail(format!("store into input `{}`", buf.name)));

@@ -91,11 +91,7 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
     };
     let locals: Vec<Ident> = (0..n_out).map(|k| format_ident!("__texpr_out{}", k)).collect();
     let ks: Vec<Literal> = (0..n_out).map(Literal::usize_unsuffixed).collect();
-    let ret_val = if n_out == 1 {
-        quote!(#(#locals)*)
-    } else {
-        quote!((#(#locals),*))
-    };
+    let ret_val = if n_out == 1 { quote!(#(#locals)*) } else { quote!((#(#locals),*)) };
     let all_args: Vec<&Ident> = in_names.iter().collect();
 
     let user_docs = &f.docs;
@@ -105,7 +101,8 @@ pub fn api(f: &FuncDef, build: TokenStream) -> TokenStream {
          See the module `{fname_str}` for `run_into`, `on` and `kernel`."
     );
     let mod_doc = format!("The kernel `{fname_str}`: run into existing outputs, pick a target, inspect the IR.");
-    let run_into_doc = format!("Runs `{fname_str}` on the default target, writing into existing outputs (no allocation).");
+    let run_into_doc =
+        format!("Runs `{fname_str}` on the default target, writing into existing outputs (no allocation).");
     let on_doc = format!(
         "`{fname_str}` compiled for `target`: `Err` if the target's device or backend is missing, or the schedule does not lower."
     );

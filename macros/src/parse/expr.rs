@@ -71,7 +71,9 @@ pub fn tensor_type(input: ParseStream, what: &str) -> syn::Result<TensorType> {
     let elem = elem_type(input)?;
     if !input.peek(token::Bracket) {
         let d = elem.dtype;
-        return Err(elem.sp.error(format!("{what} is a tensor: write its dims, like `{d}[N]` (`{d}[]` for a single value)")));
+        return Err(elem
+            .sp
+            .error(format!("{what} is a tensor: write its dims, like `{d}[N]` (`{d}[]` for a single value)")));
     }
     let content;
     let b = bracketed!(content in input);
@@ -255,7 +257,9 @@ fn postfix(input: ParseStream) -> syn::Result<Expr> {
         });
     }
     if input.peek(Token![.]) && !input.peek(Token![..]) {
-        return Err(s.error("method calls are not part of the language; call the built-in function instead, like `exp(x)`"));
+        return Err(
+            s.error("method calls are not part of the language; call the built-in function instead, like `exp(x)`")
+        );
     }
     if input.peek(token::Paren) {
         return Err(s.error("only built-in functions can be called, by name: `exp(x)`"));
@@ -440,9 +444,8 @@ fn call(input: ParseStream, name: Ident) -> syn::Result<Expr> {
     let reduction_syntax = content.peek(Ident) && content.peek2(Token![in]);
     if reduction_syntax {
         let Some(op) = op else {
-            return Err(sp(&name).error(format!(
-                "`{name}` is not a reduction; the reductions are `sum`, `prod`, `max` and `min`"
-            )));
+            return Err(sp(&name)
+                .error(format!("`{name}` is not a reduction; the reductions are `sum`, `prod`, `max` and `min`")));
         };
         let mut vars = vec![];
         loop {
@@ -523,7 +526,10 @@ mod tests {
 
     #[test]
     fn literals() {
-        assert_eq!(parse("0x10 + 1_000 + 2f64 + 1.5f32 + 3e2 + 7i64 + true"), "((((((16 + 1000) + 2.0f64) + 1.5f32) + 300.0) + 7i64) + true)");
+        assert_eq!(
+            parse("0x10 + 1_000 + 2f64 + 1.5f32 + 3e2 + 7i64 + true"),
+            "((((((16 + 1000) + 2.0f64) + 1.5f32) + 300.0) + 7i64) + true)"
+        );
         assert_eq!(parse("1.0f16 + 1bf16"), "(1.0f16 + 1.0bf16)");
         assert_eq!(parse("256u8"), "error: literal out of range for `u8`");
         assert_eq!(parse("-128i8"), "-128i8");
@@ -535,11 +541,20 @@ mod tests {
     #[test]
     fn syntax_errors() {
         assert_eq!(parse("a < b < c"), "error: comparison operators cannot be chained; use `&&` or parentheses");
-        assert_eq!(parse("a & b"), "error: bitwise operators are not part of the language; use `&&` and `||` on `bool`");
+        assert_eq!(
+            parse("a & b"),
+            "error: bitwise operators are not part of the language; use `&&` and `||` on `bool`"
+        );
         assert_eq!(parse("a << 1"), "error: shift operators are not part of the language");
-        assert_eq!(parse("x.exp()"), "error: method calls are not part of the language; call the built-in function instead, like `exp(x)`");
+        assert_eq!(
+            parse("x.exp()"),
+            "error: method calls are not part of the language; call the built-in function instead, like `exp(x)`"
+        );
         assert_eq!(parse("sum(a, b)"), "error: `sum` is a reduction: write `sum(v in lo..hi => value)`");
-        assert_eq!(parse("if a { b }"), "error: `if` without `else`: every element needs a value, so write both branches");
+        assert_eq!(
+            parse("if a { b }"),
+            "error: `if` without `else`: every element needs a value, so write both branches"
+        );
         assert_eq!(parse("(a, b)"), "error: tuples are not values of the language");
         assert_eq!(parse("a += 1"), "error: assignment is not part of the language: a stage's value is one expression");
         assert_eq!(parse("\"a\""), "error: only number and `bool` literals are values of the language");

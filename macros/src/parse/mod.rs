@@ -88,7 +88,9 @@ fn item(input: ParseStream, funcs: &mut Vec<FuncDef>, errors: &mut Errors) -> sy
     let attrs = input.call(syn::Attribute::parse_outer)?;
     if is_schedule(input) {
         if let Some(a) = attrs.first() {
-            errors.push(Sp::new(a.pound_token.span).error("attributes and doc comments are not allowed on a `schedule` block"));
+            errors.push(
+                Sp::new(a.pound_token.span).error("attributes and doc comments are not allowed on a `schedule` block"),
+            );
         }
         let s = schedule::block(input, errors)?;
         let Some(f) = funcs.last_mut() else {
@@ -106,12 +108,15 @@ fn item(input: ParseStream, funcs: &mut Vec<FuncDef>, errors: &mut Errors) -> sy
     }
     let vis: syn::Visibility = input.parse()?;
     if !input.peek(Token![fn]) {
-        return Err(Sp::new(input.span()).error("expected a function (`fn name(...) -> ... { ... }`) or a `schedule` block"));
+        return Err(
+            Sp::new(input.span()).error("expected a function (`fn name(...) -> ... { ... }`) or a `schedule` block")
+        );
     }
     input.parse::<Token![fn]>()?;
     let name: Ident = input.parse()?;
     if input.peek(Token![<]) {
-        return Err(Sp::new(input.span()).error("a tensor_expr function has no generic parameters; dims are written in the types"));
+        return Err(Sp::new(input.span())
+            .error("a tensor_expr function has no generic parameters; dims are written in the types"));
     }
     if !input.peek(token::Paren) {
         return Err(Sp::new(input.span()).error("expected `(` and the function's inputs"));
@@ -233,7 +238,8 @@ fn body(input: ParseStream, close: Span) -> syn::Result<Body> {
     } else if input.peek(Ident) {
         vec![input.parse::<Ident>()?]
     } else if input.is_empty() {
-        return Err(Sp::new(close).error("the body must end with the returned stage, like `c` (or `(y, z)` for several outputs)"));
+        return Err(Sp::new(close)
+            .error("the body must end with the returned stage, like `c` (or `(y, z)` for several outputs)"));
     } else {
         return Err(Sp::new(input.span()).error("expected a `let` stage or the returned stage's name"));
     };

@@ -15,8 +15,7 @@ use super::ast::{Factor, Prim, PrimKind, ScheduleBlock};
 use super::parse_with;
 use crate::error::{Errors, Sp, sp};
 
-const PRIMITIVES: &str =
-    "split, tile, fuse, reorder, vectorize, unroll, parallel, bind, compute_at, compute_inline, compute_root, cache_read, cache_write";
+const PRIMITIVES: &str = "split, tile, fuse, reorder, vectorize, unroll, parallel, bind, compute_at, compute_inline, compute_root, cache_read, cache_write";
 
 /// `schedule [for cpu|gpu] { ... }`, after attributes; the cursor is at
 /// `schedule`. Statement errors are recorded and the statement skipped.
@@ -25,7 +24,8 @@ pub fn block(input: ParseStream, errors: &mut Errors) -> syn::Result<ScheduleBlo
     let mut s = sp(&kw);
     let class = if input.peek(Token![for]) {
         input.parse::<Token![for]>()?;
-        let c: Ident = input.parse().map_err(|_| Sp::new(input.span()).error("expected `cpu` or `gpu` after `schedule for`"))?;
+        let c: Ident =
+            input.parse().map_err(|_| Sp::new(input.span()).error("expected `cpu` or `gpu` after `schedule for`"))?;
         s = s.to(sp(&c));
         match c.to_string().as_str() {
             "cpu" => Some(TargetClass::Cpu),
@@ -325,9 +325,7 @@ fn name(a: SArg, what: &str) -> syn::Result<Ident> {
 fn factor(a: SArg) -> syn::Result<Factor> {
     match a {
         SArg::Int(value, sp) => Ok(Factor { value, sp }),
-        other => Err(other
-            .sp()
-            .error("a split factor is an integer literal (tunable knobs are not supported yet)")),
+        other => Err(other.sp().error("a split factor is an integer literal (tunable knobs are not supported yet)")),
     }
 }
 
