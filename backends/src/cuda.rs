@@ -316,7 +316,7 @@ impl CudaExecutable {
 }
 
 impl Executable for CudaExecutable {
-    fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
+    unsafe fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
         let gpu = device()?;
         self.prepared.run(gpu, &self.module, call)
     }

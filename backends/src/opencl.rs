@@ -204,7 +204,7 @@ impl ClExecutable {
 }
 
 impl Executable for ClExecutable {
-    fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
+    unsafe fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
         let cl = device()?;
         self.prepared.run(cl, &self.program, call)
     }

@@ -201,7 +201,7 @@ impl Interpreter {
 }
 
 impl Executable for Interpreter {
-    fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
+    unsafe fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
         run(&self.func, call)
     }
 }

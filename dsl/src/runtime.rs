@@ -34,7 +34,15 @@ pub struct Call<'a, 'b> {
 /// Compiled code for one lowered function on one target.
 pub trait Executable: Send + Sync {
     /// Runs on checked arguments.
-    fn run(&self, call: &mut Call<'_, '_>) -> Result<()>;
+    ///
+    /// # Safety
+    ///
+    /// Generated code reads and writes without checks. The caller must
+    /// have checked the call as [`Compiled::run`] does: `dims` bound from
+    /// the inputs' shapes, every input's data as long as its shape, every
+    /// output of its shape, the scalar inputs of their declared types, and
+    /// [`Lowered::check_call`] passed for these dims and scalars.
+    unsafe fn run(&self, call: &mut Call<'_, '_>) -> Result<()>;
 }
 
 /// A definition with its schedules: what `tensor_expr!` captures.
@@ -238,19 +246,52 @@ pub fn bind_dims(func: &Func, inputs: &[(DType, &[usize])]) -> Result<Vec<i64>> 
     Ok(dims.into_iter().map(|d| d.map(|(v, _)| v).unwrap_or(0)).collect())
 }
 
-/// Evaluates an `i64` expression of dims.
+/// Evaluates an `i64` expression of dims: `None` if it is not one, or if
+/// it (or a step of it) overflows `i64` ([`eval_dims_checked`] says which).
 pub fn eval_dims(e: &Expr, dims: &[i64]) -> Option<i64> {
-    // The common shapes of a declared extent, without rebuilding it.
+    eval_dims_checked(e, dims).ok().flatten()
+}
+
+/// Evaluates an `i64` expression of dims with the language's integer
+/// semantics (floor division, a zero divisor gives 0): `Ok(None)` if it is
+/// not an expression of dims, `Err(())` if a step overflows `i64`.
+#[allow(clippy::result_unit_err)]
+pub fn eval_dims_checked(e: &Expr, dims: &[i64]) -> std::result::Result<Option<i64>, ()> {
+    use crate::expr::{BinOp, UnOp};
+    let fit = |v: i128| i64::try_from(v).map(Some).map_err(|_| ());
     match e {
-        Expr::Dim(d) => return dims.get(*d as usize).copied(),
-        Expr::Const(_) => return e.as_int(),
-        _ => {}
+        Expr::Dim(d) => Ok(dims.get(*d as usize).copied()),
+        Expr::Const(_) => Ok(e.as_int()),
+        Expr::Unary(UnOp::Neg, a) => match eval_dims_checked(a, dims)? {
+            Some(a) => fit(-(a as i128)),
+            None => Ok(None),
+        },
+        Expr::Binary(op, a, b) => {
+            let (Some(x), Some(y)) = (eval_dims_checked(a, dims)?, eval_dims_checked(b, dims)?) else {
+                return Ok(None);
+            };
+            let (x, y) = (x as i128, y as i128);
+            fit(match op {
+                BinOp::Add => x + y,
+                BinOp::Sub => x - y,
+                BinOp::Mul => x * y,
+                BinOp::Div => crate::value::floor_div(x, y),
+                BinOp::Rem => crate::value::floor_mod(x, y),
+                BinOp::Min => x.min(y),
+                BinOp::Max => x.max(y),
+            })
+        }
+        Expr::Cast(t, a) if *t == DType::INDEX && a.dtype() == DType::INDEX => eval_dims_checked(a, dims),
+        _ => {
+            // Anything else (rare in a shape): bind and fold, if the folded
+            // steps cannot have wrapped (no arithmetic left to check).
+            let bound = e.rewrite(&mut |x| match x {
+                Expr::Dim(d) => dims.get(*d as usize).map(|v| Expr::int(*v)),
+                _ => None,
+            });
+            Ok(crate::simplify::simplify(&bound).as_int())
+        }
     }
-    let bound = e.rewrite(&mut |x| match x {
-        Expr::Dim(d) => dims.get(*d as usize).map(|v| Expr::int(*v)),
-        _ => None,
-    });
-    crate::simplify::simplify(&bound).as_int()
 }
 
 /// The output shapes of `func` for bound dims.
@@ -259,17 +300,27 @@ pub fn output_shapes(func: &Func, dims: &[i64]) -> Result<Vec<Vec<usize>>> {
     for (k, (_, shape)) in func.output_types().iter().enumerate() {
         let mut s = vec![];
         for d in shape {
-            let v = eval_dims(d, dims).unwrap_or(-1);
-            let v = usize::try_from(v).map_err(|_| {
-                let dim_list: Vec<String> = func.dims.iter().zip(dims).map(|(n, v)| format!("{n} = {v}")).collect();
-                Error::Shape(ShapeError {
-                    func: func.name.clone(),
-                    message: format!(
-                        "output {k} dim `{}` is {v} for {}; it must not be negative",
+            let dim_list = || -> String {
+                let named: Vec<String> = func.dims.iter().zip(dims).map(|(n, v)| format!("{n} = {v}")).collect();
+                named.join(", ")
+            };
+            let err = |message: String| Error::Shape(ShapeError { func: func.name.clone(), message });
+            let v = match eval_dims_checked(d, dims) {
+                Ok(v) => v.unwrap_or(-1),
+                Err(()) => {
+                    return Err(err(format!(
+                        "output {k} dim `{}` overflows i64 for {}",
                         crate::expr::Show(d, func),
-                        dim_list.join(", ")
-                    ),
-                })
+                        dim_list()
+                    )));
+                }
+            };
+            let v = usize::try_from(v).map_err(|_| {
+                err(format!(
+                    "output {k} dim `{}` is {v} for {}; it must not be negative",
+                    crate::expr::Show(d, func),
+                    dim_list()
+                ))
             })?;
             s.push(v);
         }
@@ -291,7 +342,7 @@ pub struct Compiled {
     func: Arc<Func>,
     lowered: Arc<Lowered>,
     exe: Box<dyn Executable>,
-    /// Dims whose per-shape bounds proof passed (or failed).
+    /// Dims (and `i64` scalars) whose per-call check passed (or failed).
     proven: Mutex<HashMap<Vec<i64>, Result<()>>>,
 }
 
@@ -311,8 +362,24 @@ impl Compiled {
         &self.lowered
     }
 
-    /// Binds dims and computes output shapes for the given inputs.
+    /// Binds dims and computes output shapes for the given inputs (each
+    /// input's data must hold as many elements as its shape says).
     pub fn shapes(&self, inputs: &[Data<'_>], in_shapes: &[&[usize]]) -> Result<(Vec<i64>, Vec<Vec<usize>>)> {
+        let err = |message: String| Error::Shape(ShapeError { func: self.func.name.clone(), message });
+        if inputs.len() != in_shapes.len() {
+            return Err(err(format!("{} tensor input(s) but {} shape(s)", inputs.len(), in_shapes.len())));
+        }
+        for (k, ((d, s), t)) in inputs.iter().zip(in_shapes).zip(self.func.inputs()).enumerate() {
+            let want = s.iter().try_fold(1usize, |a, n| a.checked_mul(*n));
+            if want != Some(d.len()) {
+                let name = &self.func.tensor(t).name;
+                return Err(err(format!(
+                    "input {k} (`{name}`) has {} element(s) but shape {}",
+                    d.len(),
+                    shape_str(s)
+                )));
+            }
+        }
         let typed: Vec<(DType, &[usize])> = inputs.iter().zip(in_shapes).map(|(d, s)| (d.dtype(), *s)).collect();
         let dims = bind_dims(&self.func, &typed)?;
         let outs = output_shapes(&self.func, &dims)?;
@@ -355,25 +422,36 @@ impl Compiled {
                 )));
             }
         }
-        self.check_bounds(&dims)?;
-        let mut call = Call { dims: &dims, params, inputs, outputs };
-        self.exe.run(&mut call)
-    }
-
-    fn check_bounds(&self, dims: &[i64]) -> Result<()> {
-        if self.lowered.unproven.is_empty() {
+        self.check_call(&dims, params)?;
+        // Only the outputs can be observed: with no element to write,
+        // there is nothing to run (a `[2^40, 0]` softmax would otherwise
+        // run 2^40 empty rows).
+        if want.iter().all(|s| s.contains(&0)) {
             return Ok(());
         }
+        let mut call = Call { dims: &dims, params, inputs, outputs };
+        // SAFETY: every argument was checked above, as `Executable::run` requires.
+        unsafe { self.exe.run(&mut call) }
+    }
+
+    fn check_call(&self, dims: &[i64], params: &[Scalar]) -> Result<()> {
+        if self.lowered.call_is_proven(dims, params) {
+            return Ok(());
+        }
+        // The key: dims, then the `i64` scalar inputs (the only ones the
+        // check reads).
+        let mut key = dims.to_vec();
+        key.extend(params.iter().filter(|p| p.dtype() == DType::INDEX).filter_map(|p| p.as_i64()));
         // A poisoned lock only means another call panicked; the cache is still valid.
         let mut cache = self.proven.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = cache.get(dims) {
+        if let Some(r) = cache.get(&key) {
             return r.clone();
         }
-        let r = self.lowered.check_dims(dims);
+        let r = self.lowered.check_call(dims, params);
         if cache.len() > 1024 {
             cache.clear();
         }
-        cache.insert(dims.to_vec(), r.clone());
+        cache.insert(key, r.clone());
         r
     }
 }

@@ -15,7 +15,8 @@ fn run(f: &FuncBuilder, input: AnyTensor, params: &[Scalar], out: DType, out_sha
         let data: Vec<Data<'_>> = vec![input.data()];
         let mut outs: Vec<DataMut<'_>> = vec![o.data_mut()];
         let exe = interp(&lowered).unwrap();
-        exe.run(&mut Call { dims: &dims, params, inputs: &data, outputs: &mut outs }).unwrap();
+        // SAFETY: one input of the shape its dims come from, an output of the shape given.
+        unsafe { exe.run(&mut Call { dims: &dims, params, inputs: &data, outputs: &mut outs }).unwrap() };
     }
     o
 }
@@ -55,10 +56,9 @@ fn integer_division_floors_and_zero_divisor_gives_zero() {
         {
             let data = vec![x.data(), dt.data()];
             let mut outs = vec![out.data_mut()];
-            interp(&lowered)
-                .unwrap()
-                .run(&mut Call { dims: &[6], params: &[], inputs: &data, outputs: &mut outs })
-                .unwrap();
+            let exe = interp(&lowered).unwrap();
+            // SAFETY: two inputs and one output of 6 elements, N = 6.
+            unsafe { exe.run(&mut Call { dims: &[6], params: &[], inputs: &data, outputs: &mut outs }).unwrap() };
         }
         assert_eq!(out.as_slice(), want.as_slice(), "{op}");
     }

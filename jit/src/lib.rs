@@ -110,7 +110,7 @@ impl Drop for JitKernel {
 }
 
 impl Executable for JitKernel {
-    fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
+    unsafe fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
         if call.inputs.len() != self.n_inputs
             || call.outputs.len() != self.n_outputs
             || call.params.len() != self.n_params

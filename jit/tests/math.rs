@@ -34,7 +34,8 @@ fn run(k: &texpr_jit::JitKernel, x: &[f32]) -> Vec<f32> {
     let dims = [x.len() as i64];
     let inputs = [Data::F32(x)];
     let mut outputs = [DataMut::F32(&mut y)];
-    k.run(&mut Call { dims: &dims, params: &[], inputs: &inputs, outputs: &mut outputs }).unwrap();
+    // SAFETY: one input and one output of N elements, N = x.len().
+    unsafe { k.run(&mut Call { dims: &dims, params: &[], inputs: &inputs, outputs: &mut outputs }).unwrap() };
     y
 }
 
@@ -169,7 +170,8 @@ fn pow() {
         let dims = [xs.len() as i64];
         let inputs = [Data::F32(&xs), Data::F32(&es)];
         let mut outputs = [DataMut::F32(&mut y)];
-        k.run(&mut Call { dims: &dims, params: &[], inputs: &inputs, outputs: &mut outputs }).unwrap();
+        // SAFETY: one input and one output of N elements, N = x.len().
+    unsafe { k.run(&mut Call { dims: &dims, params: &[], inputs: &inputs, outputs: &mut outputs }).unwrap() };
         let mut worst = (0.0f64, 0.0f32, 0.0f32);
         for ((x, e), got) in xs.iter().zip(&es).zip(&y) {
             let exact = (*x as f64).powf(*e as f64);

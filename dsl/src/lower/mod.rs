@@ -16,6 +16,7 @@
 //! | `flatten` | one row-major index per access, canonicalized |
 
 mod build;
+mod overflow;
 mod passes;
 pub mod safety;
 mod verify;
@@ -47,6 +48,10 @@ pub struct Lowered {
     pub flat: LoweredFunc,
     /// Accesses the symbolic proof could not establish; proven per call.
     pub unproven: Vec<Unproven>,
+    /// Calls whose dims are at most this (and whose `i64` scalar inputs
+    /// are within ±this) cannot overflow the flat nest's index arithmetic;
+    /// others are checked with their values (`None`: every call is).
+    pub index_limit: Option<i64>,
     /// Name, time and whether it changed the IR, per pass.
     pub passes: Vec<(String, Duration, bool)>,
 }
@@ -57,6 +62,45 @@ impl Lowered {
     ///
     /// [`Func::dims`]: crate::Func::dims
     pub fn check_dims(&self, dims: &[i64]) -> Result<()> {
+        self.check_call(dims, &[])
+    }
+
+    /// `true` when a call with these dims and scalar inputs needs no
+    /// [`Lowered::check_call`]: every access was proven for all dims and its
+    /// index arithmetic cannot overflow for these values.
+    pub fn call_is_proven(&self, dims: &[i64], params: &[crate::value::Scalar]) -> bool {
+        let Some(limit) = self.index_limit else { return false };
+        self.unproven.is_empty()
+            && dims.iter().all(|d| *d <= limit)
+            && params.iter().all(|p| p.dtype() != crate::DType::INDEX || p.as_i64().is_some_and(|v| v.unsigned_abs() <= limit as u64))
+    }
+
+    /// Checks a call with concrete dims (in [`Func::dims`] order) and scalar
+    /// inputs: the index arithmetic of the nest cannot overflow `i64` (an
+    /// `Error::Shape` that says what overflows), then every access is in
+    /// bounds (an `Error::Bounds`). Cheap when [`Lowered::call_is_proven`].
+    ///
+    /// [`Func::dims`]: crate::Func::dims
+    pub fn check_call(&self, dims: &[i64], params: &[crate::value::Scalar]) -> Result<()> {
+        if self.call_is_proven(dims, params) {
+            return Ok(());
+        }
+        let dim_ivs: Vec<_> = dims.iter().map(|d| overflow::Iv::point(*d as i128)).collect();
+        let param_ivs: Vec<_> = params
+            .iter()
+            .map(|p| match p.as_i64() {
+                Some(v) if p.dtype() == crate::DType::INDEX => overflow::Iv::point(v as i128),
+                _ => overflow::Iv { lo: i64::MIN as i128, hi: i64::MAX as i128 },
+            })
+            .collect();
+        if let Err(o) = overflow::check(&self.flat, &dim_ivs, &param_ivs) {
+            let named: Vec<String> = self.flat.dims.iter().zip(dims).map(|(n, v)| format!("{n} = {v}")).collect();
+            let with = if named.is_empty() { String::new() } else { format!(" for {}", named.join(", ")) };
+            return Err(crate::error::Error::Shape(crate::error::ShapeError {
+                func: self.nest.name.clone(),
+                message: format!("{}{with}", o.describe(&self.flat)),
+            }));
+        }
         if self.unproven.is_empty() {
             return Ok(());
         }
@@ -117,25 +161,39 @@ impl ProofPending {
     /// The `prove_bounds` pass on the nest: the accesses left to prove per
     /// call, and the time it took (what lowering found, when it already
     /// ran the proof).
-    pub fn prove(&self) -> (Vec<Unproven>, Duration) {
+    pub fn prove(&self) -> Proof {
         if self.proven {
             let took = self.lowered.passes.iter().find(|p| p.0 == "prove_bounds").map_or(Duration::ZERO, |p| p.1);
-            return (self.lowered.unproven.clone(), took);
+            return Proof { unproven: self.lowered.unproven.clone(), index_limit: self.lowered.index_limit, took };
         }
         let t = Instant::now();
-        let u = safety::prove(&self.lowered.nest);
-        (u, t.elapsed())
+        let unproven = safety::prove(&self.lowered.nest);
+        let index_limit = overflow::safe_limit(&self.lowered.flat);
+        Proof { unproven, index_limit, took: t.elapsed() }
     }
 
     /// The lowered program with its proof.
-    pub fn finish(self, (unproven, took): (Vec<Unproven>, Duration)) -> Lowered {
+    pub fn finish(self, proof: Proof) -> Lowered {
+        let Proof { unproven, index_limit, took } = proof;
         let mut l = self.lowered;
         l.unproven = unproven;
+        l.index_limit = index_limit;
         if let Some(p) = l.passes.iter_mut().find(|p| p.0 == "prove_bounds") {
             p.1 = took;
         }
         l
     }
+}
+
+/// What [`ProofPending::prove`] finds.
+#[derive(Clone, Debug)]
+pub struct Proof {
+    /// Accesses left to prove per call.
+    pub unproven: Vec<Unproven>,
+    /// See [`Lowered::index_limit`].
+    pub index_limit: Option<i64>,
+    /// How long it took.
+    pub took: Duration,
 }
 
 /// [`lower`] without the bounds proof, for running it beside compilation.
@@ -220,7 +278,9 @@ fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>, 
         last_changed = *pass != "simplify" && changed;
     }
     let nest = nest.unwrap_or_else(|| f.clone());
-    Ok(Lowered { nest, flat: f, unproven, passes: report })
+    // Part of the proof: where the flat nest's index arithmetic fits i64.
+    let index_limit = if prove { overflow::safe_limit(&f) } else { None };
+    Ok(Lowered { nest, flat: f, unproven, index_limit, passes: report })
 }
 
 #[cfg(test)]
