@@ -21,6 +21,10 @@ use crate::func::{Body, Func, ReduceAxis, Reduction, StageId, TensorDecl, Tensor
 use crate::stmt::{ForKind, Scope, ThreadAxis};
 use crate::target::TargetClass;
 
+/// The largest split or tile factor: loop counts like `(N + f - 1) / f`
+/// then stay far inside `i64` for every dim a call can bind.
+pub const MAX_FACTOR: i64 = 1 << 32;
+
 /// A stage of a schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StageRef(pub(crate) u32);
@@ -267,14 +271,33 @@ impl Schedule {
         }
     }
 
-    /// The name of a stage.
-    pub fn stage_name(&self, s: StageRef) -> &str {
-        &self.stages[s.0 as usize].name
+    /// The index of a stage handle, checked: a handle of another schedule
+    /// is an error, never a panic.
+    fn stage_index(&self, s: StageRef) -> Result<usize> {
+        let i = s.0 as usize;
+        if i < self.stages.len() {
+            Ok(i)
+        } else {
+            Err(self.err("a stage of another schedule", Some(format!("the stages are {}", self.stage_names()))))
+        }
+    }
+
+    /// An axis handle, checked (any axis of the stage, current loop or not).
+    fn axis_of(&self, a: AxisRef) -> Result<&Axis> {
+        self.stages
+            .get(a.stage as usize)
+            .and_then(|st| st.axes.get(a.axis as usize))
+            .ok_or_else(|| self.err("an axis of another schedule", None))
+    }
+
+    /// The name of a stage (`Err` for a handle of another schedule).
+    pub fn stage_name(&self, s: StageRef) -> Result<&str> {
+        Ok(&self.stages[self.stage_index(s)?].name)
     }
 
     /// An axis of a stage by name: one of its current loops.
     pub fn axis(&self, s: StageRef, name: &str) -> Result<AxisRef> {
-        let st = &self.stages[s.0 as usize];
+        let st = &self.stages[self.stage_index(s)?];
         if let Some(&a) = st.leaves.iter().rev().find(|a| st.axes[**a].name == name) {
             return Ok(AxisRef { stage: s.0, axis: a as u32 });
         }
@@ -287,13 +310,30 @@ impl Schedule {
     }
 
     /// The current loops of a stage, outermost first.
-    pub fn loops(&self, s: StageRef) -> Vec<AxisRef> {
+    pub fn loops(&self, s: StageRef) -> Result<Vec<AxisRef>> {
+        let st = &self.stages[self.stage_index(s)?];
+        Ok(st.leaves.iter().map(|a| AxisRef { stage: s.0, axis: *a as u32 }).collect())
+    }
+
+    /// [`Schedule::stage_name`] for a handle known to be of this schedule.
+    #[cfg(feature = "testing")]
+    pub(crate) fn stage_name_of(&self, s: StageRef) -> &str {
+        &self.stages[s.0 as usize].name
+    }
+
+    /// [`Schedule::loops`] for a handle known to be of this schedule.
+    pub(crate) fn loops_of(&self, s: StageRef) -> Vec<AxisRef> {
         self.stages[s.0 as usize].leaves.iter().map(|a| AxisRef { stage: s.0, axis: *a as u32 }).collect()
     }
 
-    /// The name of an axis.
-    pub fn axis_name(&self, a: AxisRef) -> &str {
+    /// [`Schedule::axis_name`] for a handle known to be of this schedule.
+    pub(crate) fn axis_name_of(&self, a: AxisRef) -> &str {
         &self.stages[a.stage as usize].axes[a.axis as usize].name
+    }
+
+    /// The name of an axis (`Err` for a handle of another schedule).
+    pub fn axis_name(&self, a: AxisRef) -> Result<&str> {
+        Ok(&self.axis_of(a)?.name)
     }
 
     /// Checks that `a` is a current loop of its stage.
@@ -318,7 +358,7 @@ impl Schedule {
 
     /// `split(v, factor)` with generated names `v.outer`, `v.inner`.
     pub fn split(&mut self, a: AxisRef, factor: i64) -> Result<(AxisRef, AxisRef)> {
-        let n = self.axis_name(a).to_string();
+        let n = self.axis_name(a)?.to_string();
         self.split_named(a, factor, &format!("{n}.outer"), &format!("{n}.inner"))
     }
 
@@ -329,6 +369,9 @@ impl Schedule {
         let (s, pos) = self.leaf(a)?;
         if factor < 1 {
             return Err(self.err(format!("split factor must be at least 1, found {factor}"), None));
+        }
+        if factor > MAX_FACTOR {
+            return Err(self.err(format!("split factor must be at most 2^32 = {MAX_FACTOR}, found {factor}"), None));
         }
         let parent = a.axis as usize;
         let reduce = self.stages[s].axes[parent].reduce;
@@ -344,7 +387,7 @@ impl Schedule {
 
     /// `tile(x, y, fx, fy)` with generated names.
     pub fn tile(&mut self, x: AxisRef, y: AxisRef, fx: i64, fy: i64) -> Result<[AxisRef; 4]> {
-        let (nx, ny) = (self.axis_name(x).to_string(), self.axis_name(y).to_string());
+        let (nx, ny) = (self.axis_name(x)?.to_string(), self.axis_name(y)?.to_string());
         self.tile_named(
             x,
             y,
@@ -360,13 +403,19 @@ impl Schedule {
         if x.stage != y.stage {
             return Err(self.err("tile needs two loops of the same stage", None));
         }
-        if x == y {
-            return Err(self.err(format!("tile needs two different loops, found `{}` twice", self.axis_name(x)), None));
-        }
         self.leaf(x)?;
         self.leaf(y)?;
+        if x == y {
+            return Err(self.err(format!("tile needs two different loops, found `{}` twice", self.axis_name(x)?), None));
+        }
         if fx < 1 || fy < 1 {
             return Err(self.err(format!("split factor must be at least 1, found {}", fx.min(fy)), None));
+        }
+        if fx.max(fy) > MAX_FACTOR {
+            // Checked before the first split: a failed primitive changes nothing.
+            return Err(
+                self.err(format!("split factor must be at most 2^32 = {MAX_FACTOR}, found {}", fx.max(fy)), None)
+            );
         }
         let (xo, xi) = self.split_named(x, fx, names[0], names[2])?;
         let (yo, yi) = self.split_named(y, fy, names[1], names[3])?;
@@ -376,7 +425,7 @@ impl Schedule {
 
     /// `fuse(a, b)` with a generated name `a.b.fused`.
     pub fn fuse(&mut self, a: AxisRef, b: AxisRef) -> Result<AxisRef> {
-        let n = format!("{}.{}.fused", self.axis_name(a), self.axis_name(b));
+        let n = format!("{}.{}.fused", self.axis_name(a)?, self.axis_name(b)?);
         self.fuse_named(a, b, &n)
     }
 
@@ -423,7 +472,7 @@ impl Schedule {
             }
             let (_, p) = self.leaf(*a)?;
             if axes[..i].contains(a) {
-                return Err(self.err(format!("`{}` appears twice in reorder", self.axis_name(*a)), None));
+                return Err(self.err(format!("`{}` appears twice in reorder", self.axis_name(*a)?), None));
             }
             positions.push(p);
         }
@@ -553,7 +602,7 @@ impl Schedule {
     /// `consumer`, only for the region that one iteration of `v` reads.
     pub fn compute_at(&mut self, s: StageRef, at: AxisRef) -> Result<()> {
         let (c, _) = self.leaf(at)?;
-        let si = s.0 as usize;
+        let si = self.stage_index(s)?;
         let (sname, cname) = (self.stages[si].name.clone(), self.stages[c].name.clone());
         if si == c {
             return Err(self.err(format!("cannot compute `{sname}` at one of its own loops"), None));
@@ -602,7 +651,8 @@ impl Schedule {
 
     /// `stage.compute_inline()`: substitute the stage into its consumers.
     pub fn compute_inline(&mut self, s: StageRef) -> Result<()> {
-        let st = &self.stages[s.0 as usize];
+        let si = self.stage_index(s)?;
+        let st = &self.stages[si];
         if st.output.is_some() {
             return Err(self.err(format!("`{}` is an output and cannot be inlined", st.name), None));
         }
@@ -612,14 +662,15 @@ impl Schedule {
                 Some("use compute_at to compute it inside its consumer".into()),
             ));
         }
-        self.stages[s.0 as usize].attach = Attach::Inline;
+        self.stages[si].attach = Attach::Inline;
         Ok(())
     }
 
     /// `stage.compute_root()`: compute the stage in full before its
     /// consumers (the default).
     pub fn compute_root(&mut self, s: StageRef) -> Result<()> {
-        self.stages[s.0 as usize].attach = Attach::Root;
+        let si = self.stage_index(s)?;
+        self.stages[si].attach = Attach::Root;
         Ok(())
     }
 
@@ -662,7 +713,7 @@ impl Schedule {
         if scope == Scope::Global {
             return Err(self.err("cache_read copies into `local` or `shared` memory", None));
         }
-        let c = consumer.0 as usize;
+        let c = self.stage_index(consumer)?;
         let Some(src) = self.tensors.iter().position(|t| t.name == tensor).map(|i| BufId(i as u32)) else {
             return Err(self.err(format!("unknown tensor `{tensor}`"), None));
         };
@@ -683,6 +734,19 @@ impl Schedule {
                     st.name
                 )
             });
+            // A second cache_read of the same tensor: the consumer reads the first copy.
+            let copy = self.stages.iter().find(|st| {
+                st.kind == StageKind::CacheRead && reads_src(st) && {
+                    let b = st.buf;
+                    self.stages[c].body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == b)))
+                }
+            });
+            if let Some(copy) = copy {
+                return Err(self.err(
+                    format!("`{cname}` already reads `{tensor}` through its copy `{}`", copy.name),
+                    Some(format!("cache_read a tensor once per consumer; schedule `{}` instead", copy.name)),
+                ));
+            }
             return Err(self.err(format!("`{cname}` does not read `{tensor}`"), help));
         }
         self.check_fresh(name)?;
@@ -724,7 +788,7 @@ impl Schedule {
 
     /// `stage.cache_write(scope)` with a generated name.
     pub fn cache_write(&mut self, s: StageRef, scope: Scope) -> Result<StageRef> {
-        let name = format!("{}.{}", self.stages[s.0 as usize].name, scope.name());
+        let name = format!("{}.{}", self.stage_name(s)?, scope.name());
         self.cache_write_named(s, scope, &name)
     }
 
@@ -732,7 +796,7 @@ impl Schedule {
     /// `scope` (stage `c_l`, with `c`'s loops and reduction), and make `c`
     /// a copy of it. Must come before other primitives on `c`.
     pub fn cache_write_named(&mut self, s: StageRef, scope: Scope, name: &str) -> Result<StageRef> {
-        let si = s.0 as usize;
+        let si = self.stage_index(s)?;
         if self.stages[si].scheduled {
             return Err(self.err(
                 format!("cache_write on `{}` after other primitives on its loops", self.stages[si].name),
@@ -774,6 +838,9 @@ impl Schedule {
             StageKind::CacheWrite,
             scope,
         );
+        // The same loops as the stage (axes are copied one for one): a stage
+        // that is already a copy (a second cache_write) has no reduction loops.
+        self.stages[new].leaves = old.leaves.clone();
         let nbuf = self.stages[new].buf;
         let st = &mut self.stages[si];
         st.body = Body::Pure(Expr::load(nbuf, st.spatial.iter().map(|a| Expr::Var(st.axes[*a].var)), decl.dtype));
@@ -815,7 +882,7 @@ impl Schedule {
             // definition's loop order.
             let plain = s.clone();
             s.default_cpu_stages(&[]);
-            match crate::lower::lower(&s, crate::target::Target::Interp) {
+            match crate::lower::lower_trial(&s, crate::target::Target::Interp) {
                 Err(_) => s = plain,
                 // Row fusion only where every access is proven in bounds: a
                 // stage computed at a row lives in a buffer the size of the
@@ -828,7 +895,7 @@ impl Schedule {
                         let mut fused = plain;
                         fused.default_cpu_stages(&rows);
                         if fused.attach_rows(&rows).is_ok()
-                            && crate::lower::lower(&fused, crate::target::Target::Interp).is_ok()
+                            && crate::lower::lower_trial(&fused, crate::target::Target::Interp).is_ok()
                         {
                             s = fused;
                         }
@@ -1030,13 +1097,13 @@ impl Schedule {
 
     fn default_gpu_stage(&mut self, st: StageRef) -> Result<()> {
         let spatial: Vec<AxisRef> = self
-            .loops(st)
+            .loops_of(st)
             .into_iter()
             .filter(|a| !self.stages[a.stage as usize].axes[a.axis as usize].reduce)
             .collect();
         let Some(mut fused) = spatial.first().copied() else { return Ok(()) };
         for a in &spatial[1..] {
-            let n = format!("{}_{}", self.axis_name(fused), self.axis_name(*a));
+            let n = format!("{}_{}", self.axis_name_of(fused), self.axis_name_of(*a));
             fused = self.fuse_named(fused, *a, &n)?;
         }
         let (bo, ti) = self.split_named(fused, 64, "block", "thread")?;

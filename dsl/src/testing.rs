@@ -705,7 +705,7 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
             let t = rng.pick(&reads).clone();
             let scope = if cfg.class == TargetClass::Gpu && rng.chance(0.6) { Scope::Shared } else { Scope::Local };
             let name = fresh("cr");
-            let cname = s.stage_name(consumer).to_string();
+            let cname = s.stage_name_of(consumer).to_string();
             let r = s.cache_read_named(consumer, &t, scope, &name).map(|_| ());
             try_op(&mut s, format!("{cname}.cache_read({t}, {}) as {name}", scope.name()), r);
         }
@@ -713,16 +713,16 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
     // Loop primitives on every stage.
     for st in 0..s.stages.len() {
         let sr = StageRef(st as u32);
-        let sname = s.stage_name(sr).to_string();
+        let sname = s.stage_name_of(sr).to_string();
         let nops = rng.below(5);
         let mut bound: Vec<ThreadAxis> = vec![];
         for _ in 0..nops {
-            let loops = s.loops(sr);
+            let loops = s.loops_of(sr);
             if loops.is_empty() {
                 break;
             }
             let a = *rng.pick(&loops);
-            let an = s.axis_name(a).to_string();
+            let an = s.axis_name_of(a).to_string();
             match rng.below(9) {
                 0 | 1 => {
                     let f = rng.range(1, cfg.max_factor);
@@ -734,7 +734,7 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                     let b = *rng.pick(&loops);
                     let (fx, fy) = (rng.range(1, cfg.max_factor), rng.range(1, cfg.max_factor));
                     let names = [fresh("xo"), fresh("yo"), fresh("xi"), fresh("yi")];
-                    let bn = s.axis_name(b).to_string();
+                    let bn = s.axis_name_of(b).to_string();
                     let r = s.tile_named(a, b, fx, fy, [&names[0], &names[1], &names[2], &names[3]]).map(|_| ());
                     try_op(&mut s, format!("{sname}: let {names:?} = tile({an}, {bn}, {fx}, {fy})"), r);
                 }
@@ -743,7 +743,7 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                     if p + 1 < loops.len() {
                         let b = loops[p + 1];
                         let n = fresh("f");
-                        let bn = s.axis_name(b).to_string();
+                        let bn = s.axis_name_of(b).to_string();
                         let r = s.fuse_named(a, b, &n).map(|_| ());
                         try_op(&mut s, format!("{sname}: let {n} = fuse({an}, {bn})"), r);
                     }
@@ -753,7 +753,7 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                     for i in (1..order.len()).rev() {
                         order.swap(i, rng.below(i + 1));
                     }
-                    let names: Vec<String> = order.iter().map(|x| s.axis_name(*x).to_string()).collect();
+                    let names: Vec<String> = order.iter().map(|x| s.axis_name_of(*x).to_string()).collect();
                     let r = s.reorder(&order);
                     try_op(&mut s, format!("{sname}: reorder({})", names.join(", ")), r);
                 }
@@ -791,8 +791,8 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
         if cfg.vectorize_reductions <= 0.0 || !rng.chance(cfg.vectorize_reductions) {
             continue;
         }
-        let Some(k) = s.loops(sr).into_iter().find(|a| matches!(s.axis_name(*a), "k" | "r")) else { continue };
-        let (sname, kn) = (s.stage_name(sr).to_string(), s.axis_name(k).to_string());
+        let Some(k) = s.loops_of(sr).into_iter().find(|a| matches!(s.axis_name_of(*a), "k" | "r")) else { continue };
+        let (sname, kn) = (s.stage_name_of(sr).to_string(), s.axis_name_of(k).to_string());
         let f = [4, 8, 16][rng.below(3)];
         let (o, i) = (fresh("vo"), fresh("vi"));
         let desc = format!("{sname}: let ({o}, {i}) = split({kn}, {f})");
@@ -806,7 +806,7 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                 continue;
             }
         };
-        let mut order: Vec<AxisRef> = s.loops(sr).into_iter().filter(|a| *a != inner).collect();
+        let mut order: Vec<AxisRef> = s.loops_of(sr).into_iter().filter(|a| *a != inner).collect();
         order.push(inner);
         let r = s.reorder(&order);
         try_op(&mut s, format!("{sname}: reorder(.., {i})"), r);
@@ -820,7 +820,7 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
         if s.stages[st].output.is_some() {
             continue;
         }
-        let sname = s.stage_name(sr).to_string();
+        let sname = s.stage_name_of(sr).to_string();
         match rng.below(4) {
             0 => {
                 let r = s.compute_inline(sr);
@@ -848,11 +848,11 @@ fn gen_schedule(rng: &mut Rng, func: &Func, cfg: &GenConfig, log: &mut Vec<Strin
                         upto = s.stages[stage].leaves.iter().position(|l| *l == axis).unwrap_or(0);
                         c = stage;
                     }
-                    let loops = s.loops(StageRef(c as u32));
+                    let loops = s.loops_of(StageRef(c as u32));
                     let loops = &loops[..loops.len().min(upto.saturating_add(1))];
                     if !loops.is_empty() {
                         let a = *rng.pick(loops);
-                        let (cn, an) = (s.stage_name(StageRef(c as u32)).to_string(), s.axis_name(a).to_string());
+                        let (cn, an) = (s.stage_name_of(StageRef(c as u32)).to_string(), s.axis_name_of(a).to_string());
                         let r = s.compute_at(sr, a);
                         let how = if c == r0 { "" } else { "  (a loop of its reader's ancestor)" };
                         try_op(&mut s, format!("{sname}.compute_at({cn}, {an}){how}"), r);

@@ -284,7 +284,7 @@ fn schedule_stage(
                     if let Ok(c) = s.cache_read_named(st, input, scope, &name)
                         && s.compute_at(c, at).is_ok()
                     {
-                        note(format!("cache_read({input}, {}) at {}", scope.name(), s.axis_name(at)));
+                        note(format!("cache_read({input}, {}) at {}", scope.name(), s.axis_name(at).unwrap()));
                     }
                 }
             }
@@ -294,7 +294,7 @@ fn schedule_stage(
         && let Some(at) = thread_loops.last().or(block_loops.last())
         && s.compute_at(c, *at).is_ok()
     {
-        note(format!("cache_write stage at {}", s.axis_name(*at)));
+        note(format!("cache_write stage at {}", s.axis_name(*at).unwrap()));
     }
 }
 
@@ -321,11 +321,11 @@ pub(crate) fn generate(seed: u64) -> Case {
                         log.push(format!("{p}: inline"));
                     }
                     1 => {
-                        let loops = sched.loops(cs);
+                        let loops = sched.loops(cs).unwrap();
                         if !loops.is_empty() {
                             let at = loops[rng.below(loops.len() as u64) as usize];
                             if sched.compute_at(ps, at).is_ok() {
-                                log.push(format!("{p}: compute_at(out, {})", sched.axis_name(at)));
+                                log.push(format!("{p}: compute_at(out, {})", sched.axis_name(at).unwrap()));
                             }
                         }
                     }

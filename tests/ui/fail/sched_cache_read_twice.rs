@@ -1,0 +1,14 @@
+use texpr::prelude::*;
+
+tensor_expr! {
+    fn matmul(a: f32[M, K], b: f32[K, N]) -> f32[M, N] {
+        let c = |i, j| sum(k in 0..K => a[i, k] * b[k, j]);
+        c
+    }
+    schedule for gpu {
+        let a_s = c.cache_read(a, shared);
+        let a_l = c.cache_read(a, local);
+    }
+}
+
+fn main() {}
