@@ -126,7 +126,7 @@ impl Kernel {
     /// and the backends' output for the others.
     pub fn source(&self, target: Target) -> Result<String> {
         let lowered = self.lower(target)?;
-        crate::backend::source(target, &lowered)
+        texpr_dsl::deep::with_stack(self.func()?.depth(), || crate::backend::source(target, &lowered))
     }
 
     /// Compiles for `target` (once; later calls return the cached result).
@@ -139,10 +139,22 @@ impl Kernel {
                 // before: a GPU context stays with the calling thread); if
                 // no thread can be started, it runs here afterwards.
                 let pending = program.lower_pending(target)?;
+                // A deep definition (a sum of thousands of terms) needs deep
+                // stacks for the proof and the CPU code generator (GPU code
+                // is compiled on this thread: its context stays here).
+                let depth = program.func().depth();
+                let deep = depth > texpr_dsl::deep::SHALLOW;
                 let (exe, proof) = std::thread::scope(|s| {
-                    let proof =
-                        std::thread::Builder::new().name("texpr-proof".into()).spawn_scoped(s, || pending.prove());
-                    let exe = crate::backend::compile(target, pending.lowered());
+                    let mut b = std::thread::Builder::new().name("texpr-proof".into());
+                    if deep {
+                        b = b.stack_size(texpr_dsl::deep::STACK);
+                    }
+                    let proof = b.spawn_scoped(s, || pending.prove());
+                    let exe = if target.class() == texpr_dsl::TargetClass::Cpu {
+                        texpr_dsl::deep::with_stack(depth, || crate::backend::compile(target, pending.lowered()))
+                    } else {
+                        crate::backend::compile(target, pending.lowered())
+                    };
                     let proof = match proof {
                         Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
                         Err(_) => pending.prove(),

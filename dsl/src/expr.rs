@@ -353,18 +353,51 @@ pub enum Expr {
 impl Expr {
     /// The element type of the value.
     pub fn dtype(&self) -> DType {
-        match self {
+        // An operation has its operands' type, and type checking made every
+        // operand of one operation the same type: follow the first and the
+        // last operand together and stop at whichever reaches a node that
+        // knows its type first. A sum of thousands of terms (`acc + x * k`)
+        // is typed in a few steps, not by walking its whole left spine.
+        let (mut first, mut last) = (self, self);
+        loop {
+            for e in [first, last] {
+                if let Some(t) = e.own_dtype() {
+                    return t;
+                }
+            }
+            first = first.same_typed_operands().0;
+            last = last.same_typed_operands().1;
+        }
+    }
+
+    /// The type of a node that does not take it from its operands.
+    fn own_dtype(&self) -> Option<DType> {
+        Some(match self {
             Expr::Const(s) => s.dtype(),
             Expr::Var(v) => v.dtype,
             Expr::Dim(_) => DType::INDEX,
             Expr::Param(_, t) => *t,
             Expr::Load(l) => l.dtype,
-            Expr::Unary(_, a) => a.dtype(),
-            Expr::Binary(_, a, _) => a.dtype(),
             Expr::Cmp(..) | Expr::And(..) | Expr::Or(..) => DType::Bool,
             Expr::Cast(t, _) => *t,
-            Expr::Select(_, a, _) | Expr::If(_, a, _) => a.dtype(),
-            Expr::Call(_, args) => args[0].dtype(),
+            // Never built (a built-in takes one to three operands); typed so
+            // that `dtype` always ends.
+            Expr::Call(_, args) if args.is_empty() => DType::F32,
+            Expr::Unary(..) | Expr::Binary(..) | Expr::Select(..) | Expr::If(..) | Expr::Call(..) => return None,
+        })
+    }
+
+    /// The first and the last operand of the node's own type (itself for a
+    /// node that has none).
+    fn same_typed_operands(&self) -> (&Expr, &Expr) {
+        match self {
+            Expr::Unary(_, a) => (a, a),
+            Expr::Binary(_, a, b) | Expr::Select(_, a, b) | Expr::If(_, a, b) => (a, b),
+            Expr::Call(_, args) => match (args.first(), args.last()) {
+                (Some(a), Some(b)) => (a, b),
+                _ => (self, self),
+            },
+            _ => (self, self),
         }
     }
 

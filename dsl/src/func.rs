@@ -167,6 +167,12 @@ impl Body {
 }
 
 impl Func {
+    /// The nesting depth of the deepest expression of a stage (without
+    /// recursion; see [`crate::deep`]).
+    pub fn depth(&self) -> usize {
+        self.stages.iter().flat_map(|s| s.body.exprs()).map(crate::deep::depth).max().unwrap_or(0)
+    }
+
     /// The tensor inputs, in argument order.
     pub fn inputs(&self) -> impl Iterator<Item = BufId> + '_ {
         self.args.iter().filter_map(|a| match a {

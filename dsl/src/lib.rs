@@ -19,6 +19,7 @@
 
 pub mod arith;
 pub mod bounds;
+pub mod deep;
 pub mod dtype;
 pub mod error;
 pub mod expr;

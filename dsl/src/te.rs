@@ -132,6 +132,54 @@ impl Expr {
         self.origin
     }
 
+    /// The nesting depth (without recursion).
+    pub(crate) fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut todo = vec![(self, 1usize)];
+        while let Some((e, d)) = todo.pop() {
+            deepest = deepest.max(d);
+            let mut children = vec![];
+            match &*e.node {
+                Node::Name(_) | Node::Float(_) | Node::Int(_) | Node::Bool(_) | Node::Typed(_) => {}
+                Node::Index(_, v) | Node::Call(_, v) => children.extend(v),
+                Node::Unary(_, a) | Node::Cast(a, _) => children.push(a),
+                Node::Binary(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
+                    children.extend([a, b])
+                }
+                Node::If(c, a, b) => children.extend([c, a, b]),
+                Node::Reduce(_, vars, body) => {
+                    for v in vars {
+                        children.extend([&v.lo, &v.hi]);
+                    }
+                    children.push(body);
+                }
+            }
+            todo.extend(children.into_iter().map(|c| (c, d + 1)));
+        }
+        deepest
+    }
+
+    /// Calls `f` on every name the expression refers to.
+    pub(crate) fn visit_names(&self, f: &mut impl FnMut(&str)) {
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            match &*e.node {
+                Node::Name(n) => f(n),
+                Node::Float(_) | Node::Int(_) | Node::Bool(_) | Node::Typed(_) => {}
+                Node::Index(_, v) | Node::Call(_, v) => todo.extend(v),
+                Node::Unary(_, a) | Node::Cast(a, _) => todo.push(a),
+                Node::Binary(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => todo.extend([a, b]),
+                Node::If(c, a, b) => todo.extend([c, a, b]),
+                Node::Reduce(_, vars, body) => {
+                    for v in vars {
+                        todo.extend([&v.lo, &v.hi]);
+                    }
+                    todo.push(body);
+                }
+            }
+        }
+    }
+
     /// A reference by name to an index or reduction variable, a scalar
     /// input or a dim.
     pub fn name(name: impl Into<String>) -> Expr {
@@ -571,6 +619,7 @@ impl FuncBuilder {
 
     /// Resolves and checks the definition.
     pub fn build(&self) -> Result<crate::Func> {
-        crate::typeck::check(self)
+        let depth = self.stages.iter().map(|s| s.body.depth()).max().unwrap_or(0);
+        crate::deep::with_stack(depth, || crate::typeck::check(self))
     }
 }

@@ -135,6 +135,12 @@ pub fn builder(f: &FuncDef, body: &Body, o: &mut Origins) -> FuncBuilder {
 /// milliseconds). `TEXPR_MACRO_CHECK_TIMEOUT` (seconds) overrides it.
 const TIMEOUT_S: u64 = 120;
 
+/// The checker thread's stack: deep expressions (a sum of thousands of
+/// terms) recurse deeply through type checking and lowering, and a proc
+/// macro is usually built without optimizations. Address space only: the
+/// pages a shallow definition never touches are never committed.
+const CHECK_STACK: usize = 1 << 30;
+
 /// Checks a function and its schedules; every error found, at its span.
 ///
 /// The spans stay on this thread; the core runs on a worker thread over
@@ -157,7 +163,7 @@ pub fn check(f: &FuncDef, body: &Body) -> Vec<syn::Error> {
         .collect();
     let timeout = std::env::var("TEXPR_MACRO_CHECK_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(TIMEOUT_S);
     let (tx, rx) = std::sync::mpsc::channel();
-    let worker = std::thread::Builder::new().name("texpr-check".into()).spawn(move || {
+    let worker = std::thread::Builder::new().name("texpr-check".into()).stack_size(CHECK_STACK).spawn(move || {
         let r = catch_unwind(AssertUnwindSafe(|| run(&b, &blocks, fname_origin)));
         let _ = tx.send(r.map_err(|p| {
             p.downcast_ref::<String>()

@@ -18,9 +18,66 @@ use crate::error::{Sp, sp};
 /// The element types, for messages.
 pub const DTYPES: &str = "f32, f64, f16, bf16, i8, i16, i32, i64, u8, u16, u32, u64, bool";
 
+/// How deep an expression may nest. The macro's walks over an expression
+/// (type checking's input, code generation) run on rustc's own thread,
+/// whose stack a proc macro cannot grow; past this depth a definition is a
+/// compile error on its tokens instead of a crashed rustc. (Type checking
+/// and lowering run on a thread of their own with a large stack.)
+pub const MAX_DEPTH: usize = 1000;
+
+std::thread_local! {
+    /// Parentheses, calls and unary operators being parsed, innermost last.
+    static NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one more level of nesting while `f` parses it.
+fn nested<T>(input: ParseStream, f: impl FnOnce(ParseStream) -> syn::Result<T>) -> syn::Result<T> {
+    let n = NESTING.get() + 1;
+    if n > MAX_DEPTH {
+        return Err(Sp::new(input.span()).error(too_deep()));
+    }
+    NESTING.set(n);
+    let r = f(input);
+    NESTING.set(n - 1);
+    r
+}
+
+fn too_deep() -> String {
+    format!(
+        "this expression nests more than {MAX_DEPTH} operations deep; split it into stages (`let part: f32[N] = |i| ...;`)"
+    )
+}
+
 /// Parses an expression.
 pub fn expr(input: ParseStream) -> syn::Result<Expr> {
-    binary(input, 0)
+    let e = nested(input, |input| binary(input, 0))?;
+    if depth(&e) > MAX_DEPTH {
+        return Err(e.sp.error(too_deep()));
+    }
+    Ok(e)
+}
+
+/// The nesting depth of an expression, without recursion.
+fn depth(e: &Expr) -> usize {
+    let mut deepest = 0;
+    let mut todo = vec![(e, 1usize)];
+    while let Some((e, d)) = todo.pop() {
+        deepest = deepest.max(d);
+        match &e.kind {
+            ExprKind::Name(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Typed(..) => {}
+            ExprKind::Index(_, v) | ExprKind::Call(_, v) => todo.extend(v.iter().map(|x| (x, d + 1))),
+            ExprKind::Unary(_, a) | ExprKind::Cast(a, _) => todo.push((a, d + 1)),
+            ExprKind::Binary(_, a, b) | ExprKind::Cmp(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                todo.extend([(&**a, d + 1), (&**b, d + 1)])
+            }
+            ExprKind::If(c, a, b) => todo.extend([(&**c, d + 1), (&**a, d + 1), (&**b, d + 1)]),
+            ExprKind::Reduce(_, vars, body) => {
+                todo.extend(vars.iter().flat_map(|v| [(&v.lo, d + 1), (&v.hi, d + 1)]));
+                todo.push((body, d + 1));
+            }
+        }
+    }
+    deepest
 }
 
 /// A comma-separated list of expressions (trailing comma allowed) that
@@ -221,7 +278,7 @@ fn unary(input: ParseStream) -> syn::Result<Expr> {
     } else {
         return postfix(input);
     };
-    let a = unary(input)?;
+    let a = nested(input, unary)?;
     let sp = s.to(a.sp);
     Ok(Expr { kind: ExprKind::Unary(op, Box::new(a)), sp })
 }
