@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs what the
 # tests need (PoCL for OpenCL, NVRTC for CUDA compile checks; see
-# scripts/gpu-deps.sh) and runs `cargo test --workspace`.
+# scripts/gpu-deps.sh), checks formatting (`cargo fmt --check`) and lints
+# (`cargo clippy`, warnings are errors), and runs `cargo test --workspace`.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,6 @@ if [ -f scripts/gpu-deps.sh ]; then
     source scripts/gpu-deps.sh
 fi
 
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace "$@"

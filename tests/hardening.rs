@@ -54,6 +54,12 @@ mod defs {
             y
         }
 
+        /// A gather clamped into the tensor (proven per call for `N >= 1`).
+        pub fn clamped_gather(x: f32[N], idx: i64[M]) -> f32[M] {
+            let y = |i| x[clamp(idx[i], 0, N - 1)];
+            y
+        }
+
         /// A gather whose index arithmetic is guarded: `idx[i] + 1` can
         /// wrap for `idx[i] = i64::MAX`, so the guard must be written on
         /// the loaded value itself.
@@ -168,5 +174,51 @@ fn empty_calls_do_not_run() {
         let y = defs::softmax::on(t).unwrap().run(&x).unwrap();
         assert_eq!(y.shape(), &[1 << 40, 0]);
         assert!(start.elapsed() < Duration::from_secs(60), "{t:?}: {:?}", start.elapsed());
+    }
+}
+
+/// Defect 8: the prover knows `clamp` (integer `clamp` is `min(max(..))`).
+#[test]
+fn clamped_gathers_run() {
+    let x = Tensor::from_vec([4], vec![10.0f32, 11.0, 12.0, 13.0]).unwrap();
+    let idx = Tensor::from_vec([5], vec![-5i64, 0, 2, 3, i64::MAX]).unwrap();
+    for t in TARGETS {
+        let y = defs::clamped_gather::on(t).unwrap().run(&x, &idx).unwrap();
+        assert_eq!(y.as_slice(), &[10.0, 10.0, 12.0, 13.0, 13.0]);
+        // With no element to clamp into, the call is an error, not a read.
+        let empty = Tensor::<f32>::zeros([0]);
+        let e = defs::clamped_gather::on(t).unwrap().run(&empty, &idx).unwrap_err();
+        assert!(matches!(e, Error::Bounds(_)), "{e}");
+    }
+}
+
+/// Defect 5: deep expressions. A stage summing 10,000 terms, built with the
+/// builder API (the macro accepts up to its nesting limit, see the UI test
+/// `def_expression_too_deep`), compiles and runs on the CPU and the
+/// interpreter instead of overflowing a stack.
+#[test]
+fn deep_expressions_compile_and_run() {
+    use texpr::te::{self, FuncBuilder};
+    for (n, targets) in [(990usize, &TARGETS[..]), (10_000, &[Target::Cpu][..])] {
+        let mut f = FuncBuilder::new("deep");
+        let x = f.input("x", DType::F32, ["N"]);
+        f.output(DType::F32, ["N"]);
+        let y = f.compute("y", ["i"], |[i]| {
+            let mut acc = x.at([i.clone()]);
+            for k in 2..=n {
+                acc = acc + x.at([i.clone()]) * te::Expr::float((k % 7) as f64);
+            }
+            acc
+        });
+        f.ret([y]);
+        let start = Instant::now();
+        let k = Kernel::from_func(f.build().unwrap());
+        let xs = Tensor::from_vec([3], vec![1.0f32, 2.0, 3.0]).unwrap();
+        let per: f32 = 1.0 + (2..=n).map(|k| (k % 7) as f32).sum::<f32>();
+        for t in targets {
+            let got: Tensor<f32> = k.run1(*t, &[(&xs).into()], &[]).unwrap();
+            assert_eq!(got.as_slice(), &[per, 2.0 * per, 3.0 * per], "{t:?}");
+        }
+        eprintln!("{n} terms: {:?}", start.elapsed());
     }
 }

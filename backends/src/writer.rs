@@ -963,6 +963,14 @@ impl<'a, W: fmt::Write, D: Dialect> Writer<'a, W, D> {
                     )
                 }
             }
+            Helper::Clamp(t) if t.is_int() => {
+                // `min(max(x, lo), hi)`, as `Scalar::call`.
+                let ty = self.d.value_type(t);
+                writeln!(
+                    w,
+                    "{pre} {ty} {name}({ty} x, {ty} lo, {ty} hi) {{\n    {ty} m = x < lo ? lo : x;\n    return m > hi ? hi : m;\n}}"
+                )
+            }
             Helper::Clamp(t) => {
                 let ty = self.d.value_type(t);
                 writeln!(

@@ -15,8 +15,64 @@
 
 use crate::arith::{Affine, Atom};
 use crate::dtype::DType;
-use crate::expr::{BinOp, CmpOp, Expr, UnOp, VarId};
+use crate::expr::{BinOp, Builtin, CmpOp, Expr, UnOp, VarId};
 use crate::typeck::Range;
+
+/// Arithmetic the prover looks into (the rest it keeps whole as an atom).
+/// A product with a factor of unknown range has no range either: it is
+/// kept whole.
+pub(crate) fn visible(e: &Expr) -> bool {
+    if e.dtype() != DType::INDEX {
+        return false;
+    }
+    match e {
+        Expr::Binary(BinOp::Mul, a, b) => !unbounded(a) && !unbounded(b),
+        Expr::Binary(..) | Expr::Unary(UnOp::Neg, _) | Expr::Call(Builtin::Clamp, _) => true,
+        _ => false,
+    }
+}
+
+/// An `i64` atom the prover knows no range for: a loaded `i64`, a cast
+/// from a type `i64` cannot hold, a product with such a factor, and what
+/// it keeps whole without a range (an `if`, a `select`, a call other than
+/// `clamp`).
+pub(crate) fn unbounded(e: &Expr) -> bool {
+    match e {
+        Expr::Load(l) => l.dtype == DType::INDEX,
+        Expr::Cast(DType::I64, x) => !x.dtype().is_int() || x.dtype() == DType::U64,
+        Expr::Binary(BinOp::Mul, a, b) => e.dtype() == DType::INDEX && (unbounded(a) || unbounded(b)),
+        Expr::If(..) | Expr::Select(..) => e.dtype() == DType::INDEX,
+        Expr::Call(f, _) => *f != Builtin::Clamp && e.dtype() == DType::INDEX,
+        _ => false,
+    }
+}
+
+/// `true` if the visible arithmetic of `e` never computes with an atom of
+/// unknown range (only `min`, `max` and `clamp`, which cannot overflow, may
+/// take one): then what `e` computes is what the prover reasons about
+/// whenever its bounded parts fit in `i64` (which calls check).
+pub(crate) fn exact(e: &Expr) -> bool {
+    fn has_unbounded(e: &Expr) -> bool {
+        unbounded(e) || (visible(e) && e.children().into_iter().any(has_unbounded))
+    }
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        if !visible(e) {
+            continue;
+        }
+        match e {
+            Expr::Binary(BinOp::Min | BinOp::Max, ..) | Expr::Call(Builtin::Clamp, _) => todo.extend(e.children()),
+            _ if e.children().into_iter().any(has_unbounded) => return false,
+            _ => todo.extend(e.children()),
+        }
+    }
+    true
+}
+
+/// A comparison whose fact the prover may use: both sides [`exact`].
+pub(crate) fn exact_comparison(a: &Expr, b: &Expr) -> bool {
+    exact(a) && exact(b)
+}
 
 /// At most this many alternative forms of one `min`/`max` expression.
 const MAX_FORMS: usize = 16;
@@ -272,7 +328,10 @@ impl Prover {
                 self.push_cond(b, false);
             }
             Expr::Unary(UnOp::Not, a) => self.push_cond(a, !truth),
-            Expr::Cmp(op, a, b) if a.dtype() == DType::INDEX => {
+            // A comparison that computes with a value of unknown range
+            // (`idx[i] + 1 < N`) may wrap in `i64`: its fact could be false
+            // on the machine, so it is not one (`idx[i] < N - 1` is).
+            Expr::Cmp(op, a, b) if a.dtype() == DType::INDEX && exact_comparison(a, b) => {
                 let op = if truth { *op } else { op.negate() };
                 // Each comparison becomes `e >= 0` facts.
                 let ge = |x: &Expr, y: &Expr, c: i64| {

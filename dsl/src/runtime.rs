@@ -137,19 +137,21 @@ impl Program {
 
     /// The loop nest for a target.
     pub fn lower(&self, target: Target) -> Result<Lowered> {
-        lower(&self.schedule_for(target), target)
+        crate::deep::with_stack(self.func.depth(), || lower(&self.schedule_for(target), target))
     }
 
     /// [`Program::lower`] with the bounds proof left to run beside
     /// compilation ([`ProofPending`]).
     pub fn lower_pending(&self, target: Target) -> Result<ProofPending> {
-        lower_pending(&self.schedule_for(target), target)
+        crate::deep::with_stack(self.func.depth(), || lower_pending(&self.schedule_for(target), target))
     }
 
     /// The loop nest with no schedule at all: the reference the property
     /// tests compare every schedule against.
     pub fn lower_unscheduled(&self) -> Result<Lowered> {
-        lower(&Schedule::new(&self.func, Some(TargetClass::Cpu)), Target::Interp)
+        crate::deep::with_stack(self.func.depth(), || {
+            lower(&Schedule::new(&self.func, Some(TargetClass::Cpu)), Target::Interp)
+        })
     }
 }
 
@@ -340,6 +342,8 @@ pub fn output_shapes(func: &Func, dims: &[i64]) -> Result<Vec<Vec<usize>>> {
 /// A lowered program compiled for one target: checks every call, then runs.
 pub struct Compiled {
     func: Arc<Func>,
+    /// [`Func::depth`]: an interpreter run of a deep definition needs a deep stack.
+    depth: usize,
     lowered: Arc<Lowered>,
     exe: Box<dyn Executable>,
     /// Dims (and `i64` scalars) whose per-call check passed (or failed).
@@ -349,7 +353,7 @@ pub struct Compiled {
 impl Compiled {
     /// Wraps an executable for a lowered program.
     pub fn new(func: Arc<Func>, lowered: Arc<Lowered>, exe: Box<dyn Executable>) -> Compiled {
-        Compiled { func, lowered, exe, proven: Mutex::new(HashMap::new()) }
+        Compiled { depth: func.depth(), func, lowered, exe, proven: Mutex::new(HashMap::new()) }
     }
 
     /// The definition.
@@ -373,11 +377,7 @@ impl Compiled {
             let want = s.iter().try_fold(1usize, |a, n| a.checked_mul(*n));
             if want != Some(d.len()) {
                 let name = &self.func.tensor(t).name;
-                return Err(err(format!(
-                    "input {k} (`{name}`) has {} element(s) but shape {}",
-                    d.len(),
-                    shape_str(s)
-                )));
+                return Err(err(format!("input {k} (`{name}`) has {} element(s) but shape {}", d.len(), shape_str(s))));
             }
         }
         let typed: Vec<(DType, &[usize])> = inputs.iter().zip(in_shapes).map(|(d, s)| (d.dtype(), *s)).collect();
@@ -429,9 +429,13 @@ impl Compiled {
         if want.iter().all(|s| s.contains(&0)) {
             return Ok(());
         }
-        let mut call = Call { dims: &dims, params, inputs, outputs };
-        // SAFETY: every argument was checked above, as `Executable::run` requires.
-        unsafe { self.exe.run(&mut call) }
+        // The interpreter walks expressions recursively; compiled code does not.
+        let depth = if self.lowered.flat.target == Target::Interp { self.depth } else { 0 };
+        crate::deep::with_stack(depth, || {
+            let mut call = Call { dims: &dims, params, inputs, outputs };
+            // SAFETY: every argument was checked above, as `Executable::run` requires.
+            unsafe { self.exe.run(&mut call) }
+        })
     }
 
     fn check_call(&self, dims: &[i64], params: &[Scalar]) -> Result<()> {

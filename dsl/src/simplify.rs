@@ -10,7 +10,7 @@
 use crate::arith::Affine;
 use crate::bounds::Prover;
 use crate::dtype::DType;
-use crate::expr::{BinOp, CmpOp, Expr, UnOp};
+use crate::expr::{BinOp, Builtin, CmpOp, Expr, UnOp};
 use crate::value::Scalar;
 
 /// Simplifies without context.
@@ -110,6 +110,11 @@ fn step(e: Expr, p: Option<&Prover>) -> Expr {
             None => e,
         },
         Expr::Cast(t, a) if a.dtype() == *t => (**a).clone(),
+        // Integer `clamp` is `min(max(x, lo), hi)`: the form the prover and
+        // every backend already know.
+        Expr::Call(Builtin::Clamp, args) if args.len() == 3 && e.dtype().is_int() => {
+            Expr::min(Expr::max(args[0].clone(), args[1].clone()), args[2].clone())
+        }
         _ => e,
     }
 }

@@ -63,10 +63,31 @@ impl<T: Element> Tensor<T> {
     }
 
     /// A tensor whose element at each multi-index is `f(index)`.
-    pub fn from_fn(shape: impl AsRef<[usize]>, mut f: impl FnMut(&[usize]) -> T) -> Tensor<T> {
+    ///
+    /// # Panics
+    /// Like `vec!`, if the number of elements overflows `usize` or the
+    /// memory cannot be allocated; [`Tensor::try_from_fn`] returns an `Err`.
+    pub fn from_fn(shape: impl AsRef<[usize]>, f: impl FnMut(&[usize]) -> T) -> Tensor<T> {
+        match Tensor::try_from_fn(shape, f) {
+            Ok(t) => t,
+            Err(e) => panic!("Tensor::from_fn: {e}"),
+        }
+    }
+
+    /// [`Tensor::from_fn`], or an `Err` (instead of a panic or an abort)
+    /// when the number of elements overflows or the memory cannot be
+    /// allocated.
+    pub fn try_from_fn(shape: impl AsRef<[usize]>, mut f: impl FnMut(&[usize]) -> T) -> Result<Tensor<T>> {
         let shape = shape.as_ref().to_vec();
-        let n = numel(&shape).expect("Tensor::from_fn: the number of elements overflows usize");
-        let mut data = Vec::with_capacity(n);
+        let too_big = || {
+            Error::Shape(ShapeError {
+                func: "Tensor::try_from_fn".into(),
+                message: format!("shape {} has more elements than fit in memory", shape_str(&shape)),
+            })
+        };
+        let n = numel(&shape).ok_or_else(too_big)?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(n).map_err(|_| too_big())?;
         let mut idx = vec![0usize; shape.len()];
         for _ in 0..n {
             data.push(f(&idx));
@@ -78,7 +99,7 @@ impl<T: Element> Tensor<T> {
                 idx[d] = 0;
             }
         }
-        Tensor { shape, data }
+        Ok(Tensor { shape, data })
     }
 
     /// The shape.

@@ -247,7 +247,13 @@ impl Checker {
                 op @ (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem | BinOp::Min | BinOp::Max),
                 a,
                 b,
-            ) => Expr::binary(*op, self.dim_expr(a, what)?, self.dim_expr(b, what)?),
+            ) => {
+                let (x, y) = (self.dim_expr(a, what)?, self.dim_expr(b, what)?);
+                if matches!(op, BinOp::Div | BinOp::Rem) && y.as_int() == Some(0) {
+                    return Err(self.err(d.origin, format!("division by zero in {what}")));
+                }
+                Expr::binary(*op, x, y)
+            }
             Node::Call(f, args) if (f.name == "min" || f.name == "max") && args.len() == 2 => {
                 let op = if f.name == "min" { BinOp::Min } else { BinOp::Max };
                 Expr::binary(op, self.dim_expr(&args[0], what)?, self.dim_expr(&args[1], what)?)
@@ -395,12 +401,19 @@ impl Checker {
 
     /// Rephrases a bound error that names an index variable.
     fn bound_err(&self, e: Error, cx: &StageCx<'_>, bound: &te::Expr) -> Error {
-        if let Node::Name(n) = &*bound.node
-            && cx.locals.iter().any(|(l, ..)| l == n)
-        {
+        // The first index or reduction variable the bound uses, if any.
+        let mut local = None;
+        bound.visit_names(&mut |n| {
+            if local.is_none() && cx.locals.iter().any(|(l, ..)| l == n) {
+                local = Some(n.to_string());
+            }
+        });
+        if let Some(n) = local {
             return self.err(
                 bound.origin,
-                format!("reduction bounds use dims and literals only, not the variable `{n}`; guard the value with `if` instead"),
+                format!(
+                    "reduction bounds use dims and literals only, not the variable `{n}` (a bound that moves with an index is a scan); reduce over the whole range and guard the value with `if`, e.g. `sum(j in 0..N => if j <= {n} {{ .. }} else {{ 0.0 }})`"
+                ),
             );
         }
         e

@@ -342,17 +342,9 @@ impl Scalar {
                 Wide::I(x) => narrow(t, Wide::I(x.abs())),
                 _ => a,
             },
-            Builtin::Clamp => {
-                let lo = args[1];
-                let hi = args[2];
-                if Scalar::cmp_op(CmpOp::Lt, a, lo) {
-                    lo
-                } else if Scalar::cmp_op(CmpOp::Gt, a, hi) {
-                    hi
-                } else {
-                    a
-                }
-            }
+            // Integers: `min(max(x, lo), hi)` (`hi` when `lo > hi`, as
+            // numpy's `clip` and ONNX's `Clip`); lowering rewrites it so.
+            Builtin::Clamp => Scalar::binary(BinOp::Min, Scalar::binary(BinOp::Max, a, args[1]), args[2]),
             // Integer fma: wrapping a * b + c.
             Builtin::Fma => Scalar::binary(BinOp::Add, Scalar::binary(BinOp::Mul, a, args[1]), args[2]),
             _ => a,

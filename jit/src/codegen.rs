@@ -1109,7 +1109,14 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
                     let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
                     self.b.ins().select(neg, n, x)
                 }
-                Builtin::Clamp => self.clamp(t, x, a[1], a[2]),
+                // `min(max(x, lo), hi)`, as `Scalar::call` (lowering rewrites
+                // integer clamps to that form anyway).
+                Builtin::Clamp => {
+                    let below = self.cmp(CmpOp::Lt, t, x, a[1]);
+                    let m = self.b.ins().select(below, a[1], x);
+                    let above = self.cmp(CmpOp::Gt, t, m, a[2]);
+                    self.b.ins().select(above, a[2], m)
+                }
                 Builtin::Fma => {
                     let p = self.b.ins().imul(x, a[1]);
                     self.b.ins().iadd(p, a[2])

@@ -171,7 +171,7 @@ fn pow() {
         let inputs = [Data::F32(&xs), Data::F32(&es)];
         let mut outputs = [DataMut::F32(&mut y)];
         // SAFETY: one input and one output of N elements, N = x.len().
-    unsafe { k.run(&mut Call { dims: &dims, params: &[], inputs: &inputs, outputs: &mut outputs }).unwrap() };
+        unsafe { k.run(&mut Call { dims: &dims, params: &[], inputs: &inputs, outputs: &mut outputs }).unwrap() };
         let mut worst = (0.0f64, 0.0f32, 0.0f32);
         for ((x, e), got) in xs.iter().zip(&es).zip(&y) {
             let exact = (*x as f64).powf(*e as f64);

@@ -72,7 +72,9 @@ impl Lowered {
         let Some(limit) = self.index_limit else { return false };
         self.unproven.is_empty()
             && dims.iter().all(|d| *d <= limit)
-            && params.iter().all(|p| p.dtype() != crate::DType::INDEX || p.as_i64().is_some_and(|v| v.unsigned_abs() <= limit as u64))
+            && params.iter().all(|p| {
+                p.dtype() != crate::DType::INDEX || p.as_i64().is_some_and(|v| v.unsigned_abs() <= limit as u64)
+            })
     }
 
     /// Checks a call with concrete dims (in [`Func::dims`] order) and scalar
@@ -215,7 +217,23 @@ pub fn lower_traced(sched: &Schedule, target: Target) -> Result<(Lowered, String
 
 /// `prove`: run the bounds proof (otherwise `unproven` stays empty, for
 /// [`ProofPending`]).
-fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>, prove: bool) -> Result<Lowered> {
+fn lower_impl(sched: &Schedule, target: Target, trace: Option<&mut String>, prove: bool) -> Result<Lowered> {
+    let mut l = lower_passes(sched, target, trace, prove)?;
+    // Part of the proof: where the flat nest's index arithmetic fits i64.
+    if prove {
+        l.index_limit = overflow::safe_limit(&l.flat);
+    }
+    Ok(l)
+}
+
+/// Lowers for a schedule search (the CPU default tries schedules): the
+/// symbolic bounds proof runs, the overflow limit does not (calls never
+/// run this result).
+pub(crate) fn lower_trial(sched: &Schedule, target: Target) -> Result<Lowered> {
+    lower_passes(sched, target, None, true)
+}
+
+fn lower_passes(sched: &Schedule, target: Target, mut trace: Option<&mut String>, prove: bool) -> Result<Lowered> {
     use std::fmt::Write as _;
     let mut report = vec![];
     let t = Instant::now();
@@ -278,9 +296,7 @@ fn lower_impl(sched: &Schedule, target: Target, mut trace: Option<&mut String>, 
         last_changed = *pass != "simplify" && changed;
     }
     let nest = nest.unwrap_or_else(|| f.clone());
-    // Part of the proof: where the flat nest's index arithmetic fits i64.
-    let index_limit = if prove { overflow::safe_limit(&f) } else { None };
-    Ok(Lowered { nest, flat: f, unproven, index_limit, passes: report })
+    Ok(Lowered { nest, flat: f, unproven, index_limit: None, passes: report })
 }
 
 #[cfg(test)]

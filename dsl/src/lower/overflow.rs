@@ -12,12 +12,16 @@
 //! backends compile): loop variables range over their loops, `let`s carry
 //! their value's interval, the conditions of `if`s refine the intervals of
 //! the variables and input loads they compare, loaded integers and casts to
-//! `i64` range over their type. Every `i64` `+ - * / %`, negation and `abs`
-//! in an index, a loop's bounds, an `if` condition that guards a load or a
-//! store, or a temporary's size must stay inside `i64` (and a temporary's
-//! byte count inside `isize`). Arithmetic that only computes stored values
+//! `i64` range over their type. Every `i64` `+ - * / %` and negation in an
+//! index, a loop's bounds, a temporary's size, or a comparison the prover
+//! takes a fact from must stay inside `i64` (and a temporary's byte count
+//! inside `isize`). The prover takes facts only from comparisons that do no
+//! arithmetic on a value of unknown range ([`crate::bounds::exact`]): `if
+//! idx[i] + 1 < N` may wrap, guards nothing and is not checked, while `if
+//! idx[i] < N - 1` guards and is. Arithmetic that only computes values
 //! wraps as the language defines and is not checked; narrower integer types
-//! wrap too (the prover sees a cast of them to `i64` as its type's range).
+//! wrap too (the prover sees a cast of them to `i64` as its type's range),
+//! as do what the prover keeps whole (a call, an `if` inside an index).
 //!
 //! [`safe_limit`] runs once per lowering with every dim in `0..=L` and every
 //! `i64` scalar input in `-L..=L`, for the largest power of two `L` that
@@ -112,7 +116,7 @@ type R<T> = std::result::Result<T, Box<Overflow>>;
 /// and `i64` scalar inputs in the given intervals (scalars of other types
 /// range over their type).
 pub(crate) fn check(f: &LoweredFunc, dims: &[Iv], params: &[Iv]) -> std::result::Result<(), Box<Overflow>> {
-    let mut e = Eval { f, dims, params, vars: HashMap::new(), facts: vec![], context: vec![] };
+    let mut e = Eval { f, dims, params, vars: HashMap::new(), facts: vec![] };
     e.stmt(&f.body)
 }
 
@@ -148,134 +152,6 @@ struct Eval<'a> {
     /// Intervals that enclosing conditions establish for variables, input
     /// loads and their casts.
     facts: Vec<(Expr, Iv)>,
-    /// The atoms of what encloses the current point: loop ranges, `let`
-    /// bindings and conditions (what the prover may combine).
-    context: Vec<Vec<Key>>,
-}
-
-/// An atom of the prover's affine view of an index expression.
-#[derive(Clone, Debug, PartialEq)]
-enum Key {
-    Var(VarId),
-    Dim(u32),
-    Param(u32),
-    /// A load, a cast, a call, an `if`: kept whole by the prover.
-    Opaque(Expr),
-}
-
-/// Arithmetic the prover looks into (the rest it keeps whole). A product
-/// with a factor of unknown range has no range either: the prover keeps it
-/// whole.
-fn visible(e: &Expr) -> bool {
-    if e.dtype() != DType::INDEX {
-        return false;
-    }
-    match e {
-        Expr::Binary(BinOp::Mul, a, b) => !unbounded(a) && !unbounded(b),
-        Expr::Binary(..) | Expr::Unary(UnOp::Neg, _) | Expr::Call(Builtin::Clamp, _) => true,
-        _ => false,
-    }
-}
-
-/// An `i64` atom the prover knows no range for: a loaded `i64`, a cast
-/// from a type wider than `i64` can hold, a product with such a factor.
-fn unbounded(e: &Expr) -> bool {
-    match e {
-        Expr::Load(l) => l.dtype == DType::INDEX,
-        Expr::Cast(DType::I64, x) => !x.dtype().is_int() || x.dtype() == DType::U64,
-        Expr::Binary(BinOp::Mul, a, b) => e.dtype() == DType::INDEX && (unbounded(a) || unbounded(b)),
-        _ => false,
-    }
-}
-
-/// The atoms of `e` as the prover sees them.
-fn atoms(e: &Expr, out: &mut Vec<Key>) {
-    let key = match e {
-        Expr::Const(_) => return,
-        Expr::Var(v) => Key::Var(v.id),
-        Expr::Dim(d) => Key::Dim(*d),
-        Expr::Param(p, _) => Key::Param(*p),
-        Expr::Cmp(_, a, b) => {
-            atoms(a, out);
-            atoms(b, out);
-            return;
-        }
-        e if visible(e) => {
-            for c in e.children() {
-                atoms(c, out);
-            }
-            return;
-        }
-        e => Key::Opaque(e.clone()),
-    };
-    if !out.contains(&key) {
-        out.push(key);
-    }
-}
-
-/// The comparisons inside `e` (each a fact the prover may use).
-fn comparisons(e: &Expr, out: &mut Vec<Vec<Key>>) {
-    e.visit(&mut |x| {
-        if let Expr::Cmp(_, a, _) = x
-            && a.dtype() == DType::INDEX
-        {
-            let mut k = vec![];
-            atoms(x, &mut k);
-            out.push(k);
-        }
-    });
-}
-
-/// The atoms of every index of every load inside `e`.
-fn access_atoms(e: &Expr, out: &mut Vec<Key>) {
-    e.visit(&mut |x| {
-        if let Expr::Load(l) = x {
-            l.idx.iter().for_each(|i| atoms(i, out));
-        }
-    });
-}
-
-/// What a region of statements accesses and the facts inside it.
-fn region(s: &Stmt, accesses: &mut Vec<Key>, facts: &mut Vec<Vec<Key>>) {
-    let expr = |e: &Expr, accesses: &mut Vec<Key>, facts: &mut Vec<Vec<Key>>| {
-        access_atoms(e, accesses);
-        comparisons(e, facts);
-    };
-    match s {
-        Stmt::For(l) => {
-            let mut k = vec![Key::Var(l.var.id)];
-            atoms(&l.min, &mut k);
-            atoms(&l.extent, &mut k);
-            facts.push(k);
-            expr(&l.min, accesses, facts);
-            expr(&l.extent, accesses, facts);
-            region(&l.body, accesses, facts);
-        }
-        Stmt::Seq(v) => v.iter().for_each(|s| region(s, accesses, facts)),
-        Stmt::Let(b) => {
-            let mut k = vec![Key::Var(b.0.id)];
-            atoms(&b.1, &mut k);
-            facts.push(k);
-            expr(&b.1, accesses, facts);
-            region(&b.2, accesses, facts);
-        }
-        Stmt::If(i) => {
-            expr(&i.cond, accesses, facts);
-            region(&i.then, accesses, facts);
-            if let Some(e) = &i.els {
-                region(e, accesses, facts);
-            }
-        }
-        Stmt::Store(st) => {
-            st.idx.iter().for_each(|i| {
-                atoms(i, accesses);
-                expr(i, accesses, facts);
-            });
-            expr(&st.value, accesses, facts);
-        }
-        Stmt::Alloc(_, body) => region(body, accesses, facts),
-        Stmt::Nop => {}
-    }
 }
 
 impl Eval<'_> {
@@ -294,14 +170,9 @@ impl Eval<'_> {
                     return Err(Box::new(Overflow::Arith { expr, iv: end }));
                 }
                 let iv = Iv { lo: min.lo, hi: min.hi + ext.hi - 1 };
-                let mut k = vec![Key::Var(l.var.id)];
-                atoms(&l.min, &mut k);
-                atoms(&l.extent, &mut k);
-                self.context.push(k);
                 let old = self.vars.insert(l.var.id, Ok(iv));
                 let r = self.stmt(&l.body);
                 self.restore(l.var.id, old);
-                self.context.pop();
                 r
             }
             Stmt::Seq(v) => v.iter().try_for_each(|s| self.stmt(s)),
@@ -311,23 +182,14 @@ impl Eval<'_> {
                 // used for; its own arithmetic matters where indices use it.
                 self.value(value)?;
                 let iv = self.eval(value, true).map(|iv| iv.unwrap_or(Iv::of_type(DType::INDEX)));
-                let mut k = vec![Key::Var(var.id)];
-                atoms(value, &mut k);
-                self.context.push(k);
                 let old = self.vars.insert(var.id, iv);
                 let r = self.stmt(body);
                 self.restore(var.id, old);
-                self.context.pop();
                 r
             }
             Stmt::If(i) => {
-                let (mut accesses, mut facts) = (vec![], vec![]);
-                region(&i.then, &mut accesses, &mut facts);
-                if let Some(e) = &i.els {
-                    region(e, &mut accesses, &mut facts);
-                }
-                self.guard(&i.cond, accesses, facts)?;
-                let m = (self.facts.len(), self.context.len());
+                self.cond(&i.cond)?;
+                let m = self.facts.len();
                 self.assume(&i.cond, true);
                 let r = self.stmt(&i.then);
                 self.forget(m);
@@ -379,86 +241,36 @@ impl Eval<'_> {
         self.eval(e, false).map(|_| ())
     }
 
-    /// Evaluates condition `c`, which guards accesses whose index atoms
-    /// are `accesses` (with `facts`, the comparisons beside them): each
-    /// comparison in `c` that the prover can connect to those indices —
-    /// through shared atoms, the enclosing loops, `let`s and conditions,
-    /// or the other comparisons — is checked strictly; the others (say, a
-    /// comparison of two loaded values) only compute a branch. A comparison
-    /// with a *free* atom — one of unknown range that no other fact or index
-    /// mentions — tells the prover nothing (its elimination drops the fact)
-    /// and connects nothing.
-    fn guard(&mut self, c: &Expr, mut accesses: Vec<Key>, mut facts: Vec<Vec<Key>>) -> R<()> {
-        access_atoms(c, &mut accesses);
-        let mut leaves = vec![];
-        condition_leaves(c, &mut leaves);
-        facts.extend(self.context.iter().cloned());
-        facts.extend(leaves);
-        let mut free: Vec<Key> = vec![];
-        for f in &facts {
-            for k in f {
-                let once = facts.iter().filter(|g| g.contains(k)).count() == 1;
-                if matches!(k, Key::Opaque(e) if unbounded(e)) && once && !accesses.contains(k) && !free.contains(k) {
-                    free.push(k.clone());
-                }
-            }
-        }
-        let mut used: Vec<bool> = facts.iter().map(|f| f.iter().any(|k| free.contains(k))).collect();
-        loop {
-            let mut changed = false;
-            for (f, u) in facts.iter().zip(used.iter_mut()) {
-                if !*u && f.iter().any(|k| accesses.contains(k)) {
-                    *u = true;
-                    changed = true;
-                    for k in f {
-                        if !accesses.contains(k) {
-                            accesses.push(k.clone());
-                        }
-                    }
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-        self.cond(c, &Relevance { relevant: accesses, free })
-    }
-
-    /// A condition whose comparisons are strict where they touch the
-    /// relevant atoms and have no free one.
-    fn cond(&mut self, c: &Expr, r: &Relevance) -> R<()> {
+    /// A condition: each comparison the prover takes a fact from (both
+    /// sides [`exact`](crate::bounds::exact): no arithmetic on a value of
+    /// unknown range) is checked strictly, since the proof relies on it;
+    /// the others only choose a branch.
+    fn cond(&mut self, c: &Expr) -> R<()> {
         match c {
             Expr::And(a, b) | Expr::Or(a, b) => {
-                self.cond(a, r)?;
-                let m = (self.facts.len(), self.context.len());
+                self.cond(a)?;
+                let m = self.facts.len();
                 self.assume(a, matches!(c, Expr::And(..)));
-                let res = self.cond(b, r);
+                let res = self.cond(b);
                 self.forget(m);
                 res
             }
-            Expr::Unary(UnOp::Not, a) => self.cond(a, r),
-            leaf => {
-                let mut k = vec![];
-                atoms(leaf, &mut k);
-                let strict = leaf.dtype() == DType::Bool
-                    && k.iter().any(|k| r.relevant.contains(k))
-                    && !k.iter().any(|k| r.free.contains(k));
-                self.eval(leaf, strict).map(|_| ())
+            Expr::Unary(UnOp::Not, a) => self.cond(a),
+            Expr::Cmp(_, a, b) => {
+                let strict = a.dtype() == DType::INDEX && crate::bounds::exact_comparison(a, b);
+                self.eval(c, strict).map(|_| ())
             }
+            leaf => self.eval(leaf, false).map(|_| ()),
         }
     }
 
     /// Enters code that runs where `c` is `truth`.
     fn assume(&mut self, c: &Expr, truth: bool) {
         self.refine(c, truth);
-        let mut k = vec![];
-        atoms_of_condition(c, &mut k);
-        self.context.push(k);
     }
 
-    fn forget(&mut self, (facts, context): (usize, usize)) {
+    fn forget(&mut self, facts: usize) {
         self.facts.truncate(facts);
-        self.context.truncate(context);
     }
 
     /// The interval of an integer expression (`None` for other types). With
@@ -499,7 +311,7 @@ impl Eval<'_> {
                 }
             }
             Expr::Unary(UnOp::Neg, a) => {
-                let a = self.eval(a, strict)?;
+                let a = self.eval(a, strict && crate::bounds::visible(e))?;
                 a.map(|a| Iv { lo: -a.hi, hi: -a.lo })
             }
             Expr::Unary(UnOp::Not, a) if t.is_int() => {
@@ -508,7 +320,8 @@ impl Eval<'_> {
                 a.map(|a| Iv { lo: -a.hi - 1, hi: -a.lo - 1 })
             }
             Expr::Binary(op, a, b) => {
-                let strict = strict && t == DType::INDEX;
+                // Strictness follows what the prover looks into.
+                let strict = strict && crate::bounds::visible(e);
                 let (x, y) = (self.eval(a, strict)?, self.eval(b, strict)?);
                 let any = Iv::of_type(DType::INDEX);
                 match (x, y) {
@@ -530,8 +343,7 @@ impl Eval<'_> {
             }
             Expr::Unary(UnOp::Not, _) | Expr::And(..) | Expr::Or(..) => {
                 // A boolean value: its left side guards what its right side loads.
-                let (accesses, facts) = (vec![], vec![]);
-                self.guard(e, accesses, facts)?;
+                self.cond(e)?;
                 None
             }
             Expr::Select(c, a, b) => {
@@ -540,13 +352,8 @@ impl Eval<'_> {
                 x.zip(y).map(|(x, y)| x.union(y))
             }
             Expr::If(c, a, b) => {
-                let (mut accesses, mut facts) = (vec![], vec![]);
-                for x in [a, b] {
-                    access_atoms(x, &mut accesses);
-                    comparisons(x, &mut facts);
-                }
-                self.guard(c, accesses, facts)?;
-                let m = (self.facts.len(), self.context.len());
+                self.cond(c)?;
+                let m = self.facts.len();
                 self.assume(c, true);
                 let x = self.eval(a, false);
                 self.forget(m);
@@ -567,10 +374,9 @@ impl Eval<'_> {
                         let lo = if x.lo <= 0 && x.hi >= 0 { 0 } else { x.lo.abs().min(x.hi.abs()) };
                         Some(Iv { lo, hi })
                     }
-                    (Builtin::Clamp, [Some(x), Some(lo), Some(hi)]) if t.is_int() => Some(Iv {
-                        lo: x.lo.max(lo.lo).min(hi.lo),
-                        hi: x.hi.max(lo.hi).min(hi.hi),
-                    }),
+                    (Builtin::Clamp, [Some(x), Some(lo), Some(hi)]) if t.is_int() => {
+                        Some(Iv { lo: x.lo.max(lo.lo).min(hi.lo), hi: x.hi.max(lo.hi).min(hi.hi) })
+                    }
                     _ => whole(),
                 }
             }
@@ -583,7 +389,9 @@ impl Eval<'_> {
         if iv.fits(t) {
             return Ok(Some(iv));
         }
-        if strict && t == DType::INDEX {
+        // Only arithmetic the prover looks into must not wrap; what it keeps
+        // whole (`abs(..)`, an `if`) is one value, whatever it is.
+        if strict && t == DType::INDEX && crate::bounds::visible(e) {
             return Err(Box::new(Overflow::Arith { expr: e.clone(), iv }));
         }
         // Wraps (as the language defines for computed values).
@@ -634,39 +442,6 @@ impl Eval<'_> {
             _ => {}
         }
     }
-}
-
-/// Which atoms a condition's comparisons are checked for.
-struct Relevance {
-    /// Connected to the guarded indices.
-    relevant: Vec<Key>,
-    /// Of unknown range and in one fact only.
-    free: Vec<Key>,
-}
-
-/// The atoms of each comparison of a condition (its `&&`, `||`, `!` leaves).
-fn condition_leaves(c: &Expr, out: &mut Vec<Vec<Key>>) {
-    match c {
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            condition_leaves(a, out);
-            condition_leaves(b, out);
-        }
-        Expr::Unary(UnOp::Not, a) => condition_leaves(a, out),
-        leaf => {
-            let mut k = vec![];
-            atoms(leaf, &mut k);
-            out.push(k);
-        }
-    }
-}
-
-/// The atoms of every comparison in a condition.
-fn atoms_of_condition(c: &Expr, out: &mut Vec<Key>) {
-    c.visit(&mut |x| {
-        if let Expr::Cmp(..) = x {
-            atoms(x, out);
-        }
-    });
 }
 
 /// Expressions whose value is the same wherever a condition on them holds:
