@@ -222,3 +222,14 @@ fn deep_expressions_compile_and_run() {
         eprintln!("{n} terms: {:?}", start.elapsed());
     }
 }
+
+/// Defect 9: `Tensor::try_from_fn` returns an `Err` where `from_fn` panics.
+#[test]
+fn oversized_tensors_are_errors() {
+    let e = Tensor::<f32>::try_from_fn([usize::MAX, 2], |_| 0.0).unwrap_err();
+    assert!(e.to_string().contains("more elements than fit in memory"), "{e}");
+    let e = Tensor::<f32>::try_from_fn([1 << 60], |_| 0.0).unwrap_err();
+    assert!(e.to_string().contains("Tensor::try_from_fn"), "{e}");
+    let t = Tensor::try_from_fn([2, 3], |i| (i[0] * 3 + i[1]) as f32).unwrap();
+    assert_eq!(t.as_slice(), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+}

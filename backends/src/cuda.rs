@@ -95,6 +95,7 @@ pub fn nvrtc_compile(source: &str, name: &str, arch: &str) -> std::result::Resul
     }
     // SAFETY: `prog` was created above and is destroyed once, below.
     let compiled = unsafe { nvrtc::compile_program(prog, &opts) };
+    // SAFETY: `prog` is live (destroyed below) and was just compiled.
     let log = unsafe { nvrtc::get_program_log(prog) }
         .map(|l| {
             // SAFETY: NVRTC's log is NUL-terminated.
@@ -108,6 +109,7 @@ pub fn nvrtc_compile(source: &str, name: &str, arch: &str) -> std::result::Resul
             numbered(source)
         )),
         Ok(()) if arch.starts_with("sm_") => cubin(prog).map(|image| Compiled { image, log: log.clone() }),
+        // SAFETY: `prog` is live and compiled without error.
         Ok(()) => unsafe { nvrtc::get_ptx(prog) }
             .map(|p| Compiled { image: p.iter().map(|c| *c as u8).collect(), log: log.clone() })
             .map_err(|e| format!("nvrtcGetPTX failed: {e}")),

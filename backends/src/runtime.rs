@@ -217,12 +217,25 @@ impl<D: Dialect> Prepared<D> {
 }
 
 /// Element types that are plain bytes: no padding, no pointers.
-trait Plain: Copy {}
+///
+/// # Safety
+/// An implementor has no padding bytes and no pointers or references, so
+/// viewing its memory as `[u8]` reads only initialized bytes ([`raw`]
+/// relies on it).
+unsafe trait Plain: Copy {}
 /// Plain element types for which every bit pattern is a value (not `bool`).
-trait AnyBits: Plain {}
-impl Plain for bool {}
+///
+/// # Safety
+/// Every bit pattern of `size_of::<Self>()` bytes is a valid value, so bytes
+/// written through a `[u8]` view are always a valid `Self` ([`raw_mut`]
+/// relies on it).
+unsafe trait AnyBits: Plain {}
+// SAFETY: `bool` is one byte with no padding and no pointers.
+unsafe impl Plain for bool {}
 macro_rules! any_bits {
-    ($($t:ty),*) => { $(impl Plain for $t {} impl AnyBits for $t {})* };
+    // SAFETY: primitive integers and floats (and `half`'s `repr(transparent)`
+    // u16 wrappers) have no padding, no pointers, and every bit pattern is a value.
+    ($($t:ty),*) => { $(unsafe impl Plain for $t {} unsafe impl AnyBits for $t {})* };
 }
 any_bits!(i8, i16, i32, i64, u16, u32, u64, f16, bf16, f32, f64);
 

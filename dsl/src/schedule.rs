@@ -169,7 +169,7 @@ impl Schedule {
     /// definition order (index variables, then reduction variables).
     /// `class` is the target class the schedule is for (`None`: all).
     pub fn new(func: &Func, class: Option<TargetClass>) -> Schedule {
-        let mut vars = func.vars.clone();
+        let vars = func.vars.clone();
         let mut stages = vec![];
         for (i, st) in func.stages.iter().enumerate() {
             let mut axes = vec![];
@@ -210,7 +210,6 @@ impl Schedule {
             stage.output = func.outputs.iter().position(|o| o.0 as usize == i).map(|p| p as u32);
             stages.push(stage);
         }
-        let _ = &mut vars;
         Schedule { func: func.clone(), class, tensors: func.tensors.clone(), stages, vars, origin: None }
     }
 

@@ -35,10 +35,7 @@ fn step(e: Expr, p: Option<&Prover>) -> Expr {
         return Expr::Const(c);
     }
     match &e {
-        Expr::Binary(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul), a, b) if is_index(&e) => {
-            let _ = (op, a, b);
-            canonical(&e)
-        }
+        Expr::Binary(BinOp::Add | BinOp::Sub | BinOp::Mul, ..) if is_index(&e) => canonical(&e),
         Expr::Unary(UnOp::Neg, _) if is_index(&e) => canonical(&e),
         Expr::Binary(BinOp::Div, a, b) if is_index(&e) => div(a, b, p).unwrap_or(e),
         Expr::Binary(BinOp::Rem, a, b) if is_index(&e) => rem(a, b, p).unwrap_or(e),

@@ -16,6 +16,14 @@ fn numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, d| a.checked_mul(*d))
 }
 
+/// The error of a tensor whose elements cannot be allocated.
+fn too_big(func: &str, shape: &[usize]) -> Error {
+    Error::Shape(ShapeError {
+        func: func.into(),
+        message: format!("shape {} has more elements than fit in memory", shape_str(shape)),
+    })
+}
+
 impl<T: Element> Tensor<T> {
     /// A tensor from its shape and row-major data; `Err` if the lengths
     /// disagree.
@@ -49,12 +57,7 @@ impl<T: Element> Tensor<T> {
     /// the number of elements overflows or the memory cannot be allocated.
     pub fn try_zeros(shape: impl AsRef<[usize]>) -> Result<Tensor<T>> {
         let shape = shape.as_ref().to_vec();
-        let too_big = || {
-            Error::Shape(ShapeError {
-                func: "Tensor::try_zeros".into(),
-                message: format!("shape {} has more elements than fit in memory", shape_str(&shape)),
-            })
-        };
+        let too_big = || too_big("Tensor::try_zeros", &shape);
         let n = numel(&shape).ok_or_else(too_big)?;
         let mut data = Vec::new();
         data.try_reserve_exact(n).map_err(|_| too_big())?;
@@ -79,12 +82,7 @@ impl<T: Element> Tensor<T> {
     /// allocated.
     pub fn try_from_fn(shape: impl AsRef<[usize]>, mut f: impl FnMut(&[usize]) -> T) -> Result<Tensor<T>> {
         let shape = shape.as_ref().to_vec();
-        let too_big = || {
-            Error::Shape(ShapeError {
-                func: "Tensor::try_from_fn".into(),
-                message: format!("shape {} has more elements than fit in memory", shape_str(&shape)),
-            })
-        };
+        let too_big = || too_big("Tensor::try_from_fn", &shape);
         let n = numel(&shape).ok_or_else(too_big)?;
         let mut data = Vec::new();
         data.try_reserve_exact(n).map_err(|_| too_big())?;

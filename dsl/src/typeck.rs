@@ -141,7 +141,7 @@ impl Checker {
         for a in &b.args {
             match a {
                 ArgDef::Tensor { name, ty } => {
-                    self.fresh_name(name, true)?;
+                    self.fresh_name(name)?;
                     let mut shape = vec![];
                     for d in &ty.shape {
                         shape.push(self.input_dim(d)?);
@@ -158,7 +158,7 @@ impl Checker {
                     self.func.args.push(Arg::Tensor(buf));
                 }
                 ArgDef::Scalar { name, dtype } => {
-                    self.fresh_name(name, false)?;
+                    self.fresh_name(name)?;
                     let p = self.func.params.len() as u32;
                     self.func.params.push(ParamDecl { name: name.name.clone(), dtype: *dtype });
                     self.globals.insert(name.name.clone(), Named::Param(p));
@@ -169,7 +169,7 @@ impl Checker {
         Ok(())
     }
 
-    fn fresh_name(&self, name: &Ident, tensor: bool) -> Result<()> {
+    fn fresh_name(&self, name: &Ident) -> Result<()> {
         if self.tensors.contains_key(&name.name) || self.globals.contains_key(&name.name) {
             let what = match self.globals.get(&name.name) {
                 Some(Named::Dim(_)) => "a dim",
@@ -178,7 +178,6 @@ impl Checker {
             };
             return Err(self.err(name.origin, format!("`{}` is already defined as {what}", name.name)));
         }
-        let _ = tensor;
         Ok(())
     }
 
@@ -266,7 +265,7 @@ impl Checker {
     }
 
     fn stage(&mut self, s: &te::StageDef, out: Option<(&(DType, Vec<Expr>), &TypeDef)>) -> Result<()> {
-        self.fresh_name(&s.name, true)?;
+        self.fresh_name(&s.name)?;
         let (dtype, shape) = match (&s.ty, out) {
             (Some(t), None) => self.dim_type(t, false)?,
             (None, Some((o, _))) => o.clone(),

@@ -67,6 +67,12 @@ pub(crate) unsafe fn enter(f: EntryFn, bufs: *const *mut u8, dims: *const i64, p
     unsafe { f(bufs, dims, params) }
 }
 
+/// Calls an outlined parallel-loop body on iterations `lo..hi`.
+///
+/// # Safety
+/// `f` must be an outlined chunk function of a live, finalized module with
+/// the [`ChunkFn`] signature, and `env` the environment its caller built
+/// for it, alive for the call.
 #[inline(never)]
 unsafe fn enter_chunk(f: ChunkFn, env: *const u8, lo: i64, hi: i64) -> i32 {
     clear_upper();
@@ -83,6 +89,12 @@ pub(crate) static PARALLEL_MIN_WORK: AtomicI64 = AtomicI64::new(1 << 15);
 /// (or on this thread when `extent * work` is small, `work` being the
 /// estimated work of one iteration). Returns the first non-zero status of
 /// a chunk, or 0.
+///
+/// # Safety
+/// Called only by JIT code: `f` is the address of an outlined chunk function
+/// of the calling module ([`ChunkFn`]), `env` its environment on the
+/// caller's stack, alive until this returns, and `min + extent` fits `i64`
+/// (the call's overflow check proved the loop's end does).
 unsafe extern "C" fn texpr_parallel_for(f: *const u8, env: *const u8, min: i64, extent: i64, work: i64) -> i32 {
     if extent <= 0 {
         return 0;
@@ -102,8 +114,9 @@ unsafe extern "C" fn texpr_parallel_for(f: *const u8, env: *const u8, min: i64, 
     let failed = AtomicBool::new(false);
     let env = env as usize;
     (0..chunks).into_par_iter().for_each(|c| {
-        let lo = min + extent * c / chunks;
-        let hi = min + extent * (c + 1) / chunks;
+        // In i128: `extent * c` overflows i64 for extents past 2^60.
+        let at = |c: i64| min + (extent as i128 * c as i128 / chunks as i128) as i64;
+        let (lo, hi) = (at(c), at(c + 1));
         // SAFETY: the environment lives on the caller's stack until this
         // function returns, which is after every chunk has run.
         if unsafe { enter_chunk(f, env as *const u8, lo, hi) } != 0 {

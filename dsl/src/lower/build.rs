@@ -6,8 +6,8 @@
 //! 3. For each stage, consumers first, infer its *region*: the whole tensor
 //!    for root stages, and for a stage attached at loop `v` of a consumer,
 //!    the box of elements one iteration of `v` reads (all loops inside `v`
-//!    vary; for shared memory on GPUs, thread loops vary too), clipped to the
-//!    tensor.
+//!    vary; for shared memory on GPUs, thread loops vary too), not clipped
+//!    to the tensor (elements outside it are skipped by a domain guard).
 //! 4. Derive every loop's extent and every index variable's value from the
 //!    split/fuse relations (`parent = outer * f + inner`), with a tail guard
 //!    for each split that may not divide its parent. A guard that is linear in
@@ -882,16 +882,4 @@ fn interval(e: &Expr, vary: &HashMap<VarId, (Expr, Expr)>) -> Option<(Expr, Expr
         }
         _ => return None,
     })
-}
-
-/// Used by tests: the variables of a lowered function's loops, by name.
-#[allow(dead_code)]
-pub(crate) fn loop_vars(f: &LoweredFunc) -> Vec<(String, Var)> {
-    let mut out = vec![];
-    f.body.visit(&mut |s| {
-        if let Stmt::For(l) = s {
-            out.push((f.vars.name(l.var.id).to_string(), l.var));
-        }
-    });
-    out
 }

@@ -16,7 +16,7 @@ use syn::{Ident, Token, token};
 use ast::{Arg, Block, Body, FuncDef, Stage, TensorType};
 use expr::{elem_type, tensor_type};
 
-use crate::error::{Errors, Sp, sp};
+use crate::error::{Errors, Sp};
 
 /// Parses a token stream that `f` must consume entirely.
 pub fn parse_all<T>(ts: TokenStream, f: impl FnOnce(ParseStream) -> syn::Result<T>) -> syn::Result<T> {
@@ -297,6 +297,5 @@ fn stage(input: ParseStream) -> syn::Result<Stage> {
         return Err(Sp::new(input.span()).error("expected `;` after the stage's value"));
     }
     input.parse::<Token![;]>()?;
-    let _ = sp(&name);
     Ok(Stage { name, ty, idx, body })
 }
