@@ -32,12 +32,68 @@ use crate::target::{Target, TargetClass};
 pub(crate) use build::within;
 pub use safety::Unproven;
 
+/// One pass after `build`: a name and a function over the nest.
+pub struct Pass {
+    /// Its name (traces, [`Lowered::passes`], verifier errors).
+    pub name: &'static str,
+    /// What it does.
+    run: fn(&mut LoweredFunc, &mut PassState),
+    /// A clean-up (`simplify`): skipped when no pass changed the nest since
+    /// the last one.
+    cleanup: bool,
+    /// From this pass on, the verifier also checks that vectorized and
+    /// unrolled loops have constant extents (`partition_tails` made them so).
+    fixed_extents: bool,
+}
+
+/// What passes need besides the nest, and what analyses leave.
+struct PassState {
+    target: Target,
+    /// Run the bounds proof (otherwise `unproven` stays empty).
+    prove: bool,
+    unproven: Vec<Unproven>,
+    /// The nest before flattening (kept by `prove_bounds`).
+    nest: Option<LoweredFunc>,
+}
+
 /// The passes after `build`, in order. (`flatten` canonicalizes the indices
 /// it builds, so no `simplify` follows it; the second `simplify` runs only
 /// when `partition_tails` changed the nest; `pad_private_tiles` does
 /// nothing for the CPU and the interpreter.)
-pub const PASSES: [&str; 6] =
-    ["simplify", "pad_private_tiles", "partition_tails", "simplify", "prove_bounds", "flatten"];
+pub const PASSES: [Pass; 6] = [
+    Pass { name: "simplify", run: simplify_pass, cleanup: true, fixed_extents: false },
+    Pass { name: "pad_private_tiles", run: pad_private_tiles_pass, cleanup: false, fixed_extents: false },
+    Pass { name: "partition_tails", run: partition_tails_pass, cleanup: false, fixed_extents: true },
+    Pass { name: "simplify", run: simplify_pass, cleanup: true, fixed_extents: true },
+    Pass { name: "prove_bounds", run: prove_bounds_pass, cleanup: false, fixed_extents: true },
+    Pass { name: "flatten", run: flatten_pass, cleanup: false, fixed_extents: true },
+];
+
+fn simplify_pass(f: &mut LoweredFunc, _: &mut PassState) {
+    passes::simplify(f)
+}
+
+fn pad_private_tiles_pass(f: &mut LoweredFunc, s: &mut PassState) {
+    if s.target.class() == TargetClass::Gpu {
+        passes::pad_private_tiles(f)
+    }
+}
+
+fn partition_tails_pass(f: &mut LoweredFunc, s: &mut PassState) {
+    passes::partition_tails(f, s.target.class() == TargetClass::Gpu)
+}
+
+/// An analysis: the accesses the symbolic proof cannot establish.
+fn prove_bounds_pass(f: &mut LoweredFunc, s: &mut PassState) {
+    if s.prove {
+        s.unproven = safety::prove(f);
+    }
+    s.nest = Some(f.clone());
+}
+
+fn flatten_pass(f: &mut LoweredFunc, _: &mut PassState) {
+    passes::flatten(f)
+}
 
 /// The result of lowering.
 #[derive(Clone, Debug)]
@@ -244,59 +300,42 @@ fn lower_passes(sched: &Schedule, target: Target, mut trace: Option<&mut String>
         let _ = write!(tr, "// ---- {}: after `build` ({:.3} ms)\n{f}", f.name, took.as_secs_f64() * 1e3);
     }
     report.push(("build".to_string(), took, true));
-    let mut nest = None;
-    let mut unproven = vec![];
+    let mut state = PassState { target, prove, unproven: vec![], nest: None };
     let mut last_changed = true;
-    for (i, pass) in PASSES.iter().enumerate() {
-        if *pass == "simplify" && !last_changed {
+    for pass in &PASSES {
+        if pass.cleanup && !last_changed {
             if let Some(tr) = trace.as_deref_mut() {
-                let _ = writeln!(tr, "// ---- {}: `simplify` skipped (nothing changed since the last one)", f.name);
+                let _ = writeln!(tr, "// ---- {}: `{}` skipped (nothing changed since the last one)", f.name, pass.name);
             }
-            report.push((pass.to_string(), Duration::ZERO, false));
+            report.push((pass.name.to_string(), Duration::ZERO, false));
             continue;
         }
         let before = f.clone();
         let t = Instant::now();
-        match *pass {
-            "simplify" => passes::simplify(&mut f),
-            "pad_private_tiles" if target.class() == TargetClass::Gpu => passes::pad_private_tiles(&mut f),
-            "pad_private_tiles" => {}
-            "partition_tails" => passes::partition_tails(&mut f, target.class() == TargetClass::Gpu),
-            "prove_bounds" => {
-                if prove {
-                    unproven = safety::prove(&f);
-                }
-                nest = Some(f.clone());
-            }
-            "flatten" => passes::flatten(&mut f),
-            other => {
-                return Err(crate::error::InternalError::new("lower", format!("unknown pass `{other}`")).into());
-            }
-        }
+        (pass.run)(&mut f, &mut state);
         let took = t.elapsed();
-        let after_partition = i >= 2;
-        verify::verify(&f, pass, after_partition)?;
+        verify::verify(&f, pass.name, pass.fixed_extents)?;
         let changed = f != before;
         if let Some(tr) = trace.as_deref_mut() {
             let ms = took.as_secs_f64() * 1e3;
-            if *pass == "prove_bounds" {
+            if pass.name == "prove_bounds" {
                 let _ = writeln!(
                     tr,
                     "// ---- {}: `prove_bounds` ({ms:.3} ms): {} access(es) left to prove per shape",
                     f.name,
-                    unproven.len()
+                    state.unproven.len()
                 );
             } else if changed {
-                let _ = write!(tr, "// ---- {}: after `{pass}` ({ms:.3} ms)\n{f}", f.name);
+                let _ = write!(tr, "// ---- {}: after `{}` ({ms:.3} ms)\n{f}", f.name, pass.name);
             } else {
-                let _ = writeln!(tr, "// ---- {}: `{pass}` changed nothing ({ms:.3} ms)", f.name);
+                let _ = writeln!(tr, "// ---- {}: `{}` changed nothing ({ms:.3} ms)", f.name, pass.name);
             }
         }
-        report.push((pass.to_string(), took, changed));
-        last_changed = *pass != "simplify" && changed;
+        report.push((pass.name.to_string(), took, changed));
+        last_changed = !pass.cleanup && changed;
     }
-    let nest = nest.unwrap_or_else(|| f.clone());
-    Ok(Lowered { nest, flat: f, unproven, index_limit: None, passes: report })
+    let nest = state.nest.unwrap_or_else(|| f.clone());
+    Ok(Lowered { nest, flat: f, unproven: state.unproven, index_limit: None, passes: report })
 }
 
 #[cfg(test)]
