@@ -57,7 +57,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use texpr_dsl::expr::{BinOp, CmpOp, UnOp};
 use texpr_dsl::simplify::simplify;
-use texpr_dsl::{BufId, BufKind, Buffer, DType, Expr, For, ForKind, LoweredFunc, Scalar, Scope, Stmt, Var, VarId};
+use texpr_dsl::{
+    BufId, BufKind, Buffer, DType, Error, Expr, For, ForKind, InternalError, LoweredFunc, Result, Scalar, Scope, Stmt,
+    Var, VarId,
+};
 
 use crate::names::{self, Lang};
 
@@ -319,8 +322,13 @@ pub struct GpuFunc {
     pub temps: Vec<BufId>,
 }
 
-/// Lowers a flat function to kernels.
-pub fn lower(f: &LoweredFunc) -> GpuFunc {
+/// Lowers a flat function to kernels. The function must come from
+/// `texpr_dsl`'s lowering (verified there); what the algorithm below indexes
+/// by — buffers and variables by handle — is checked at the door, so a bug
+/// upstream is an [`Error::Internal`] here, not a panic in the caller's
+/// process.
+pub fn lower(f: &LoweredFunc) -> Result<GpuFunc> {
+    check_handles(f)?;
     let mut func = f.clone();
     let mut temps = vec![];
     let mut body = &f.body;
@@ -344,7 +352,48 @@ pub fn lower(f: &LoweredFunc) -> GpuFunc {
         extra.extend(more);
     }
     func.buffers.extend(extra);
-    GpuFunc { func, kernels, temps }
+    Ok(GpuFunc { func, kernels, temps })
+}
+
+/// Every buffer and variable a flat function names exists.
+fn check_handles(f: &LoweredFunc) -> Result<()> {
+    let bad = |what: String| Err(Error::Internal(InternalError::new("texpr-backends", what)));
+    if !f.flat {
+        return bad("the GPU backends take a flattened loop nest".into());
+    }
+    let (nbufs, nvars) = (f.buffers.len(), f.vars.len());
+    let mut problem = None;
+    let mut expr = |e: &Expr| {
+        e.visit(&mut |x| match x {
+            Expr::Load(l) if l.buf.0 as usize >= nbufs || l.idx.len() != 1 => {
+                problem.get_or_insert_with(|| format!("a load of buffer {} with {} indices", l.buf.0, l.idx.len()));
+            }
+            Expr::Var(v) if v.id.0 as usize >= nvars => {
+                problem.get_or_insert_with(|| format!("variable {} of {nvars}", v.id.0));
+            }
+            _ => {}
+        })
+    };
+    f.body.visit_exprs(&mut expr);
+    f.body.visit(&mut |s| match s {
+        Stmt::Store(st) if st.buf.0 as usize >= nbufs || st.idx.len() != 1 => {
+            problem.get_or_insert_with(|| format!("a store to buffer {} with {} indices", st.buf.0, st.idx.len()));
+        }
+        Stmt::Alloc(b, _) if b.0 as usize >= nbufs => {
+            problem.get_or_insert_with(|| format!("an allocation of buffer {}", b.0));
+        }
+        Stmt::For(l) if l.var.id.0 as usize >= nvars => {
+            problem.get_or_insert_with(|| format!("loop variable {} of {nvars}", l.var.id.0));
+        }
+        Stmt::Let(b) if b.0.id.0 as usize >= nvars => {
+            problem.get_or_insert_with(|| format!("let variable {} of {nvars}", b.0.id.0));
+        }
+        _ => {}
+    });
+    match problem {
+        Some(p) => bad(format!("malformed loop nest `{}`: {p}", f.name)),
+        None => Ok(()),
+    }
 }
 
 fn kernel_name(f: &LoweredFunc, s: &Stmt, taken: &mut BTreeSet<String>) -> String {
@@ -1474,4 +1523,25 @@ fn is_spatial(l: &For) -> bool {
         }
     });
     any && all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use texpr_dsl::testing::spec;
+    use texpr_dsl::{Program, Target};
+
+    /// A malformed nest (a bug upstream) is an internal error, not a panic.
+    #[test]
+    fn malformed_nests_are_internal_errors() {
+        let l = Program::new(spec::softmax()).lower(Target::OpenCl).unwrap();
+        assert!(lower(&l.flat).is_ok());
+        let mut bad = l.flat.clone();
+        bad.buffers.truncate(1);
+        let e = lower(&bad).unwrap_err();
+        assert!(matches!(e, Error::Internal(_)), "{e}");
+        assert!(e.to_string().contains("malformed loop nest"), "{e}");
+        let e = lower(&l.nest).unwrap_err();
+        assert!(e.to_string().contains("flattened"), "{e}");
+    }
 }

@@ -65,7 +65,7 @@ fn check(target: Target, lowered: &Lowered) -> Result<()> {
 /// Lowers to kernels and writes the source for `target` (`OpenCl` or `Cuda`).
 pub fn generate(target: Target, lowered: &Lowered) -> Result<Generated> {
     check(target, lowered)?;
-    let gpu = kernel::lower(&lowered.flat);
+    let gpu = kernel::lower(&lowered.flat)?;
     let (source, kernel_names) = match target {
         Target::Cuda => writer::write(&Cuda, &gpu),
         _ => writer::write(&OpenCl, &gpu),

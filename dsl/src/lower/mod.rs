@@ -305,7 +305,8 @@ fn lower_passes(sched: &Schedule, target: Target, mut trace: Option<&mut String>
     for pass in &PASSES {
         if pass.cleanup && !last_changed {
             if let Some(tr) = trace.as_deref_mut() {
-                let _ = writeln!(tr, "// ---- {}: `{}` skipped (nothing changed since the last one)", f.name, pass.name);
+                let _ =
+                    writeln!(tr, "// ---- {}: `{}` skipped (nothing changed since the last one)", f.name, pass.name);
             }
             report.push((pass.name.to_string(), Duration::ZERO, false));
             continue;
