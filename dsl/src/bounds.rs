@@ -452,6 +452,10 @@ impl Prover {
         if let Some(r) = self.memo.borrow().get(g) {
             return *r;
         }
+        // A cancelled lowering stops proving ("not proven" is always sound).
+        if crate::cancel::cancelled() {
+            return false;
+        }
         let r = self.nonneg_affine_uncached(g);
         self.memo.borrow_mut().insert(g.clone(), r);
         r

@@ -19,6 +19,7 @@
 
 pub mod arith;
 pub mod bounds;
+pub mod cancel;
 pub mod deep;
 pub mod dtype;
 pub mod error;

@@ -163,7 +163,10 @@ pub fn check(f: &FuncDef, body: &Body) -> Vec<syn::Error> {
         .collect();
     let timeout = std::env::var("TEXPR_MACRO_CHECK_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(TIMEOUT_S);
     let (tx, rx) = std::sync::mpsc::channel();
+    let cancel = texpr_dsl::cancel::Cancel::new();
+    let watched = cancel.clone();
     let worker = std::thread::Builder::new().name("texpr-check".into()).stack_size(CHECK_STACK).spawn(move || {
+        watched.install();
         let r = catch_unwind(AssertUnwindSafe(|| run(&b, &blocks, fname_origin)));
         let _ = tx.send(r.map_err(|p| {
             p.downcast_ref::<String>()
@@ -190,7 +193,11 @@ pub fn check(f: &FuncDef, body: &Body) -> Vec<syn::Error> {
             })
             .collect(),
         Ok(Err(panic)) => bug(format!("panic: {panic}")),
-        Err(_) => bug(format!("checking did not finish in {timeout} s")),
+        Err(_) => {
+            // The worker stops at its next pass (the prover answers at once).
+            cancel.cancel();
+            bug(format!("checking did not finish in {timeout} s"))
+        }
     }
 }
 

@@ -303,6 +303,9 @@ fn lower_passes(sched: &Schedule, target: Target, mut trace: Option<&mut String>
     let mut state = PassState { target, prove, unproven: vec![], nest: None };
     let mut last_changed = true;
     for pass in &PASSES {
+        if crate::cancel::cancelled() {
+            return Err(crate::error::InternalError::new("lower", "cancelled").into());
+        }
         if pass.cleanup && !last_changed {
             if let Some(tr) = trace.as_deref_mut() {
                 let _ =

@@ -264,3 +264,23 @@ fn pending_proof_gives_what_lower_gives() {
     assert_eq!(format!("{:?}", done.unproven), format!("{:?}", whole.unproven));
     assert!(done.check_dims(&[4, 3]).is_err() && done.check_dims(&[5, 3]).is_ok());
 }
+
+/// A lowering whose caller gave up (the macro's checker after its timeout)
+/// stops with an error instead of running on.
+#[test]
+fn cancelled_lowering_stops() {
+    let s = Schedule::new(&matmul(), Some(TargetClass::Cpu));
+    let r = std::thread::spawn(move || {
+        let c = crate::cancel::Cancel::new();
+        c.install();
+        assert!(lower(&s, Target::Interp).is_ok());
+        c.cancel();
+        lower(&s, Target::Interp)
+    })
+    .join()
+    .unwrap();
+    let e = r.unwrap_err();
+    assert!(matches!(e, crate::Error::Internal(_)) && e.to_string().contains("cancelled"), "{e}");
+    // Other threads are not affected.
+    assert!(lower(&Schedule::new(&matmul(), Some(TargetClass::Cpu)), Target::Interp).is_ok());
+}
