@@ -338,6 +338,10 @@ fn lower_passes(sched: &Schedule, target: Target, mut trace: Option<&mut String>
         report.push((pass.name.to_string(), took, changed));
         last_changed = !pass.cleanup && changed;
     }
+    // An access no call can prove is an error now, not at every call.
+    if let Some(u) = state.unproven.iter().find(|u| u.never.is_some()) {
+        return Err(u.to_never_error(&f.name));
+    }
     let nest = state.nest.unwrap_or_else(|| f.clone());
     Ok(Lowered { nest, flat: f, unproven: state.unproven, index_limit: None, passes: report })
 }

@@ -27,9 +27,30 @@ pub struct Unproven {
     pub extent: String,
     /// `true` for a store.
     pub store: bool,
+    /// Why no call can prove it, when that is certain: the index adds a
+    /// value no condition bounds (a scalar input, a loaded `i64`) and no
+    /// `if` encloses the access (printed).
+    pub never: Option<String>,
 }
 
 impl Unproven {
+    /// As the error of an access no call can prove ([`Unproven::never`]).
+    pub fn to_never_error(&self, func: &str) -> Error {
+        let why = self.never.as_deref().unwrap_or("a value of unknown range");
+        Error::Bounds(BoundsError {
+            func: func.to_string(),
+            message: format!(
+                "the {} of `{}` can never be proven in bounds: index {} is `{}`, which adds {why} that nothing bounds; guard the access with `if` (the index `>= 0` and `< {}`) or clamp the index",
+                if self.store { "store" } else { "load" },
+                self.buffer,
+                self.dim,
+                self.index,
+                self.extent
+            ),
+            origin: None,
+        })
+    }
+
     /// As an error of function `func`.
     pub fn to_error(&self, func: &str, dims: Option<&[i64]>) -> Error {
         let shape = match dims {
@@ -56,7 +77,7 @@ impl Unproven {
 /// that could not be proven.
 pub fn prove(f: &LoweredFunc) -> Vec<Unproven> {
     let names = DisplayNames::new(f);
-    let mut w = Walker { f, names, out: vec![] };
+    let mut w = Walker { f, names, out: vec![], ctx: vec![] };
     let mut p = Prover::thorough();
     w.stmt(&f.body, &mut p);
     w.out
@@ -66,9 +87,30 @@ struct Walker<'a> {
     f: &'a LoweredFunc,
     names: DisplayNames<'a>,
     out: Vec<Unproven>,
+    /// The conditions and `let` values enclosing the current point (what
+    /// could bound a value in an index).
+    ctx: Vec<Expr>,
 }
 
 impl Walker<'_> {
+    /// The value of unknown range an index adds that nothing enclosing it
+    /// mentions, if any: a scalar input or a loaded `i64` with a non-zero
+    /// coefficient (a call binds dims, never those, so no call can prove
+    /// such an access).
+    fn never(&self, i: &Expr) -> Option<String> {
+        let a = crate::arith::Affine::of(i)?;
+        let mentioned = |e: &Expr| self.ctx.iter().any(|c| c.any(&mut |x| x == e));
+        a.terms.iter().filter(|(atom, _)| !mentioned(&atom.to_expr())).find_map(|(atom, _)| match atom {
+            crate::arith::Atom::Other(e @ Expr::Param(..)) => {
+                Some(format!("`{}`, a scalar input", Show(e, &self.names)))
+            }
+            crate::arith::Atom::Other(e) if crate::bounds::unbounded(e) => {
+                Some(format!("`{}`, a value read from a tensor", Show(e, &self.names)))
+            }
+            _ => None,
+        })
+    }
+
     fn access(&mut self, buf: BufId, idx: &[Expr], store: bool, p: &Prover) {
         let b = self.f.buffer(buf);
         for (d, (i, ext)) in idx.iter().zip(&b.shape).enumerate() {
@@ -80,6 +122,7 @@ impl Walker<'_> {
                     index: Show(i, &self.names).to_string(),
                     extent: Show(ext, &self.names).to_string(),
                     store,
+                    never: self.never(i),
                 };
                 if !self.out.contains(&u) {
                     self.out.push(u);
@@ -100,6 +143,7 @@ impl Walker<'_> {
                 self.expr(c, p);
                 let m = p.mark();
                 // A branch under a constant contradiction never runs.
+                self.ctx.push((**c).clone());
                 if c.as_const().is_none_or(|v| v.is_true()) {
                     p.push_cond(c, true);
                     self.expr(a, p);
@@ -110,6 +154,7 @@ impl Walker<'_> {
                     self.expr(b, p);
                     p.reset(m);
                 }
+                self.ctx.pop();
             }
             Expr::And(a, b) | Expr::Or(a, b) => {
                 self.expr(a, p);
@@ -119,7 +164,9 @@ impl Walker<'_> {
                 }
                 let m = p.mark();
                 p.push_cond(a, is_and);
+                self.ctx.push((**a).clone());
                 self.expr(b, p);
+                self.ctx.pop();
                 p.reset(m);
             }
             _ => {
@@ -145,12 +192,15 @@ impl Walker<'_> {
                 self.expr(&b.1, p);
                 let m = p.mark();
                 p.push_let(b.0.id, &b.1);
+                self.ctx.push(b.1.clone());
                 self.stmt(&b.2, p);
+                self.ctx.pop();
                 p.reset(m);
             }
             Stmt::If(i) => {
                 self.expr(&i.cond, p);
                 let m = p.mark();
+                self.ctx.push(i.cond.clone());
                 if i.cond.as_const().is_none_or(|v| v.is_true()) {
                     p.push_cond(&i.cond, true);
                     self.stmt(&i.then, p);
@@ -163,6 +213,7 @@ impl Walker<'_> {
                     self.stmt(e, p);
                     p.reset(m);
                 }
+                self.ctx.pop();
             }
             Stmt::Store(st) => {
                 for i in &st.idx {
