@@ -29,7 +29,7 @@ use texpr_dsl::{
 };
 
 use crate::analysis::{self, MAX_UNROLL, MAX_VECTOR, Promoted};
-use crate::error::{CgResult, cg_err};
+use crate::error::{CgResult, cg_err, cranelift_err};
 
 /// Largest temporary placed on the stack (bytes); larger ones go to the heap.
 const MAX_STACK_BUF: i64 = 16 * 1024;
@@ -142,7 +142,7 @@ impl<'a> ModState<'a> {
         let id = self
             .module
             .declare_function(name, Linkage::Import, &sig)
-            .map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
+            .map_err(|e| cranelift_err(format!("declaring `{name}`: {e}")))?;
         self.imports.insert(name, id);
         Ok(id)
     }
@@ -1699,7 +1699,7 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             .m
             .module
             .declare_function(&name, Linkage::Local, &sig)
-            .map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
+            .map_err(|e| cranelift_err(format!("declaring `{name}`: {e}")))?;
         self.m.jobs.push(Job { id, name, lp: l, caps });
         let fref = self.local_ref(id);
         let fp = self.b.ins().func_addr(self.ptr, fref);

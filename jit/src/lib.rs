@@ -32,7 +32,9 @@
 //!
 //! Generated code never checks bounds: `texpr_dsl::runtime` proved every
 //! access in bounds before a call reaches [`JitKernel::run`]. No input
-//! panics: Cranelift errors (and panics, caught) become `Error::Backend`.
+//! panics: Cranelift errors (and panics, caught) become `Error::Backend`,
+//! and an invariant of the lowered IR that does not hold (a texpr bug)
+//! becomes `Error::Internal`.
 //!
 //! `TEXPR_DUMP=prepared` prints the loop nest after the JIT's rewrites,
 //! `TEXPR_DUMP=clif` the Cranelift IR of every compiled function and
@@ -69,7 +71,7 @@ use rayon::prelude::*;
 use texpr_dsl::{Call, Error, Executable, Lowered, LoweredFunc, Result, Target, dump_enabled};
 
 use codegen::{Gen, ModState};
-use error::{CgError, CgResult, cg_err};
+use error::{CgError, CgResult, cg_err, cranelift_err};
 
 /// A compiled kernel: the entry point of its machine code and the module
 /// that owns the code memory.
@@ -214,7 +216,10 @@ fn guarded(f: &LoweredFunc, text: bool) -> Result<(JITModule, FuncId, String)> {
     }
     match catch_unwind(AssertUnwindSafe(|| build(f, text))) {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(CgError(m))) => Err(backend_err(&f.name, m)),
+        Ok(Err(CgError { message, internal: false })) => Err(backend_err(&f.name, message)),
+        Ok(Err(CgError { message, internal: true })) => {
+            Err(Error::Internal(texpr_dsl::InternalError::new("texpr-jit", format!("`{}`: {message}", f.name))))
+        }
         Err(p) => {
             let msg = p
                 .downcast_ref::<&str>()
@@ -257,7 +262,7 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
     let main = ms
         .module
         .declare_function(&name, Linkage::Local, &sig)
-        .map_err(|e| cg_err(format!("declaring `{name}`: {e}")))?;
+        .map_err(|e| cranelift_err(format!("declaring `{name}`: {e}")))?;
     let mut pending = vec![define(&mut ms, main, &name, sig, Kind::Main, None, want_text, dump_clif, &mut text)?];
     while let Some(job) = ms.jobs.pop() {
         let sig = ms.signature(&[ptr, types::I64, types::I64], &[types::I32]);
@@ -287,7 +292,7 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
             p.ctx
                 .compile(isa, &mut ControlPlane::default())
                 .map(|_| t.elapsed().as_secs_f64() * 1e3)
-                .map_err(|e| cg_err(format!("compiling `{}`: {:?}\n{}", p.name, e.inner, e.func.display())))
+                .map_err(|e| cranelift_err(format!("compiling `{}`: {:?}\n{}", p.name, e.inner, e.func.display())))
         })
         .collect();
     for (p, ms_taken) in pending.iter().zip(compiled) {
@@ -306,9 +311,9 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
             code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &p.ctx.func, p.id)).collect();
         ms.module
             .define_function_bytes(p.id, code.buffer.alignment as u64, code.code_buffer(), &relocs)
-            .map_err(|e| cg_err(format!("defining `{}`: {e}", p.name)))?;
+            .map_err(|e| cranelift_err(format!("defining `{}`: {e}", p.name)))?;
     }
-    ms.module.finalize_definitions().map_err(|e| cg_err(format!("finalizing: {e}")))?;
+    ms.module.finalize_definitions().map_err(|e| cranelift_err(format!("finalizing: {e}")))?;
     if dump_enabled("time") {
         let ms_of = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         eprintln!(
