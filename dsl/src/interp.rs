@@ -191,17 +191,22 @@ impl Machine<'_, '_, '_> {
 /// The interpreter as an [`Executable`].
 pub struct Interpreter {
     func: LoweredFunc,
+    /// Its deepest expression: the walk recurses that deep.
+    depth: usize,
 }
 
 impl Interpreter {
     /// Wraps a flat lowered function.
     pub fn new(func: LoweredFunc) -> Interpreter {
-        Interpreter { func }
+        let mut depth = 0;
+        func.body.visit_exprs(&mut |e| depth = depth.max(crate::deep::depth(e)));
+        Interpreter { func, depth }
     }
 }
 
 impl Executable for Interpreter {
     unsafe fn run(&self, call: &mut Call<'_, '_>) -> Result<()> {
-        run(&self.func, call)
+        // A deep definition runs on a deep stack (`crate::deep`).
+        crate::deep::with_stack(self.depth, || run(&self.func, call))
     }
 }

@@ -284,15 +284,9 @@ pub fn eval_dims_checked(e: &Expr, dims: &[i64]) -> std::result::Result<Option<i
             })
         }
         Expr::Cast(t, a) if *t == DType::INDEX && a.dtype() == DType::INDEX => eval_dims_checked(a, dims),
-        _ => {
-            // Anything else (rare in a shape): bind and fold, if the folded
-            // steps cannot have wrapped (no arithmetic left to check).
-            let bound = e.rewrite(&mut |x| match x {
-                Expr::Dim(d) => dims.get(*d as usize).map(|v| Expr::int(*v)),
-                _ => None,
-            });
-            Ok(crate::simplify::simplify(&bound).as_int())
-        }
+        // Type checking builds shapes from dims, literals and the operators
+        // above only.
+        _ => Ok(None),
     }
 }
 
@@ -342,8 +336,6 @@ pub fn output_shapes(func: &Func, dims: &[i64]) -> Result<Vec<Vec<usize>>> {
 /// A lowered program compiled for one target: checks every call, then runs.
 pub struct Compiled {
     func: Arc<Func>,
-    /// [`Func::depth`]: an interpreter run of a deep definition needs a deep stack.
-    depth: usize,
     lowered: Arc<Lowered>,
     exe: Box<dyn Executable>,
     /// Dims (and `i64` scalars) whose per-call check passed (or failed).
@@ -353,7 +345,7 @@ pub struct Compiled {
 impl Compiled {
     /// Wraps an executable for a lowered program.
     pub fn new(func: Arc<Func>, lowered: Arc<Lowered>, exe: Box<dyn Executable>) -> Compiled {
-        Compiled { depth: func.depth(), func, lowered, exe, proven: Mutex::new(HashMap::new()) }
+        Compiled { func, lowered, exe, proven: Mutex::new(HashMap::new()) }
     }
 
     /// The definition.
@@ -429,13 +421,9 @@ impl Compiled {
         if want.iter().all(|s| s.contains(&0)) {
             return Ok(());
         }
-        // The interpreter walks expressions recursively; compiled code does not.
-        let depth = if self.lowered.flat.target == Target::Interp { self.depth } else { 0 };
-        crate::deep::with_stack(depth, || {
-            let mut call = Call { dims: &dims, params, inputs, outputs };
-            // SAFETY: every argument was checked above, as `Executable::run` requires.
-            unsafe { self.exe.run(&mut call) }
-        })
+        let mut call = Call { dims: &dims, params, inputs, outputs };
+        // SAFETY: every argument was checked above, as `Executable::run` requires.
+        unsafe { self.exe.run(&mut call) }
     }
 
     fn check_call(&self, dims: &[i64], params: &[Scalar]) -> Result<()> {

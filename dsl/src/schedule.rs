@@ -355,6 +355,17 @@ impl Schedule {
         st.axes.len() - 1
     }
 
+    /// A split factor is in `1..=MAX_FACTOR`.
+    fn check_factor(&self, factor: i64) -> Result<()> {
+        if factor < 1 {
+            return Err(self.err(format!("split factor must be at least 1, found {factor}"), None));
+        }
+        if factor > MAX_FACTOR {
+            return Err(self.err(format!("split factor must be at most 2^32 = {MAX_FACTOR}, found {factor}"), None));
+        }
+        Ok(())
+    }
+
     /// `split(v, factor)` with generated names `v.outer`, `v.inner`.
     pub fn split(&mut self, a: AxisRef, factor: i64) -> Result<(AxisRef, AxisRef)> {
         let n = self.axis_name(a)?.to_string();
@@ -366,12 +377,7 @@ impl Schedule {
     /// handles.
     pub fn split_named(&mut self, a: AxisRef, factor: i64, outer: &str, inner: &str) -> Result<(AxisRef, AxisRef)> {
         let (s, pos) = self.leaf(a)?;
-        if factor < 1 {
-            return Err(self.err(format!("split factor must be at least 1, found {factor}"), None));
-        }
-        if factor > MAX_FACTOR {
-            return Err(self.err(format!("split factor must be at most 2^32 = {MAX_FACTOR}, found {factor}"), None));
-        }
+        self.check_factor(factor)?;
         let parent = a.axis as usize;
         let reduce = self.stages[s].axes[parent].reduce;
         let o = self.new_axis(s, outer.to_string(), reduce);
@@ -407,15 +413,9 @@ impl Schedule {
         if x == y {
             return Err(self.err(format!("tile needs two different loops, found `{}` twice", self.axis_name(x)?), None));
         }
-        if fx < 1 || fy < 1 {
-            return Err(self.err(format!("split factor must be at least 1, found {}", fx.min(fy)), None));
-        }
-        if fx.max(fy) > MAX_FACTOR {
-            // Checked before the first split: a failed primitive changes nothing.
-            return Err(
-                self.err(format!("split factor must be at most 2^32 = {MAX_FACTOR}, found {}", fx.max(fy)), None)
-            );
-        }
+        // Both checked before the first split: a failed primitive changes nothing.
+        self.check_factor(fx)?;
+        self.check_factor(fy)?;
         let (xo, xi) = self.split_named(x, fx, names[0], names[2])?;
         let (yo, yi) = self.split_named(y, fy, names[1], names[3])?;
         self.reorder(&[xo, yo, xi, yi])?;

@@ -132,51 +132,37 @@ impl Expr {
         self.origin
     }
 
+    /// The direct subexpressions.
+    fn children(&self) -> Vec<&Expr> {
+        match &*self.node {
+            Node::Name(_) | Node::Float(_) | Node::Int(_) | Node::Bool(_) | Node::Typed(_) => vec![],
+            Node::Index(_, v) | Node::Call(_, v) => v.iter().collect(),
+            Node::Unary(_, a) | Node::Cast(a, _) => vec![a],
+            Node::Binary(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => vec![a, b],
+            Node::If(c, a, b) => vec![c, a, b],
+            Node::Reduce(_, vars, body) => vars.iter().flat_map(|v| [&v.lo, &v.hi]).chain([body]).collect(),
+        }
+    }
+
     /// The nesting depth (without recursion).
     pub(crate) fn depth(&self) -> usize {
         let mut deepest = 0;
         let mut todo = vec![(self, 1usize)];
         while let Some((e, d)) = todo.pop() {
             deepest = deepest.max(d);
-            let mut children = vec![];
-            match &*e.node {
-                Node::Name(_) | Node::Float(_) | Node::Int(_) | Node::Bool(_) | Node::Typed(_) => {}
-                Node::Index(_, v) | Node::Call(_, v) => children.extend(v),
-                Node::Unary(_, a) | Node::Cast(a, _) => children.push(a),
-                Node::Binary(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
-                    children.extend([a, b])
-                }
-                Node::If(c, a, b) => children.extend([c, a, b]),
-                Node::Reduce(_, vars, body) => {
-                    for v in vars {
-                        children.extend([&v.lo, &v.hi]);
-                    }
-                    children.push(body);
-                }
-            }
-            todo.extend(children.into_iter().map(|c| (c, d + 1)));
+            todo.extend(e.children().into_iter().map(|c| (c, d + 1)));
         }
         deepest
     }
 
-    /// Calls `f` on every name the expression refers to.
+    /// Calls `f` on every name the expression refers to (without recursion).
     pub(crate) fn visit_names(&self, f: &mut impl FnMut(&str)) {
         let mut todo = vec![self];
         while let Some(e) = todo.pop() {
-            match &*e.node {
-                Node::Name(n) => f(n),
-                Node::Float(_) | Node::Int(_) | Node::Bool(_) | Node::Typed(_) => {}
-                Node::Index(_, v) | Node::Call(_, v) => todo.extend(v),
-                Node::Unary(_, a) | Node::Cast(a, _) => todo.push(a),
-                Node::Binary(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => todo.extend([a, b]),
-                Node::If(c, a, b) => todo.extend([c, a, b]),
-                Node::Reduce(_, vars, body) => {
-                    for v in vars {
-                        todo.extend([&v.lo, &v.hi]);
-                    }
-                    todo.push(body);
-                }
+            if let Node::Name(n) = &*e.node {
+                f(n);
             }
+            todo.extend(e.children());
         }
     }
 

@@ -190,14 +190,14 @@ impl Eval<'_> {
             Stmt::If(i) => {
                 self.cond(&i.cond)?;
                 let m = self.facts.len();
-                self.assume(&i.cond, true);
+                self.refine(&i.cond, true);
                 let r = self.stmt(&i.then);
-                self.forget(m);
+                self.facts.truncate(m);
                 r?;
                 if let Some(e) = &i.els {
-                    self.assume(&i.cond, false);
+                    self.refine(&i.cond, false);
                     let r = self.stmt(e);
-                    self.forget(m);
+                    self.facts.truncate(m);
                     r?;
                 }
                 Ok(())
@@ -250,9 +250,9 @@ impl Eval<'_> {
             Expr::And(a, b) | Expr::Or(a, b) => {
                 self.cond(a)?;
                 let m = self.facts.len();
-                self.assume(a, matches!(c, Expr::And(..)));
+                self.refine(a, matches!(c, Expr::And(..)));
                 let res = self.cond(b);
-                self.forget(m);
+                self.facts.truncate(m);
                 res
             }
             Expr::Unary(UnOp::Not, a) => self.cond(a),
@@ -262,15 +262,6 @@ impl Eval<'_> {
             }
             leaf => self.eval(leaf, false).map(|_| ()),
         }
-    }
-
-    /// Enters code that runs where `c` is `truth`.
-    fn assume(&mut self, c: &Expr, truth: bool) {
-        self.refine(c, truth);
-    }
-
-    fn forget(&mut self, facts: usize) {
-        self.facts.truncate(facts);
     }
 
     /// The interval of an integer expression (`None` for other types). With
@@ -354,12 +345,12 @@ impl Eval<'_> {
             Expr::If(c, a, b) => {
                 self.cond(c)?;
                 let m = self.facts.len();
-                self.assume(c, true);
+                self.refine(c, true);
                 let x = self.eval(a, false);
-                self.forget(m);
-                self.assume(c, false);
+                self.facts.truncate(m);
+                self.refine(c, false);
                 let y = self.eval(b, false);
-                self.forget(m);
+                self.facts.truncate(m);
                 x?.zip(y?).map(|(x, y)| x.union(y))
             }
             Expr::Call(f, args) => {

@@ -28,8 +28,8 @@ pub struct Unproven {
     /// `true` for a store.
     pub store: bool,
     /// Why no call can prove it, when that is certain: the index adds a
-    /// value no condition bounds (a scalar input, a loaded `i64`) and no
-    /// `if` encloses the access (printed).
+    /// value of unknown range (a scalar input, a loaded `i64`) that no
+    /// enclosing condition or `let` mentions (printed).
     pub never: Option<String>,
 }
 
