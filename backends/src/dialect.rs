@@ -8,7 +8,7 @@
 use texpr_dsl::expr::Builtin;
 use texpr_dsl::{DType, Target};
 
-use crate::kernel::Hw;
+use crate::kir::Hw;
 use crate::names::Lang;
 
 /// A C expression with its precedence (higher binds tighter): 16 primary,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use texpr_dsl::expr::{BinOp, UnOp};
 use texpr_dsl::{Expr, VarId};
 
-use crate::kernel::{Bound, Ctx, GpuKernel, Launch};
+use crate::kir::{Bound, Ctx, GpuKernel, Launch};
 
 /// Device limits the launch sizes respect.
 #[derive(Clone, Copy, Debug)]

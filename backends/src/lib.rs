@@ -2,7 +2,7 @@
 //! runtimes that build and launch it.
 //!
 //! ```text
-//! Lowered.flat ──kernel::lower──▶ GpuFunc ──Writer<Dialect>──▶ source ──▶ OpenCL / NVRTC + driver
+//! Lowered.flat ──gpu_lower::lower──▶ GpuFunc ──Writer<Dialect>──▶ source ──▶ OpenCL / NVRTC + driver
 //! (flat nest)    (root stages →   (kernels in     (OpenCl | Cuda)        (runtime: buffers,
 //!                 kernels, GPU     kernel IR,                             launch sizes, copies)
 //!                 mapping)         launch sizes)
@@ -26,8 +26,8 @@
 
 pub mod cuda;
 pub mod dialect;
-pub mod hoist;
-pub mod kernel;
+pub mod gpu_lower;
+pub mod kir;
 pub mod launch;
 pub mod names;
 pub mod opencl;
@@ -42,7 +42,7 @@ pub use dialect::{Cuda, Dialect, OpenCl};
 #[derive(Clone, Debug)]
 pub struct Generated {
     /// The kernels.
-    pub gpu: kernel::GpuFunc,
+    pub gpu: kir::GpuFunc,
     /// The full source text.
     pub source: String,
     /// The C names of the kernels, in launch order.
@@ -65,7 +65,7 @@ fn check(target: Target, lowered: &Lowered) -> Result<()> {
 /// Lowers to kernels and writes the source for `target` (`OpenCl` or `Cuda`).
 pub fn generate(target: Target, lowered: &Lowered) -> Result<Generated> {
     check(target, lowered)?;
-    let gpu = kernel::lower(&lowered.flat)?;
+    let gpu = gpu_lower::lower(&lowered.flat)?;
     let (source, kernel_names) = match target {
         Target::Cuda => writer::write(&Cuda, &gpu),
         _ => writer::write(&OpenCl, &gpu),

@@ -9,7 +9,7 @@ use texpr_dsl::runtime::eval_dims;
 use texpr_dsl::{BufId, BufKind, Data, DataMut, Error, Result, Scalar, Target, bf16, f16};
 
 use crate::dialect::Dialect;
-use crate::kernel::{GpuFunc, KArg};
+use crate::kir::{GpuFunc, KArg};
 use crate::launch::{self, Dims, Limits};
 
 /// A scalar kernel argument, in the kernel's parameter type.

@@ -32,7 +32,7 @@ use texpr_dsl::expr::{BinOp, Builtin, CmpOp, Load, UnOp};
 use texpr_dsl::{BufId, BufKind, DType, Expr, Scalar, Stmt, Var, VarId};
 
 use crate::dialect::{C, Dialect, SmallFloats};
-use crate::kernel::{GpuFunc, GpuKernel, Hw, KArg, KStmt};
+use crate::kir::{GpuFunc, GpuKernel, Hw, KArg, KStmt};
 use crate::names::NameAlloc;
 
 /// A helper function the generated code may call.

@@ -43,7 +43,7 @@ pub use dtype::{DType, Data, DataMut, Element, bf16, f16};
 pub use error::{BoundsError, DefinitionError, Error, InternalError, Origin, Result, ScheduleError, ShapeError};
 pub use expr::{BinOp, BufId, Builtin, CmpOp, Expr, ReduceOp, UnOp, Var, VarId, VarTable};
 pub use func::{Arg, Body, Func, StageId};
-pub use lower::{Lowered, Proof, ProofPending, dump_enabled, lower, lower_pending, lower_traced};
+pub use lower::{Lowered, Proof, ProofPending, dump_enabled, lower, lower_pending, lower_traced, verify_enabled};
 pub use runtime::{Call, Compiled, Executable, Program};
 pub use schedule::{AxisRef, Schedule, StageRef};
 pub use stmt::{BufKind, Buffer, For, ForKind, LoweredFunc, Scope, Stmt, ThreadAxis};

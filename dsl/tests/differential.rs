@@ -23,6 +23,14 @@ proptest! {
         check(TargetClass::Cpu, Target::Interp, seed)?;
     }
 
+    /// The nest lowered for the JIT (the CPU's loop-nest optimizations
+    /// applied: guarded tail unrolls, partitioning, unswitching, promoted
+    /// accumulators, hoisted divisions), run on the interpreter.
+    #[test]
+    fn cpu_optimized_nests_match_unscheduled(seed in any::<u64>()) {
+        check(TargetClass::Cpu, Target::Cpu, seed)?;
+    }
+
     #[test]
     fn gpu_schedules_match_unscheduled(seed in any::<u64>()) {
         check(TargetClass::Gpu, Target::OpenCl, seed)?;
@@ -42,7 +50,10 @@ fn cpu_default_schedules_match_unscheduled() {
     let fused = logs.iter().filter(|l| l.contains(" (at ")).count();
     // Rows of two dims: at the output's fused first two loops.
     let planes = logs.iter().filter(|l| l.lines().any(|l| l.contains(" (at ") && l.contains(".fused)"))).count();
-    let rejected = differential(&cfg, seeds, Target::Interp, &interp).unwrap_or_else(|e| panic!("{e}"));
+    let rejected = differential(&cfg, seeds.clone(), Target::Interp, &interp).unwrap_or_else(|e| panic!("{e}"));
+    // The same nests with the CPU's loop-nest optimizations, on the
+    // interpreter.
+    differential(&cfg, seeds, Target::Cpu, &interp).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{n} default schedules: {fused} with a stage in a row loop ({planes} of two dims), {rejected} rejected");
     assert_eq!(rejected, 0, "a default schedule failed to lower");
     assert!(fused as u64 >= n / 20, "only {fused} of {n} default schedules moved a stage into a row loop");

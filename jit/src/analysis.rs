@@ -6,8 +6,6 @@
 //!   unrolled and vectorized loops are expanded — the register-blocked
 //!   accumulators of `cache_write(local)` are the case this is for.
 //!   Cranelift does not promote stack slots itself.
-//! - [`affine`]: the coefficient of a variable in an index expression,
-//!   which decides contiguous, broadcast or gathered vector accesses.
 //! - [`never_nan`]: float temporaries that cannot hold NaN (a `max`/`min`
 //!   reduction's accumulators), for one-instruction vector `max`/`min`.
 //! - [`no_neg_zero`]: float temporaries that cannot hold `-0.0` (the same
@@ -15,15 +13,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use texpr_dsl::stmt::If;
-use texpr_dsl::{BinOp, BufId, BufKind, CmpOp, Expr, For, ForKind, LoweredFunc, Stmt, UnOp, VarId};
+use texpr_dsl::{BinOp, BufId, BufKind, Expr, For, ForKind, LoweredFunc, Stmt, VarId};
 
 /// Unrolled loops longer than this are emitted as ordinary loops.
 pub(crate) const MAX_UNROLL: i64 = 512;
-/// Vectorized loops longer than this are emitted as ordinary loops.
-pub(crate) const MAX_VECTOR: i64 = 64;
-/// Largest temporary (in elements) kept in registers.
-pub(crate) const MAX_PROMOTE: i64 = 256;
+// Vectorized loops longer than `MAX_VECTOR` are emitted as ordinary loops;
+// the loop-nest optimizations of lowering share these limits.
+pub(crate) use texpr_dsl::lower::opt::{MAX_PROMOTE, MAX_VECTOR, affine, tail_split};
 
 /// A temporary kept in registers.
 #[derive(Clone, Debug)]
@@ -177,28 +173,6 @@ impl Walk<'_> {
     }
 }
 
-/// The coefficient of `v` in `e` if `e` is affine in `v` with a constant
-/// coefficient (0 when `e` does not use `v`); `None` otherwise.
-/// `varying` holds `let` variables whose value depends on `v`: an
-/// expression using one of them is not affine.
-pub(crate) fn affine(e: &Expr, v: VarId, varying: &HashSet<VarId>) -> Option<i64> {
-    if !e.any(&mut |x| matches!(x, Expr::Var(y) if y.id == v || varying.contains(&y.id))) {
-        return Some(0);
-    }
-    match e {
-        Expr::Var(x) if x.id == v => Some(1),
-        Expr::Binary(BinOp::Add, a, b) => affine(a, v, varying)?.checked_add(affine(b, v, varying)?),
-        Expr::Binary(BinOp::Sub, a, b) => affine(a, v, varying)?.checked_sub(affine(b, v, varying)?),
-        Expr::Binary(BinOp::Mul, a, b) => match (a.as_int(), b.as_int()) {
-            (Some(c), _) => affine(b, v, varying)?.checked_mul(c),
-            (_, Some(c)) => affine(a, v, varying)?.checked_mul(c),
-            _ => None,
-        },
-        Expr::Unary(UnOp::Neg, a) => affine(a, v, varying)?.checked_neg(),
-        _ => None,
-    }
-}
-
 /// Every variable an expression or statement reads.
 pub(crate) fn used_vars(s: &Stmt, out: &mut HashSet<VarId>) {
     s.visit_exprs(&mut |e| {
@@ -349,23 +323,4 @@ pub(crate) fn used_bufs(s: &Stmt, out: &mut HashSet<BufId>) {
             }
         })
     });
-}
-
-/// The shape `partition_tails` gives a tail-clamped unrolled or vectorized
-/// loop: `if E >= c { for v in m..m + c (unrolled/vectorized) } else { for v
-/// in m..m + E (serial) }`. Returns `c`, the main loop and the tail loop.
-/// Code generation unrolls the tail too (each copy guarded by `k < E`), so
-/// its variable is a compile-time constant like the main loop's.
-pub(crate) fn tail_split(i: &If) -> Option<(i64, &For, &For)> {
-    let Expr::Cmp(CmpOp::Ge, e, c) = &i.cond else { return None };
-    let c = c.as_int()?;
-    let (Stmt::For(main), Some(Stmt::For(tail))) = (&i.then, &i.els) else { return None };
-    let ok = matches!(main.kind, ForKind::Unrolled | ForKind::Vectorized)
-        && (2..=MAX_VECTOR).contains(&c)
-        && main.extent.as_int() == Some(c)
-        && tail.kind == ForKind::Serial
-        && tail.extent == **e
-        && tail.var == main.var
-        && tail.min == main.min;
-    ok.then_some((c, &**main, &**tail))
 }

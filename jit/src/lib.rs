@@ -7,10 +7,12 @@
 //!
 //! The pieces, one module each:
 //!
-//! - `prepare`: loop-nest rewrites first (tails as guarded unrolls, loop
-//!   partitioning at tail and padding guards, unswitching of loop-invariant
-//!   conditions, accumulators promoted to registers, divisions by run-time
-//!   values hoisted to the loop whose variable they use).
+//! The loop nest it receives was optimized for it by lowering's CPU passes
+//! (`texpr_dsl::lower::opt`: tails as guarded unrolls, loop partitioning at
+//! tail and padding guards, unswitching, accumulators promoted to small
+//! temporaries, divisions hoisted), verified after each; the JIT only
+//! translates.
+//!
 //! - `codegen`: the lowered IR → Cranelift IR for scalar code, loops,
 //!   allocations (stack for small constant temporaries, heap otherwise,
 //!   registers for small ones indexed only by unrolled/vectorized loops),
@@ -36,8 +38,8 @@
 //! and an invariant of the lowered IR that does not hold (a texpr bug)
 //! becomes `Error::Internal`.
 //!
-//! `TEXPR_DUMP=prepared` prints the loop nest after the JIT's rewrites,
-//! `TEXPR_DUMP=clif` the Cranelift IR of every compiled function and
+//! `TEXPR_DUMP=passes` prints the loop nest after each pass of lowering
+//! (the CPU's optimizations included), `TEXPR_DUMP=clif` the Cranelift IR of every compiled function and
 //! `TEXPR_DUMP=opt` the Cranelift IR after Cranelift's optimizations,
 //! `TEXPR_DUMP=asm` the machine code, `TEXPR_DUMP=time` the compile time
 //! (and Cranelift's time per function; the functions of a kernel compile
@@ -49,7 +51,6 @@ mod analysis;
 mod codegen;
 mod error;
 mod math;
-mod prepare;
 mod runtime;
 mod vector;
 
@@ -156,7 +157,11 @@ fn isa() -> std::result::Result<OwnedTargetIsa, String> {
         let set =
             |fb: &mut settings::Builder, k: &str, v: &str| fb.set(k, v).map_err(|e| format!("setting {k}={v}: {e}"));
         set(&mut fb, "opt_level", "speed")?;
-        set(&mut fb, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+        set(
+            &mut fb,
+            "enable_verifier",
+            if cfg!(debug_assertions) || texpr_dsl::verify_enabled() { "true" } else { "false" },
+        )?;
         set(&mut fb, "enable_probestack", "false")?;
         set(&mut fb, "is_pic", "false")?;
         set(&mut fb, "use_colocated_libcalls", "false")?;
@@ -244,13 +249,6 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
     }
     let module = JITModule::new(jb);
     let t0 = Instant::now();
-    let mut prepared = f.clone();
-    prepare::prepare(&mut prepared);
-    let t_prepare = t0.elapsed();
-    if dump_enabled("prepared") {
-        eprintln!("// ---- {}: after the JIT's loop-nest rewrites\n{prepared}", f.name);
-    }
-    let f = &prepared;
     let mut ms = ModState::new(module, f);
     let ptr = ms.module.target_config().pointer_type();
     let mut text = String::new();
@@ -278,7 +276,7 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
             &mut text,
         )?);
     }
-    let t_gen = t0.elapsed() - t_prepare;
+    let t_gen = t0.elapsed();
     // Cranelift compiles the functions (the entry and every outlined
     // parallel loop) independently: on the thread pool, in parallel.
     let isa = ms.module.isa();
@@ -317,11 +315,10 @@ fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, Strin
     if dump_enabled("time") {
         let ms_of = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         eprintln!(
-            "// ---- {}: prepare {:.3} ms, Cranelift IR {:.3} ms, compile + link {:.3} ms",
+            "// ---- {}: Cranelift IR {:.3} ms, compile + link {:.3} ms",
             f.name,
-            ms_of(t_prepare),
             ms_of(t_gen),
-            ms_of(t0.elapsed() - t_prepare - t_gen)
+            ms_of(t0.elapsed() - t_gen)
         );
     }
     Ok((ms.module, main, text))

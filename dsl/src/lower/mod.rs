@@ -14,8 +14,17 @@
 //! | `simplify` | again, on the partitioned nest (only if it changed) |
 //! | `prove_bounds` | every access in bounds (symbolic dims; the rest per call) |
 //! | `flatten` | one row-major index per access, canonicalized |
+//! | `decide_guards` | CPU only: guards the nest decides, one-iteration loops as `let`s (module [`opt`]) |
+//! | `unroll_tails` | CPU only: short tails of vectorized/unrolled loops as guarded unrolls |
+//! | `partition_loops` | CPU only: loops cut where a tail or padding guard inside changes value |
+//! | `decide_guards` | again, on the parts partitioning cut off |
+//! | `unswitch` | CPU only: loop-invariant conditions hoisted above their loops, dead copies pruned |
+//! | `reroll` | CPU only: unrolled loops around serial tails made serial |
+//! | `promote_accumulators` | CPU only: reductions accumulate in small register-sized temporaries |
+//! | `hoist_divisions` | CPU only: divisions by run-time values computed once per loop iteration |
 
 mod build;
+pub mod opt;
 mod overflow;
 mod passes;
 pub mod safety;
@@ -59,15 +68,37 @@ struct PassState {
 /// The passes after `build`, in order. (`flatten` canonicalizes the indices
 /// it builds, so no `simplify` follows it; the second `simplify` runs only
 /// when `partition_tails` changed the nest; `pad_private_tiles` does
-/// nothing for the CPU and the interpreter.)
-pub const PASSES: [Pass; 6] = [
+/// nothing for the CPU and the interpreter; the passes after `flatten` are
+/// the CPU's loop-nest optimizations, module [`opt`], and run for
+/// [`Target::Cpu`] only.)
+pub const PASSES: [Pass; 14] = [
     Pass { name: "simplify", run: simplify_pass, cleanup: true, fixed_extents: false },
     Pass { name: "pad_private_tiles", run: pad_private_tiles_pass, cleanup: false, fixed_extents: false },
     Pass { name: "partition_tails", run: partition_tails_pass, cleanup: false, fixed_extents: true },
     Pass { name: "simplify", run: simplify_pass, cleanup: true, fixed_extents: true },
     Pass { name: "prove_bounds", run: prove_bounds_pass, cleanup: false, fixed_extents: true },
     Pass { name: "flatten", run: flatten_pass, cleanup: false, fixed_extents: true },
+    Pass { name: "decide_guards", run: |f, s| cpu(s, f, opt::decide_guards), cleanup: false, fixed_extents: true },
+    Pass { name: "unroll_tails", run: |f, s| cpu(s, f, opt::unroll_tails), cleanup: false, fixed_extents: true },
+    Pass { name: "partition_loops", run: |f, s| cpu(s, f, opt::partition_loops), cleanup: false, fixed_extents: true },
+    Pass { name: "decide_guards", run: |f, s| cpu(s, f, opt::decide_guards), cleanup: false, fixed_extents: true },
+    Pass { name: "unswitch", run: |f, s| cpu(s, f, opt::unswitch), cleanup: false, fixed_extents: true },
+    Pass { name: "reroll", run: |f, s| cpu(s, f, opt::reroll), cleanup: false, fixed_extents: true },
+    Pass {
+        name: "promote_accumulators",
+        run: |f, s| cpu(s, f, opt::promote_accumulators),
+        cleanup: false,
+        fixed_extents: true,
+    },
+    Pass { name: "hoist_divisions", run: |f, s| cpu(s, f, opt::hoist_divisions), cleanup: false, fixed_extents: true },
 ];
+
+/// Runs a pass of [`opt`] when lowering for the CPU.
+fn cpu(s: &PassState, f: &mut LoweredFunc, pass: fn(&mut LoweredFunc)) {
+    if s.target == Target::Cpu {
+        pass(f)
+    }
+}
 
 fn simplify_pass(f: &mut LoweredFunc, _: &mut PassState) {
     passes::simplify(f)
@@ -181,6 +212,15 @@ impl fmt::Display for Lowered {
 /// the JIT; `time` (kernel times) in the CUDA runtime.
 pub fn dump_enabled(what: &str) -> bool {
     std::env::var("TEXPR_DUMP").is_ok_and(|v| v.split(',').any(|x| x.trim() == what || x.trim() == "all"))
+}
+
+/// `true` when `TEXPR_VERIFY` is set (and not `0`): every pipeline runs
+/// its verifier even in release builds — the GPU kernel IR's after GPU
+/// lowering, Cranelift's on every function the JIT builds. (Lowering's
+/// verifier runs after every pass always; debug builds, the tests among
+/// them, verify everything always.)
+pub fn verify_enabled() -> bool {
+    std::env::var("TEXPR_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Lowers a schedule for a target. With `TEXPR_DUMP=passes` in the

@@ -284,3 +284,28 @@ fn cancelled_lowering_stops() {
     // Other threads are not affected.
     assert!(lower(&Schedule::new(&matmul(), Some(TargetClass::Cpu)), Target::Interp).is_ok());
 }
+
+fn parallel_loops(s: &crate::Stmt) -> usize {
+    let mut n = 0;
+    s.visit(&mut |x| {
+        if let crate::Stmt::For(l) = x
+            && l.kind == crate::ForKind::Parallel
+        {
+            n += 1;
+        }
+    });
+    n
+}
+
+/// SPEC §2's conv3x3 under the CPU default: unswitching the first border
+/// row's `H >= 1` and the main chunks' `W / 8 >= 1` makes four copies of
+/// the parallel nest; pruning drops the one where both are false (no loop
+/// of it can run) and empties the other `H < 1` copy.
+#[test]
+fn unswitched_branches_lose_their_dead_loops() {
+    let l = crate::Program::new(crate::testing::spec::conv3x3()).lower(Target::Cpu).unwrap();
+    assert_eq!(parallel_loops(&l.flat.body), 3, "{}", l.flat);
+    // The interpreter's nest is not optimized.
+    let i = crate::Program::new(crate::testing::spec::conv3x3()).lower(Target::Interp).unwrap();
+    assert_eq!(parallel_loops(&i.flat.body), 1, "{}", i.flat);
+}

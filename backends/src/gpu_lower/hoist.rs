@@ -15,11 +15,11 @@ use std::collections::{HashMap, HashSet};
 use texpr_dsl::expr::{BinOp, UnOp, VarTable};
 use texpr_dsl::{DType, Expr, Var, VarId};
 
-use crate::kernel::KStmt;
+use crate::kir::KStmt;
 
 /// Hoists the divisions of `body`; `index` holds the variables known to be
 /// loop indices (hardware indices).
-pub fn hoist(body: KStmt, vars: &mut VarTable, index: HashSet<VarId>) -> KStmt {
+pub(super) fn hoist(body: KStmt, vars: &mut VarTable, index: HashSet<VarId>) -> KStmt {
     let mut h = Hoister { vars, index };
     let items = flatten(body);
     let bound: HashSet<VarId> = h.index.clone();
