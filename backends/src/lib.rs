@@ -8,13 +8,14 @@
 //!                 mapping)         launch sizes)
 //! ```
 //!
-//! - [`kernel`]: the GPU lowering: one kernel per root stage, bound loops
+//! - [`gpu_lower`]: the GPU lowering: one kernel per root stage, bound loops
 //!   onto the grid, shared tiles filled cooperatively between barriers,
-//!   thread-dependent guards pushed down to each thread's own work.
+//!   thread-dependent guards pushed down to each thread's own work; index
+//!   divisions computed once per loop, not per access.
+//! - [`kir`]: the kernel IR it produces, and its verifier.
 //! - [`writer`]: one C-family writer; [`dialect`]: what OpenCL C and CUDA C
 //!   do differently. [`names`]: identifiers that avoid each language's
 //!   keywords.
-//! - [`hoist`]: index divisions computed once per loop, not per access.
 //! - [`launch`], [`runtime`]: launch sizes and the host side of a call,
 //!   shared by [`opencl`] (opencl3) and [`cuda`] (cudarc: NVRTC + driver).
 //!

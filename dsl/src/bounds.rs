@@ -16,7 +16,6 @@
 use crate::arith::{Affine, Atom};
 use crate::dtype::DType;
 use crate::expr::{BinOp, Builtin, CmpOp, Expr, UnOp, VarId};
-use crate::typeck::Range;
 
 /// Arithmetic the prover looks into (the rest it keeps whole as an atom).
 /// A product with a factor of unknown range has no range either: it is
@@ -934,6 +933,13 @@ fn tighten(a: Affine) -> Affine {
 
 fn div_ceil(x: i128, m: i128) -> i128 {
     -((-x).div_euclid(m))
+}
+
+/// The range `lo..hi` of a variable, for the static bounds check.
+#[derive(Clone, Debug)]
+pub(crate) struct Range {
+    pub lo: Expr,
+    pub hi: Expr,
 }
 
 /// The static check of the type checker: is `idx` out of the range

@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod arith;
+mod auto;
 pub mod bounds;
 pub mod cancel;
 pub mod deep;
@@ -27,9 +28,11 @@ pub mod expr;
 pub mod func;
 pub mod interp;
 pub mod lower;
+pub mod ops;
 pub mod runtime;
 pub mod schedule;
 pub mod simplify;
+mod specialize;
 pub mod stmt;
 pub mod target;
 pub mod te;

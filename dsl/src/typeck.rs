@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use crate::bounds::always_out_of_bounds;
+use crate::bounds::{Range, always_out_of_bounds};
 use crate::dtype::DType;
 use crate::error::{DefinitionError, Error, Origin, Result};
 use crate::expr::{BinOp, BufId, Builtin, Expr, ReduceOp, Show, UnOp, Var};
@@ -115,13 +115,6 @@ struct StageCx<'a> {
     axes: Vec<Var>,
     shape: Vec<Expr>,
     hidden: u32,
-}
-
-/// The range `lo..hi` of a variable, for the static bounds check.
-#[derive(Clone, Debug)]
-pub(crate) struct Range {
-    pub lo: Expr,
-    pub hi: Expr,
 }
 
 /// Whether a literal is an integer or a float.

@@ -15,7 +15,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use crate::dtype::{DType, bf16, f16};
-use crate::expr::{BinOp, Builtin, CmpOp, ReduceOp, UnOp};
+use crate::ops::{BinOp, Builtin, CmpOp, ReduceOp, UnOp};
 
 /// One value of one element type.
 #[derive(Clone, Copy, Debug)]

@@ -255,7 +255,7 @@ impl<'a> Builder<'a> {
     /// or attached (through any chain of `compute_at`s) at that loop or a
     /// loop nested in it?
     fn within(&self, r: usize, t: usize, axis: usize) -> bool {
-        within(&self.s.stages, r, t, axis)
+        crate::schedule::within(&self.s.stages, r, t, axis)
     }
 
     /// The chain of stages from reader `r` up to (excluding) `t`.
@@ -772,19 +772,6 @@ impl Shift {
         let cond = Expr::cmp(CmpOp::Ge, self.bound, Expr::int(self.f));
         Stmt::If(Box::new(crate::stmt::If { cond, then: full, els: Some(back) }))
     }
-}
-
-/// Is stage `r` computed inside loop `axis` of stage `t`?
-pub(crate) fn within(stages: &[SStage], r: usize, t: usize, axis: usize) -> bool {
-    if r == t {
-        return true;
-    }
-    let Attach::At { stage, axis: a, .. } = stages[r].attach else { return false };
-    if stage == t {
-        let pos = |x: usize| stages[t].leaves.iter().position(|l| *l == x);
-        return matches!((pos(a), pos(axis)), (Some(pa), Some(px)) if pa >= px);
-    }
-    within(stages, stage, t, axis)
 }
 
 fn empty_func(target: Target) -> LoweredFunc {

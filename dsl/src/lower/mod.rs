@@ -38,7 +38,6 @@ use crate::schedule::Schedule;
 use crate::stmt::LoweredFunc;
 use crate::target::{Target, TargetClass};
 
-pub(crate) use build::within;
 pub use safety::Unproven;
 
 /// One pass after `build`: a name and a function over the nest.
