@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use texpr_dsl::runtime::Compiled;
+use texpr_dsl::call::Compiled;
 use texpr_dsl::{Data, DataMut, Element, Error, Func, Lowered, Program, Result, Scalar, Target, Tensor};
 
 /// A compiled-on-demand operator: definition, schedules, and per-target code.
@@ -100,7 +100,7 @@ impl Kernel {
     pub fn specialize_for(&self, inputs: &[Input<'_>]) -> Result<Kernel> {
         let func = self.func()?;
         let typed: Vec<(texpr_dsl::DType, &[usize])> = inputs.iter().map(|i| (i.data.dtype(), i.shape)).collect();
-        let values = texpr_dsl::runtime::bind_dims(func, &typed)?;
+        let values = texpr_dsl::call::bind_dims(func, &typed)?;
         let dims: Vec<(&str, usize)> =
             func.dims.iter().zip(values).map(|(n, v)| (n.as_str(), v.max(0) as usize)).collect();
         self.specialize(&dims)

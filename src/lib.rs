@@ -38,7 +38,7 @@ pub use texpr_dsl::{
     Arg, Body, BufId, DType, Data, DataMut, Element, Error, Expr, Func, Lowered, LoweredFunc, Origin, Program, Result,
     Scalar, Schedule, Scope, Stmt, Target, TargetClass, Tensor, ThreadAxis, bf16, f16,
 };
-pub use texpr_dsl::{error, lower, runtime, te};
+pub use texpr_dsl::{call, error, lower, te};
 pub use texpr_macros::tensor_expr;
 
 /// Everything a user of `tensor_expr!` needs.
@@ -56,8 +56,8 @@ pub const DEFAULT_TARGET: Target = Target::Cpu;
 pub mod __private {
     pub use crate::{DEFAULT_TARGET, Input, Kernel};
     pub use std::sync::{Arc, OnceLock};
+    pub use texpr_dsl::call::Compiled;
     pub use texpr_dsl::error::{DefinitionError, ShapeError};
-    pub use texpr_dsl::runtime::Compiled;
     pub use texpr_dsl::{
         BinOp, CmpOp, DType, Data, DataMut, Element, Error, Program, ReduceOp, Scalar, Schedule, Scope, TargetClass,
         Tensor, ThreadAxis, UnOp, te,

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
+use texpr::call::Compiled;
 use texpr::prelude::*;
-use texpr::runtime::Compiled;
 
 /// SPEC §2, verbatim.
 mod spec2 {

@@ -16,8 +16,8 @@ use cudarc::nvrtc::{Ptx, result as nvrtc, sys as nvrtc_sys};
 use texpr_dsl::{Call, Error, Executable, Result, Target};
 
 use crate::dialect::Cuda;
+use crate::host::{Arg, Device, Prepared, ScalarArg, numbered, unavailable};
 use crate::launch::{Dims, Limits};
-use crate::runtime::{Arg, Device, Prepared, ScalarArg, numbered, unavailable};
 
 /// `true` if one of the library names cudarc tries loads.
 fn loadable(lib: &str) -> bool {

@@ -16,7 +16,7 @@
 //! - [`writer`]: one C-family writer; [`dialect`]: what OpenCL C and CUDA C
 //!   do differently. [`names`]: identifiers that avoid each language's
 //!   keywords.
-//! - [`launch`], [`runtime`]: launch sizes and the host side of a call,
+//! - [`launch`], [`host`]: launch sizes and the host side of a call,
 //!   shared by [`opencl`] (opencl3) and [`cuda`] (cudarc: NVRTC + driver).
 //!
 //! A missing OpenCL platform, CUDA driver or NVRTC is an
@@ -28,11 +28,11 @@
 pub mod cuda;
 pub mod dialect;
 pub mod gpu_lower;
+pub mod host;
 pub mod kir;
 pub mod launch;
 pub mod names;
 pub mod opencl;
-pub mod runtime;
 pub mod writer;
 
 use texpr_dsl::{Error, Executable, InternalError, Lowered, Result, Target};
@@ -86,13 +86,13 @@ pub fn compile(target: Target, lowered: &Lowered) -> Result<Box<dyn Executable>>
     match target {
         Target::Cuda => {
             // Checked before cudarc is touched: it panics on a missing library.
-            cuda::driver_available().map_err(|e| runtime::unavailable(Target::Cuda, e))?;
-            cuda::nvrtc_available().map_err(|e| runtime::unavailable(Target::Cuda, e))?;
-            let prepared = runtime::Prepared { dialect: Cuda, gpu: g.gpu, names: g.kernel_names };
+            cuda::driver_available().map_err(|e| host::unavailable(Target::Cuda, e))?;
+            cuda::nvrtc_available().map_err(|e| host::unavailable(Target::Cuda, e))?;
+            let prepared = host::Prepared { dialect: Cuda, gpu: g.gpu, names: g.kernel_names };
             Ok(Box::new(cuda::CudaExecutable::new(prepared, g.source)?))
         }
         _ => {
-            let prepared = runtime::Prepared { dialect: OpenCl, gpu: g.gpu, names: g.kernel_names };
+            let prepared = host::Prepared { dialect: OpenCl, gpu: g.gpu, names: g.kernel_names };
             Ok(Box::new(opencl::ClExecutable::new(prepared, g.source)?))
         }
     }

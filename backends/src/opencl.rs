@@ -26,8 +26,8 @@ use opencl3::types::CL_BLOCKING;
 use texpr_dsl::{Call, Error, Executable, Result, Target};
 
 use crate::dialect::OpenCl;
+use crate::host::{Arg, Device, Prepared, ScalarArg, numbered, unavailable};
 use crate::launch::{Dims, Limits};
-use crate::runtime::{Arg, Device, Prepared, ScalarArg, numbered, unavailable};
 
 /// The OpenCL device texpr runs on.
 pub struct Cl {

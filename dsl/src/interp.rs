@@ -9,10 +9,10 @@
 //! refuses (with an internal error, never a panic) an access outside a
 //! buffer.
 
+use crate::call::{Call, Executable};
 use crate::dtype::{Data, DataMut};
 use crate::error::{Error, InternalError, Result};
 use crate::expr::{BufId, Expr};
-use crate::runtime::{Call, Executable};
 use crate::stmt::{BufKind, LoweredFunc, Stmt};
 use crate::value::Scalar;
 

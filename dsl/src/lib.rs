@@ -14,12 +14,12 @@
 //! - [`lower`](mod@lower): bounds inference, loop construction, tail handling,
 //!   simplification, the bounds proof, flattening; IR verified between passes.
 //! - [`interp`]: the reference interpreter over the lowered IR.
-//! - [`runtime`]: shape binding and calls, shared by every backend.
+//! - [`call`]: shape binding and calls, shared by every backend.
 #![deny(missing_docs)]
 
 pub mod arith;
 mod auto;
-pub mod bounds;
+pub mod call;
 pub mod cancel;
 pub mod deep;
 pub mod dtype;
@@ -29,7 +29,7 @@ pub mod func;
 pub mod interp;
 pub mod lower;
 pub mod ops;
-pub mod runtime;
+pub mod prover;
 pub mod schedule;
 pub mod simplify;
 mod specialize;
@@ -42,12 +42,12 @@ pub mod testing;
 mod typeck;
 pub mod value;
 
+pub use call::{Call, Compiled, Executable, Program};
 pub use dtype::{DType, Data, DataMut, Element, bf16, f16};
 pub use error::{BoundsError, DefinitionError, Error, InternalError, Origin, Result, ScheduleError, ShapeError};
 pub use expr::{BinOp, BufId, Builtin, CmpOp, Expr, ReduceOp, UnOp, Var, VarId, VarTable};
 pub use func::{Arg, Body, Func, StageId};
 pub use lower::{Lowered, Proof, ProofPending, dump_enabled, lower, lower_pending, lower_traced, verify_enabled};
-pub use runtime::{Call, Compiled, Executable, Program};
 pub use schedule::{AxisRef, Schedule, StageRef};
 pub use stmt::{BufKind, Buffer, For, ForKind, LoweredFunc, Scope, Stmt, ThreadAxis};
 pub use target::{Target, TargetClass};

@@ -8,9 +8,9 @@
 //! divisions that the context decides.
 
 use crate::arith::Affine;
-use crate::bounds::Prover;
 use crate::dtype::DType;
 use crate::expr::{BinOp, Builtin, CmpOp, Expr, UnOp};
+use crate::prover::Prover;
 use crate::value::Scalar;
 
 /// Simplifies without context.

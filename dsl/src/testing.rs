@@ -12,12 +12,12 @@
 //! reproduces it (`Case::generate(seed, &cfg)`), with the definition and the
 //! schedule log.
 
+use crate::call::{Call, Executable, Program, bind_dims, output_shapes};
 use crate::dtype::{DType, Data, DataMut, Element, bf16, f16};
 use crate::error::{Error, Result};
 use crate::expr::{BinOp, CmpOp, ReduceOp};
 use crate::func::Func;
 use crate::lower::Lowered;
-use crate::runtime::{Call, Executable, Program, bind_dims, output_shapes};
 use crate::schedule::{AxisRef, Schedule, StageRef};
 use crate::stmt::{Scope, ThreadAxis};
 use crate::target::{Target, TargetClass};

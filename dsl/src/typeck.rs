@@ -17,11 +17,11 @@
 
 use std::collections::HashMap;
 
-use crate::bounds::{Range, always_out_of_bounds};
 use crate::dtype::DType;
 use crate::error::{DefinitionError, Error, Origin, Result};
 use crate::expr::{BinOp, BufId, Builtin, Expr, ReduceOp, Show, UnOp, Var};
 use crate::func::{Arg, Body, Func, ParamDecl, ReduceAxis, Reduction, Stage, StageId, TensorDecl, TensorKind};
+use crate::prover::{Range, always_out_of_bounds};
 use crate::te::{self, ArgDef, FuncBuilder, Ident, Node, TypeDef};
 use crate::value::Scalar;
 

@@ -27,12 +27,12 @@
 //! - `analysis`: register promotion, affine index analysis, and which
 //!   float temporaries can never hold NaN (one-instruction vector
 //!   `max`/`min` on a reduction's accumulators).
-//! - `runtime`: the functions JIT code calls (thread pool, allocation,
+//! - `support`: the functions JIT code calls (thread pool, allocation,
 //!   `f64` math), and the `vzeroupper` trampoline every entry goes through.
 //!   A parallel loop whose estimated work is small runs on the calling
 //!   thread ([`set_parallel_min_work`]).
 //!
-//! Generated code never checks bounds: `texpr_dsl::runtime` proved every
+//! Generated code never checks bounds: `texpr_dsl::call` proved every
 //! access in bounds before a call reaches [`JitKernel::run`]. No input
 //! panics: Cranelift errors (and panics, caught) become `Error::Backend`,
 //! and an invariant of the lowered IR that does not hold (a texpr bug)
@@ -51,7 +51,7 @@ mod analysis;
 mod codegen;
 mod error;
 mod math;
-mod runtime;
+mod support;
 mod vector;
 
 use std::fmt::Write as _;
@@ -78,7 +78,7 @@ use error::{CgError, CgResult, cg_err, cranelift_err};
 /// that owns the code memory.
 pub struct JitKernel {
     name: String,
-    entry: runtime::EntryFn,
+    entry: support::EntryFn,
     n_inputs: usize,
     n_outputs: usize,
     n_params: usize,
@@ -133,7 +133,7 @@ impl Executable for JitKernel {
         // and params (arity checked above); `Compiled::run` checked types and
         // shapes and proved every access in bounds for these dims; outputs
         // are exclusively borrowed for the call.
-        let status = unsafe { runtime::enter(self.entry, ptrs.as_ptr(), dims.as_ptr(), params.as_ptr()) };
+        let status = unsafe { support::enter(self.entry, ptrs.as_ptr(), dims.as_ptr(), params.as_ptr()) };
         if status != 0 {
             return Err(Error::Backend {
                 func: self.name.clone(),
@@ -179,7 +179,7 @@ fn isa() -> std::result::Result<OwnedTargetIsa, String> {
 /// chunked execution on small shapes). Affects running kernels at once;
 /// results never depend on it.
 pub fn set_parallel_min_work(work: u64) {
-    runtime::PARALLEL_MIN_WORK.store(work.min(i64::MAX as u64) as i64, std::sync::atomic::Ordering::Relaxed);
+    support::PARALLEL_MIN_WORK.store(work.min(i64::MAX as u64) as i64, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Compiles a lowered program.
@@ -189,7 +189,7 @@ pub fn compile(lowered: &Lowered) -> Result<JitKernel> {
     let (module, entry_id, _) = guarded(f, false)?;
     let ptr = module.get_finalized_function(entry_id);
     // SAFETY: the entry was defined with the `EntryFn` signature.
-    let entry = unsafe { std::mem::transmute::<*const u8, runtime::EntryFn>(ptr) };
+    let entry = unsafe { std::mem::transmute::<*const u8, support::EntryFn>(ptr) };
     if dump_enabled("time") {
         eprintln!("// ---- {}: JIT compile {:.3} ms", f.name, t.elapsed().as_secs_f64() * 1e3);
     }
@@ -243,8 +243,8 @@ enum Kind<'a> {
 
 fn build(f: &LoweredFunc, want_text: bool) -> CgResult<(JITModule, FuncId, String)> {
     let isa = isa().map_err(cg_err)?;
-    let mut jb = JITBuilder::with_isa(isa, Box::new(runtime::libcall_name));
-    for (n, p) in runtime::symbols() {
+    let mut jb = JITBuilder::with_isa(isa, Box::new(support::libcall_name));
+    for (n, p) in support::symbols() {
         jb.symbol(n, p);
     }
     let module = JITModule::new(jb);

@@ -1217,7 +1217,7 @@ fn const_upper(e: &Expr) -> Option<i64> {
     if let Some(n) = e.as_int() {
         return Some(n.max(0));
     }
-    let forms = texpr_dsl::bounds::min_forms(e)?;
+    let forms = texpr_dsl::prover::min_forms(e)?;
     forms.iter().filter_map(|f| f.as_const()).min().map(|n| n.max(0))
 }
 

@@ -21,11 +21,11 @@
 
 use std::collections::HashMap;
 
-use crate::bounds::Prover;
 use crate::dtype::DType;
 use crate::error::{Error, InternalError, Origin, Result, ScheduleError};
 use crate::expr::{BinOp, BufId, CmpOp, Expr, Load, UnOp, Var, VarId};
 use crate::func::{Body, TensorKind};
+use crate::prover::Prover;
 use crate::schedule::{Attach, Rel, SStage, Schedule};
 use crate::simplify::{simplify, simplify_in};
 use crate::stmt::{BufKind, Buffer, ForKind, LoweredFunc, Scope, Stmt};
@@ -790,7 +790,7 @@ fn empty_func(target: Target) -> LoweredFunc {
 /// The allocation extent for a region extent: its constant upper bound when
 /// there is one (`min(32, M - io * 32)` → 32), else the expression itself.
 fn alloc_extent(e: &Expr) -> Expr {
-    if let Some(fs) = crate::bounds::min_forms(e) {
+    if let Some(fs) = crate::prover::min_forms(e) {
         let best = fs.iter().filter_map(|f| f.as_const()).min();
         if let Some(c) = best {
             return Expr::int(c.max(0));

@@ -27,7 +27,7 @@ mod build;
 pub mod opt;
 mod overflow;
 mod passes;
-pub mod safety;
+pub mod prove_bounds;
 mod verify;
 
 use std::fmt;
@@ -38,7 +38,7 @@ use crate::schedule::Schedule;
 use crate::stmt::LoweredFunc;
 use crate::target::{Target, TargetClass};
 
-pub use safety::Unproven;
+pub use prove_bounds::Unproven;
 
 /// One pass after `build`: a name and a function over the nest.
 pub struct Pass {
@@ -116,7 +116,7 @@ fn partition_tails_pass(f: &mut LoweredFunc, s: &mut PassState) {
 /// An analysis: the accesses the symbolic proof cannot establish.
 fn prove_bounds_pass(f: &mut LoweredFunc, s: &mut PassState) {
     if s.prove {
-        s.unproven = safety::prove(f);
+        s.unproven = prove_bounds::prove(f);
     }
     s.nest = Some(f.clone());
 }
@@ -193,7 +193,7 @@ impl Lowered {
             return Ok(());
         }
         let bound = passes::bind_dims(&self.nest, dims);
-        match safety::prove(&bound).first() {
+        match prove_bounds::prove(&bound).first() {
             None => Ok(()),
             Some(u) => Err(u.to_error(&self.nest.name, Some(dims))),
         }
@@ -264,7 +264,7 @@ impl ProofPending {
             return Proof { unproven: self.lowered.unproven.clone(), index_limit: self.lowered.index_limit, took };
         }
         let t = Instant::now();
-        let unproven = safety::prove(&self.lowered.nest);
+        let unproven = prove_bounds::prove(&self.lowered.nest);
         let index_limit = overflow::safe_limit(&self.lowered.flat);
         Proof { unproven, index_limit, took: t.elapsed() }
     }

@@ -16,7 +16,7 @@
 //! index, a loop's bounds, a temporary's size, or a comparison the prover
 //! takes a fact from must stay inside `i64` (and a temporary's byte count
 //! inside `isize`). The prover takes facts only from comparisons that do no
-//! arithmetic on a value of unknown range ([`crate::bounds::exact`]): `if
+//! arithmetic on a value of unknown range ([`crate::prover::exact`]): `if
 //! idx[i] + 1 < N` may wrap, guards nothing and is not checked, while `if
 //! idx[i] < N - 1` guards and is. Arithmetic that only computes values
 //! wraps as the language defines and is not checked; narrower integer types
@@ -242,7 +242,7 @@ impl Eval<'_> {
     }
 
     /// A condition: each comparison the prover takes a fact from (both
-    /// sides [`exact`](crate::bounds::exact): no arithmetic on a value of
+    /// sides [`exact`](crate::prover::exact): no arithmetic on a value of
     /// unknown range) is checked strictly, since the proof relies on it;
     /// the others only choose a branch.
     fn cond(&mut self, c: &Expr) -> R<()> {
@@ -257,7 +257,7 @@ impl Eval<'_> {
             }
             Expr::Unary(UnOp::Not, a) => self.cond(a),
             Expr::Cmp(_, a, b) => {
-                let strict = a.dtype() == DType::INDEX && crate::bounds::exact_comparison(a, b);
+                let strict = a.dtype() == DType::INDEX && crate::prover::exact_comparison(a, b);
                 self.eval(c, strict).map(|_| ())
             }
             leaf => self.eval(leaf, false).map(|_| ()),
@@ -302,7 +302,7 @@ impl Eval<'_> {
                 }
             }
             Expr::Unary(UnOp::Neg, a) => {
-                let a = self.eval(a, strict && crate::bounds::visible(e))?;
+                let a = self.eval(a, strict && crate::prover::visible(e))?;
                 a.map(|a| Iv { lo: -a.hi, hi: -a.lo })
             }
             Expr::Unary(UnOp::Not, a) if t.is_int() => {
@@ -312,7 +312,7 @@ impl Eval<'_> {
             }
             Expr::Binary(op, a, b) => {
                 // Strictness follows what the prover looks into.
-                let strict = strict && crate::bounds::visible(e);
+                let strict = strict && crate::prover::visible(e);
                 let (x, y) = (self.eval(a, strict)?, self.eval(b, strict)?);
                 let any = Iv::of_type(DType::INDEX);
                 match (x, y) {
@@ -382,7 +382,7 @@ impl Eval<'_> {
         }
         // Only arithmetic the prover looks into must not wrap; what it keeps
         // whole (`abs(..)`, an `if`) is one value, whatever it is.
-        if strict && t == DType::INDEX && crate::bounds::visible(e) {
+        if strict && t == DType::INDEX && crate::prover::visible(e) {
             return Err(Box::new(Overflow::Arith { expr: e.clone(), iv }));
         }
         // Wraps (as the language defines for computed values).

@@ -1,8 +1,8 @@
 //! The statement-level passes after the first nest is built.
 
-use crate::bounds::Prover;
 use crate::expr::{BinOp, CmpOp, Expr, Load};
 use crate::expr::{BufId, VarId};
+use crate::prover::Prover;
 use crate::simplify::simplify_in;
 use crate::stmt::{BufKind, For, ForKind, If, LoweredFunc, Scope, Stmt, Store};
 
@@ -112,9 +112,9 @@ pub(crate) fn pad_private_tiles(f: &mut LoweredFunc) {
     if padded == f.body {
         return;
     }
-    let before = super::safety::prove(f).len();
+    let before = super::prove_bounds::prove(f).len();
     let old = std::mem::replace(&mut f.body, padded);
-    if super::safety::prove(f).len() > before {
+    if super::prove_bounds::prove(f).len() > before {
         f.body = old;
     }
 }

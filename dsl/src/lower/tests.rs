@@ -148,7 +148,7 @@ fn safety_finds_unproven_accesses() {
         let load = Expr::load(crate::BufId(0), [Expr::Var(i) + 1], DType::F32);
         Stmt::for_(i, Expr::int(0), Expr::Dim(0), ForKind::Serial, Stmt::store(crate::BufId(1), [Expr::Var(i)], load))
     });
-    let u = safety::prove(&f);
+    let u = prove_bounds::prove(&f);
     assert_eq!(u.len(), 1);
     assert_eq!((u[0].buffer.as_str(), u[0].index.as_str(), u[0].store), ("x", "i + 1", false));
     // for i in 0..N - 1: proven.
@@ -163,7 +163,7 @@ fn safety_finds_unproven_accesses() {
             Stmt::store(crate::BufId(1), [Expr::Var(i)], load),
         )
     });
-    assert!(safety::prove(&f).is_empty());
+    assert!(prove_bounds::prove(&f).is_empty());
 }
 
 #[test]

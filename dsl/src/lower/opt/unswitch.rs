@@ -2,8 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::bounds::Prover;
 use crate::expr::{CmpOp, Expr, VarId};
+use crate::prover::Prover;
 use crate::stmt::{For, If, Stmt};
 
 use super::{MAX_STMTS, bound_in, count};

@@ -9,9 +9,9 @@
 //! access that still cannot be proven is an [`Error::Bounds`] before any
 //! code runs. Backends rely on this and emit unchecked accesses.
 
-use crate::bounds::Prover;
 use crate::error::{BoundsError, Error};
 use crate::expr::{BufId, Expr, Show};
+use crate::prover::Prover;
 use crate::stmt::{DisplayNames, LoweredFunc, Stmt};
 
 /// An access that could not be proven in bounds.
@@ -104,7 +104,7 @@ impl Walker<'_> {
             crate::arith::Atom::Other(e @ Expr::Param(..)) => {
                 Some(format!("`{}`, a scalar input", Show(e, &self.names)))
             }
-            crate::arith::Atom::Other(e) if crate::bounds::unbounded(e) => {
+            crate::arith::Atom::Other(e) if crate::prover::unbounded(e) => {
                 Some(format!("`{}`, a value read from a tensor", Show(e, &self.names)))
             }
             _ => None,

@@ -5,7 +5,7 @@
 //! A [`Device`] (OpenCL, CUDA) supplies allocation, copies and launches;
 //! everything else is shared.
 
-use texpr_dsl::runtime::eval_dims;
+use texpr_dsl::call::eval_dims;
 use texpr_dsl::{BufId, BufKind, Data, DataMut, Error, Result, Scalar, Target, bf16, f16};
 
 use crate::dialect::Dialect;
