@@ -5,25 +5,25 @@
 //! (shapes are run-time arguments), callable from many threads at once, its
 //! code memory freed on drop. [`clif`] returns the Cranelift IR text.
 //!
-//! The pieces, one module each:
-//!
 //! The loop nest it receives was optimized for it by lowering's CPU passes
 //! (`texpr_dsl::lower::opt`: tails as guarded unrolls, loop partitioning at
 //! tail and padding guards, unswitching, accumulators promoted to small
 //! temporaries, divisions hoisted), verified after each; the JIT only
 //! translates.
 //!
-//! - `codegen`: the lowered IR → Cranelift IR for scalar code, loops,
-//!   allocations (stack for small constant temporaries, heap otherwise,
-//!   registers for small ones indexed only by unrolled/vectorized loops),
-//!   and parallel loops (outlined into their own functions).
-//! - `vector`: vectorized loops as 128-bit SIMD (the widest Cranelift's
-//!   x86_64 backend handles): contiguous accesses as vector loads/stores,
-//!   invariant values broadcast, guards that hold on a range of lanes as
-//!   masks, the rest lane by lane. (A reduction's final combine over
-//!   per-lane partials in registers works on whole vectors: `codegen`'s
-//!   `lane_reduce`.)
-//! - `math`: inline polynomial `exp`, `ln`, `tanh`, ... for `f32`.
+//! The pieces, one module each:
+//!
+//! - `codegen`: the lowered IR → Cranelift IR, one file per concern:
+//!   `scalar` (expressions with SPEC semantics), `memory` (addresses,
+//!   loads and stores, temporaries on the stack, the heap or in registers),
+//!   `loops` (statements, serial/unrolled loops, and the scopes they open:
+//!   every binding is undone by the closure-scoped helpers, never by hand),
+//!   `parallel` (loops outlined into their own functions), `vector`
+//!   (vectorized loops as 128-bit SIMD, the widest Cranelift's x86_64
+//!   backend handles: contiguous accesses as vector loads/stores, invariant
+//!   values broadcast, guards that hold on a range of lanes as masks, the
+//!   rest lane by lane) and `math` (inline polynomial `exp`, `ln`, `tanh`,
+//!   ... for `f32`).
 //! - `analysis`: register promotion, affine index analysis, and which
 //!   float temporaries can never hold NaN (one-instruction vector
 //!   `max`/`min` on a reduction's accumulators).
@@ -50,9 +50,7 @@
 mod analysis;
 mod codegen;
 mod error;
-mod math;
 mod support;
-mod vector;
 
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -278,24 +278,21 @@ impl Vec_ {
         k: usize,
         f: impl FnOnce(&mut Gen<'_, '_, '_>) -> CgResult<T>,
     ) -> CgResult<T> {
-        let mut saved = vec![];
-        let b = self.lane_bind(g, k);
-        saved.push((self.v, g.env.insert(self.v, b)));
+        let mut binds = vec![(self.v, self.lane_bind(g, k))];
         let lets: Vec<(VarId, VV)> = self.lets.iter().map(|(k, v)| (*k, v.clone())).collect();
         for (var, vv) in lets {
             // A value known in this lane is a constant, as in scalar code
-            // (a register buffer may be indexed by it).
-            let bind = match self.let_src.get(&var).and_then(|e| g.const_eval(e)) {
-                Some(c) => Bind::Const(c),
-                None => Bind::Val(self.lane_of(g, &vv, k, var)?),
-            };
-            saved.push((var, g.env.insert(var, bind)));
+            // (a register buffer may be indexed by it). The lets' values
+            // are computed with the lane variable bound.
+            let bind = g.with_vars(&binds, |g| -> CgResult<Bind> {
+                Ok(match self.let_src.get(&var).and_then(|e| g.const_eval(e)) {
+                    Some(c) => Bind::Const(c),
+                    None => Bind::Val(self.lane_of(g, &vv, k, var)?),
+                })
+            })?;
+            binds.push((var, bind));
         }
-        let r = f(g);
-        for (var, old) in saved.into_iter().rev() {
-            g.restore(var, old);
-        }
-        r
+        g.with_vars(&binds, f)
     }
 
     fn lane_of(&self, g: &mut Gen<'_, '_, '_>, vv: &VV, k: usize, var: VarId) -> CgResult<Value> {
@@ -604,7 +601,7 @@ impl Vec_ {
                     .collect();
                 Ok(VV::V(r))
             }
-            Expr::Call(f, args) if t == DType::F32 && crate::math::has_vector(*f) => {
+            Expr::Call(f, args) if t == DType::F32 && crate::codegen::math::has_vector(*f) => {
                 let mut vs = vec![];
                 for a in args.iter() {
                     let x = self.expr(g, a)?;
@@ -614,7 +611,7 @@ impl Vec_ {
                 let mut r = vec![];
                 for c in 0..n {
                     let a: Vec<Value> = vs.iter().map(|v| v[c]).collect();
-                    r.push(crate::math::vector_f32(g, *f, &a)?);
+                    r.push(crate::codegen::math::vector_f32(g, *f, &a)?);
                 }
                 Ok(VV::V(r))
             }
@@ -807,14 +804,7 @@ impl Vec_ {
         g.b.ins().brif(end, exit, &[], body, &[]);
         g.b.switch_to_block(body);
         let lane = g.b.ins().iadd(self.min_v, k);
-        let old = g.env.insert(self.v, Bind::Val(lane));
-        g.loop_depth += 1;
-        let old_d = g.depth.insert(self.v, g.loop_depth);
-        let x = g.expr(e);
-        g.loop_depth -= 1;
-        g.restore_depth(self.v, old_d);
-        g.restore(self.v, old);
-        let x = x?;
+        let x = g.in_loop(self.v, lane, |g| g.expr(e))?;
         let off = g.b.ins().imul_imm_s(k, esz);
         let a = g.b.ins().iadd(base, off);
         g.b.ins().store(MemFlagsData::trusted(), x, a, 0);
@@ -989,9 +979,7 @@ impl Vec_ {
                 Ok(VV::V(r))
             }
             Some(Loc::Regs { vars, group }) => {
-                let old = g.env.insert(self.v, base_bind);
-                let i0 = g.const_eval(idx).and_then(|s| s.as_i64());
-                g.restore(self.v, old);
+                let i0 = g.with_var(self.v, base_bind, None, |g| g.const_eval(idx).and_then(|s| s.as_i64()));
                 // Whole vectors of the buffer; anything else (an index past
                 // the buffer too, in lanes a guard discards) lane by lane.
                 let nv = (self.w / lanes) as i64;
@@ -1022,10 +1010,7 @@ impl Vec_ {
         t: DType,
         idx: &Expr,
     ) -> CgResult<(Value, i32)> {
-        let old = g.env.insert(self.v, b);
-        let r = g.addr_of(base, t, idx);
-        g.restore(self.v, old);
-        r
+        g.with_var(self.v, b, None, |g| g.addr_of(base, t, idx))
     }
 
     fn stmt<'a>(&mut self, g: &mut Gen<'a, '_, '_>, s: &'a Stmt) -> CgResult<()> {
@@ -1050,12 +1035,7 @@ impl Vec_ {
                         None => Bind::Val(g.expr(value)?),
                     };
                     let d = g.expr_depth(value);
-                    let old_d = g.depth.insert(var.id, d);
-                    let old = g.env.insert(var.id, bind);
-                    let r = self.stmt(g, body);
-                    g.restore(var.id, old);
-                    g.restore_depth(var.id, old_d);
-                    r
+                    g.with_var(var.id, bind, Some(d), |g| self.stmt(g, body))
                 }
             }
             Stmt::If(i) => {
@@ -1097,12 +1077,7 @@ impl Vec_ {
                             Some(c) => Bind::Const(Scalar::I64(c + k)),
                             None => Bind::Val(g.b.ins().iadd_imm_s(min_v, k)),
                         };
-                        let old = g.env.insert(l.var.id, b);
-                        g.unrolled.push(l.var.id);
-                        let r = self.stmt(g, &l.body);
-                        g.unrolled.pop();
-                        g.restore(l.var.id, old);
-                        r?;
+                        g.in_unrolled_copy(l.var.id, b, |g| self.stmt(g, &l.body))?;
                     }
                     return Ok(());
                 }
@@ -1155,9 +1130,7 @@ impl Vec_ {
                     return Ok(());
                 }
                 Some(Loc::Regs { vars, group }) => {
-                    let old = g.env.insert(self.v, b0);
-                    let i0 = g.const_eval(idx).and_then(|s| s.as_i64());
-                    g.restore(self.v, old);
+                    let i0 = g.with_var(self.v, b0, None, |g| g.const_eval(idx).and_then(|s| s.as_i64()));
                     if let Some(i0) = i0
                         && group as usize == lanes
                         && i0 % lanes as i64 == 0

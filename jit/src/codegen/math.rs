@@ -35,7 +35,8 @@ use crate::error::{CgResult, cg_err};
 /// Whether `f` has an inline `f32` form.
 pub(crate) fn has_vector(f: Builtin) -> bool {
     matches!(f, Builtin::Exp | Builtin::Exp2 | Builtin::Ln | Builtin::Log2 | Builtin::Tanh | Builtin::Sigmoid)
-        || (matches!(f, Builtin::Sin | Builtin::Cos | Builtin::Pow | Builtin::Erf) && crate::vector::host_has_fma())
+        || (matches!(f, Builtin::Sin | Builtin::Cos | Builtin::Pow | Builtin::Erf)
+            && crate::codegen::vector::host_has_fma())
 }
 
 /// `f` on an `F32X4` (or `F32`) value.
@@ -405,7 +406,7 @@ impl M<'_, '_, '_, '_> {
     /// `a * b + c`, fused where the CPU has FMA (within the error budget
     /// either way).
     fn fma(&mut self, a: Value, b: Value, c: Value) -> Value {
-        if crate::vector::host_has_fma() {
+        if crate::codegen::vector::host_has_fma() {
             return self.g.b.ins().fma(a, b, c);
         }
         let p = self.g.b.ins().fmul(a, b);
