@@ -25,6 +25,8 @@ use crate::te::{self, Expr, FuncBuilder};
 use crate::tensor::Tensor;
 use crate::value::Scalar;
 
+pub mod semantics;
+
 /// The SPEC §2 definitions, built with the builder API.
 pub mod spec {
     use crate::dtype::DType;
@@ -383,23 +385,7 @@ impl Case {
         lowered: &Lowered,
         compile: &dyn Fn(&Lowered) -> Result<Box<dyn Executable>>,
     ) -> Result<Vec<AnyTensor>> {
-        let func = self.func();
-        let typed: Vec<(DType, &[usize])> = self.inputs.iter().map(|t| (t.data().dtype(), t.shape())).collect();
-        let dims = bind_dims(func, &typed)?;
-        lowered.check_call(&dims, &self.params)?;
-        let shapes = output_shapes(func, &dims)?;
-        let mut outs: Vec<AnyTensor> =
-            func.output_types().iter().zip(&shapes).map(|((t, _), s)| AnyTensor::zeros(*t, s)).collect();
-        let exe = compile(lowered)?;
-        let data: Vec<Data<'_>> = self.inputs.iter().map(|t| t.data()).collect();
-        let mut out_data: Vec<DataMut<'_>> = outs.iter_mut().map(|t| t.data_mut()).collect();
-        let mut call = Call { dims: &dims, params: &self.params, inputs: &data, outputs: &mut out_data };
-        // SAFETY: dims bound from the inputs' shapes (each tensor's data
-        // matches its shape), outputs made of the bound shapes, scalars of
-        // the declared types, and `check_call` passed.
-        unsafe { exe.run(&mut call)? };
-        drop(out_data);
-        Ok(outs)
+        run_lowered(self.func(), lowered, &self.inputs, &self.params, compile)
     }
 
     /// The unscheduled definition on the interpreter: the expected results.
@@ -412,6 +398,33 @@ impl Case {
     pub fn lower(&self, target: Target) -> Result<Lowered> {
         self.program.lower(target)
     }
+}
+
+/// Runs `lowered` (a lowering of `func`) through `compile` on `inputs` and
+/// scalar `params`, with every per-call check a [`crate::Compiled`] makes.
+pub fn run_lowered(
+    func: &Func,
+    lowered: &Lowered,
+    inputs: &[AnyTensor],
+    params: &[Scalar],
+    compile: &dyn Fn(&Lowered) -> Result<Box<dyn Executable>>,
+) -> Result<Vec<AnyTensor>> {
+    let typed: Vec<(DType, &[usize])> = inputs.iter().map(|t| (t.data().dtype(), t.shape())).collect();
+    let dims = bind_dims(func, &typed)?;
+    lowered.check_call(&dims, params)?;
+    let shapes = output_shapes(func, &dims)?;
+    let mut outs: Vec<AnyTensor> =
+        func.output_types().iter().zip(&shapes).map(|((t, _), s)| AnyTensor::zeros(*t, s)).collect();
+    let exe = compile(lowered)?;
+    let data: Vec<Data<'_>> = inputs.iter().map(|t| t.data()).collect();
+    let mut out_data: Vec<DataMut<'_>> = outs.iter_mut().map(|t| t.data_mut()).collect();
+    let mut call = Call { dims: &dims, params, inputs: &data, outputs: &mut out_data };
+    // SAFETY: dims bound from the inputs' shapes (each tensor's data
+    // matches its shape), outputs made of the bound shapes, scalars of the
+    // declared types, and `check_call` passed.
+    unsafe { exe.run(&mut call)? };
+    drop(out_data);
+    Ok(outs)
 }
 
 /// Compares results: integers and bools exactly; floats with `|a - b| <=
