@@ -2,7 +2,8 @@
 # Runs the whole test suite on a fresh Debian machine: installs what the
 # tests need (PoCL for OpenCL, NVRTC for CUDA compile checks; see
 # scripts/gpu-deps.sh), checks formatting (`cargo fmt --check`) and lints
-# (`cargo clippy`, warnings are errors), and runs `cargo test --workspace`.
+# (`cargo clippy`, warnings are errors), checks the build without the GPU
+# runtimes' features, and runs `cargo test --workspace`.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +16,6 @@ fi
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The facade builds without the GPU runtimes (features `opencl`, `cuda`).
+cargo check -p texpr --no-default-features
 cargo test --workspace "$@"

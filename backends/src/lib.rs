@@ -25,6 +25,7 @@
 //! source. Nothing here panics on a user path.
 #![deny(missing_docs)]
 
+#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod dialect;
 pub mod gpu_lower;
@@ -32,6 +33,7 @@ pub mod host;
 pub mod kir;
 pub mod launch;
 pub mod names;
+#[cfg(feature = "opencl")]
 pub mod opencl;
 pub mod writer;
 
@@ -80,20 +82,37 @@ pub fn source(target: Target, lowered: &Lowered) -> Result<String> {
 }
 
 /// Compiles for `target` on its device: an [`Error::Unavailable`] when the
-/// device or its compiler is missing.
+/// device or its compiler is missing, or when texpr was built without the
+/// target's cargo feature (`opencl`, `cuda`).
 pub fn compile(target: Target, lowered: &Lowered) -> Result<Box<dyn Executable>> {
     let g = generate(target, lowered)?;
     match target {
-        Target::Cuda => {
-            // Checked before cudarc is touched: it panics on a missing library.
-            cuda::driver_available().map_err(|e| host::unavailable(Target::Cuda, e))?;
-            cuda::nvrtc_available().map_err(|e| host::unavailable(Target::Cuda, e))?;
-            let prepared = host::Prepared { dialect: Cuda, gpu: g.gpu, names: g.kernel_names };
-            Ok(Box::new(cuda::CudaExecutable::new(prepared, g.source)?))
-        }
-        _ => {
-            let prepared = host::Prepared { dialect: OpenCl, gpu: g.gpu, names: g.kernel_names };
-            Ok(Box::new(opencl::ClExecutable::new(prepared, g.source)?))
-        }
+        Target::Cuda => compile_cuda(g),
+        _ => compile_opencl(g),
     }
+}
+
+#[cfg(feature = "cuda")]
+fn compile_cuda(g: Generated) -> Result<Box<dyn Executable>> {
+    // Checked before cudarc is touched: it panics on a missing library.
+    cuda::driver_available().map_err(|e| host::unavailable(Target::Cuda, e))?;
+    cuda::nvrtc_available().map_err(|e| host::unavailable(Target::Cuda, e))?;
+    let prepared = host::Prepared { dialect: Cuda, gpu: g.gpu, names: g.kernel_names };
+    Ok(Box::new(cuda::CudaExecutable::new(prepared, g.source)?))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn compile_cuda(_: Generated) -> Result<Box<dyn Executable>> {
+    Err(host::unavailable(Target::Cuda, "texpr was built without its `cuda` feature"))
+}
+
+#[cfg(feature = "opencl")]
+fn compile_opencl(g: Generated) -> Result<Box<dyn Executable>> {
+    let prepared = host::Prepared { dialect: OpenCl, gpu: g.gpu, names: g.kernel_names };
+    Ok(Box::new(opencl::ClExecutable::new(prepared, g.source)?))
+}
+
+#[cfg(not(feature = "opencl"))]
+fn compile_opencl(_: Generated) -> Result<Box<dyn Executable>> {
+    Err(host::unavailable(Target::OpenCl, "texpr was built without its `opencl` feature"))
 }
