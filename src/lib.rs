@@ -34,12 +34,29 @@ mod backend;
 mod kernel;
 
 pub use kernel::{Input, Kernel, Output};
+pub use texpr_dsl::call::Compiled;
 pub use texpr_dsl::{
-    Arg, Body, BufId, DType, Data, DataMut, Element, Error, Expr, Func, Lowered, LoweredFunc, Origin, Program, Result,
-    Scalar, Schedule, Scope, Stmt, Target, TargetClass, Tensor, ThreadAxis, bf16, f16,
+    DType, Data, DataMut, Element, Error, Func, Program, Result, Scalar, Schedule, Scope, Target, TargetClass, Tensor,
+    ThreadAxis, bf16, f16,
 };
-pub use texpr_dsl::{call, error, lower, te};
+pub use texpr_dsl::{error, te};
 pub use texpr_macros::tensor_expr;
+
+/// The compiler's intermediate representations and passes, for tools and
+/// experiments: **unstable** — they change with the compiler, without a
+/// major version. What [`Kernel::lower`] returns ([`ir::Lowered`]: the
+/// loop nest, before and after flattening) lives here, with the lowering
+/// entry points ([`ir::lower()`], [`ir::lower_traced`]), the typed
+/// expression and statement trees, and the call interface a backend
+/// implements ([`ir::Executable`]).
+pub mod ir {
+    pub use texpr_dsl::call::{Call, Executable};
+    pub use texpr_dsl::lower::{PASSES, Pass, Unproven};
+    pub use texpr_dsl::{
+        Arg, BinOp, Body, BufId, Buffer, Builtin, CmpOp, Expr, For, ForKind, Lowered, LoweredFunc, Origin, ReduceOp,
+        Stmt, UnOp, Var, VarId, lower, lower_traced,
+    };
+}
 
 /// Everything a user of `tensor_expr!` needs.
 pub mod prelude {

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use texpr::call::Compiled;
+use texpr::Compiled;
 use texpr::prelude::*;
 
 /// SPEC §2, verbatim.

@@ -8,16 +8,20 @@
 //!                 mapping)         launch sizes)
 //! ```
 //!
-//! - [`gpu_lower`]: the GPU lowering: one kernel per root stage, bound loops
+//! - `gpu_lower`: the GPU lowering: one kernel per root stage, bound loops
 //!   onto the grid, shared tiles filled cooperatively between barriers,
 //!   thread-dependent guards pushed down to each thread's own work; index
 //!   divisions computed once per loop, not per access.
-//! - [`kir`]: the kernel IR it produces, and its verifier.
-//! - [`writer`]: one C-family writer; [`dialect`]: what OpenCL C and CUDA C
-//!   do differently. [`names`]: identifiers that avoid each language's
+//! - `kir`: the kernel IR it produces, and its verifier.
+//! - `writer`: one C-family writer; `dialect`: what OpenCL C and CUDA C
+//!   do differently. `names`: identifiers that avoid each language's
 //!   keywords.
-//! - [`launch`], [`host`]: launch sizes and the host side of a call,
-//!   shared by [`opencl`] (opencl3) and [`cuda`] (cudarc: NVRTC + driver).
+//! - `launch`, `host`: launch sizes and the host side of a call,
+//!   shared by `opencl` (opencl3) and `cuda` (cudarc: NVRTC + driver), the
+//!   two public modules (features `opencl` and `cuda`): device probes and
+//!   NVRTC for tools and tests.
+//!
+//! Everything else is internal; [`compile`] and [`source`] are the API.
 //!
 //! A missing OpenCL platform, CUDA driver or NVRTC is an
 //! [`Error::Unavailable`] naming what is missing; a source the device
@@ -27,23 +31,23 @@
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
-pub mod dialect;
-pub mod gpu_lower;
-pub mod host;
-pub mod kir;
-pub mod launch;
-pub mod names;
+pub(crate) mod dialect;
+pub(crate) mod gpu_lower;
+pub(crate) mod host;
+pub(crate) mod kir;
+pub(crate) mod launch;
+pub(crate) mod names;
 #[cfg(feature = "opencl")]
 pub mod opencl;
-pub mod writer;
+pub(crate) mod writer;
 
 use texpr_dsl::{Error, Executable, InternalError, Lowered, Result, Target};
 
-pub use dialect::{Cuda, Dialect, OpenCl};
+use dialect::{Cuda, OpenCl};
 
 /// Generated code for one function and one target.
 #[derive(Clone, Debug)]
-pub struct Generated {
+pub(crate) struct Generated {
     /// The kernels.
     pub gpu: kir::GpuFunc,
     /// The full source text.
@@ -66,7 +70,7 @@ fn check(target: Target, lowered: &Lowered) -> Result<()> {
 }
 
 /// Lowers to kernels and writes the source for `target` (`OpenCl` or `Cuda`).
-pub fn generate(target: Target, lowered: &Lowered) -> Result<Generated> {
+pub(crate) fn generate(target: Target, lowered: &Lowered) -> Result<Generated> {
     check(target, lowered)?;
     let gpu = gpu_lower::lower(&lowered.flat)?;
     let (source, kernel_names) = match target {

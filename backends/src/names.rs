@@ -388,11 +388,6 @@ impl NameAlloc {
         name
     }
 
-    /// Reserves an exact name (a helper's or a built-in's) for good.
-    pub fn reserve(&mut self, name: &str) {
-        self.live.insert(name.to_string(), 0);
-    }
-
     /// Opens a scope.
     pub fn push(&mut self) {
         self.scopes.push(vec![]);

@@ -4,7 +4,7 @@
 //! other index subexpression that is not linear (`x / 4`, `min(a, b)`, a load
 //! cast to `i64`), kept whole. Canonicalizing index arithmetic through this
 //! form is what lets `(io * 32 + ii) - io * 32` become `ii`, and what the
-//! bounds prover ([`crate::bounds`]) reasons on.
+//! bounds prover ([`crate::prover`]) reasons on.
 
 use crate::dtype::DType;
 use crate::expr::{BinOp, Expr, UnOp, VarId};
