@@ -91,6 +91,11 @@ pub struct Stage {
     pub body: Body,
     /// Where the stage was written.
     pub origin: Option<Origin>,
+    /// For a reduction written inside an expression of stage `NAME`, which
+    /// is computed by a stage of its own named `NAME_rK` (K counting the
+    /// stage's reductions in order, skipping taken names): `NAME`. `None`
+    /// for the stages the definition writes.
+    pub within: Option<String>,
 }
 
 /// The body of a stage.

@@ -708,17 +708,16 @@ impl Schedule {
             |st: &SStage| st.body.exprs().iter().any(|e| e.any(&mut |x| matches!(x, Expr::Load(l) if l.buf == src)));
         if !reads_src(&self.stages[c]) {
             let cname = &self.stages[c].name;
-            // A reduction nested in an expression is a hidden stage
-            // `NAME.rN` (see typeck): say so rather than just "no".
-            let prefix = format!("{cname}.r");
-            let hidden = self
-                .stages
-                .iter()
-                .find(|st| st.name.strip_prefix(&prefix).is_some_and(|n| n.parse::<u32>().is_ok()) && reads_src(st));
-            let help = hidden.map(|st| {
+            // A reduction nested in an expression is computed by a stage of
+            // its own, `NAME_rK` (see typeck): say so rather than just "no".
+            let hoisted = self.stages.iter().find(|st| {
+                reads_src(st)
+                    && self.func.stages.iter().any(|fs| fs.name == st.name && fs.within.as_deref() == Some(cname))
+            });
+            let help = hoisted.map(|st| {
                 format!(
-                    "`{tensor}` is read by a reduction inside `{cname}`'s expression, computed by the hidden stage `{}`; make that reduction a stage of its own (`let {cname}_sum = |..| sum(..);`) to schedule its reads",
-                    st.name
+                    "`{tensor}` is read by a reduction inside `{cname}`'s expression, which is computed by stage `{}`: cache `{tensor}` for that stage (`{}.cache_read({tensor}, ...)`), or schedule it by that name",
+                    st.name, st.name
                 )
             });
             // A second cache_read of the same tensor: the consumer reads the first copy.

@@ -9,9 +9,11 @@
 //!   with no context it defaults like Rust (`i32`, `f64`).
 //! - Indices are `i64` (the index type); a float index is an error.
 //! - A reduction that is not the whole body of its stage is computed by a
-//!   hidden stage (`name.rN`) over the stage's domain, under the conditions
-//!   of the `if`s that enclose it, and read back — so reductions compose with
-//!   the rest of the language without a scheduling special case.
+//!   stage of its own (`NAME_r0`, `NAME_r1`, ... in order, skipping names
+//!   the definition uses) over the stage's domain, under the conditions of
+//!   the `if`s that enclose it, and read back — so reductions compose with
+//!   the rest of the language without a scheduling special case, and
+//!   schedules name that stage like any other.
 //! - Accesses that are out of bounds for every shape are rejected here; the
 //!   rest is proven per shape at lowering time.
 
@@ -43,6 +45,14 @@ pub(crate) fn check(b: &FuncBuilder) -> Result<Func> {
         },
         globals: HashMap::new(),
         tensors: HashMap::new(),
+        taken: b
+            .args
+            .iter()
+            .map(|a| match a {
+                ArgDef::Tensor { name, .. } | ArgDef::Scalar { name, .. } => name.name.clone(),
+            })
+            .chain(b.stages.iter().map(|s| s.name.name.clone()))
+            .collect(),
     };
     cx.signature(b)?;
     let outputs = b.outputs.iter().map(|t| cx.dim_type(t, false)).collect::<Result<Vec<_>>>()?;
@@ -98,6 +108,9 @@ struct Checker {
     globals: HashMap<String, Named>,
     /// Inputs and stages.
     tensors: HashMap<String, Named>,
+    /// Every name the definition gives a tensor or stage, and the names of
+    /// hoisted reductions so far.
+    taken: std::collections::HashSet<String>,
 }
 
 /// The state of checking one stage body.
@@ -333,7 +346,14 @@ impl Checker {
         let sid = StageId(self.func.stages.len() as u32);
         let buf = BufId(self.func.tensors.len() as u32);
         self.func.tensors.push(TensorDecl { name: s.name.name.clone(), dtype, shape, kind: TensorKind::Stage(sid) });
-        self.func.stages.push(Stage { name: s.name.name.clone(), buf, axes: cx.axes, body, origin: s.name.origin });
+        self.func.stages.push(Stage {
+            name: s.name.name.clone(),
+            buf,
+            axes: cx.axes,
+            body,
+            origin: s.name.origin,
+            within: None,
+        });
         self.tensors.insert(s.name.name.clone(), Named::Tensor(buf));
         Ok(())
     }
@@ -788,8 +808,8 @@ impl Checker {
         }
     }
 
-    /// A reduction in the middle of an expression: computed by a hidden
-    /// stage over the stage's domain and read back.
+    /// A reduction in the middle of an expression: computed by a stage of
+    /// its own (`NAME_rK`) over the stage's domain and read back.
     fn hoist(
         &mut self,
         cx: &mut StageCx<'_>,
@@ -811,8 +831,14 @@ impl Checker {
             value = Expr::if_(cond, value, Expr::Const(Scalar::reduce_identity(op, dtype)));
         }
         let body = Body::Reduce(Reduction { op, axes: r.axes, value });
-        let name = format!("{}.r{}", cx.stage, cx.hidden);
-        cx.hidden += 1;
+        let name = loop {
+            let n = format!("{}_r{}", cx.stage, cx.hidden);
+            cx.hidden += 1;
+            if !self.taken.contains(&n) {
+                break n;
+            }
+        };
+        self.taken.insert(name.clone());
         let sid = StageId(self.func.stages.len() as u32);
         let buf = BufId(self.func.tensors.len() as u32);
         self.func.tensors.push(TensorDecl {
@@ -821,7 +847,14 @@ impl Checker {
             shape: cx.shape.clone(),
             kind: TensorKind::Stage(sid),
         });
-        self.func.stages.push(Stage { name: name.clone(), buf, axes, body, origin });
+        self.func.stages.push(Stage {
+            name: name.clone(),
+            buf,
+            axes,
+            body,
+            origin,
+            within: Some(cx.stage.to_string()),
+        });
         self.tensors.insert(name, Named::Tensor(buf));
         Ok(Expr::load(buf, cx.axes.iter().map(|v| Expr::Var(*v)), dtype))
     }
@@ -927,6 +960,6 @@ mod tests {
         f.ret([y]);
         let func = f.build().unwrap();
         assert_eq!(func.stages.len(), 2);
-        assert_eq!(func.stages[0].name, "y.r0");
+        assert_eq!(func.stages[0].name, "y_r0");
     }
 }

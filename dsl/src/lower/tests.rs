@@ -240,7 +240,17 @@ fn cache_read_of_a_reduction_inside_an_expression_names_its_hidden_stage() {
     let mut s = Schedule::new(&func, Some(TargetClass::Cpu));
     let h = s.stage("h").unwrap();
     let e = s.cache_read(h, "w", crate::Scope::Local).unwrap_err().to_string();
-    assert!(e.starts_with("dense: schedule: `h` does not read `w`; `w` is read by a reduction inside `h`'s expression, computed by the hidden stage `h.r0`"), "{e}");
+    assert!(
+        e.starts_with("dense: schedule: `h` does not read `w`; `w` is read by a reduction inside `h`'s expression, which is computed by stage `h_r0`"),
+        "{e}"
+    );
+    // That stage is scheduled by its name like any other.
+    let r = s.stage("h_r0").unwrap();
+    let hn = s.axis(h, "n").unwrap();
+    s.compute_at(r, hn).unwrap();
+    s.cache_read(r, "w", crate::Scope::Local).unwrap();
+    let l = lower(&s, Target::Cpu).unwrap();
+    assert!(l.to_string().contains("h_r0"), "{l}");
 }
 
 #[test]

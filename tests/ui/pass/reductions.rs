@@ -4,7 +4,8 @@
 //! reduction on empty domains (a zero-sized dim, and `lo..hi` with
 //! `lo >= hi`) for floats, signed and unsigned integers, two reductions in
 //! one expression, and reduction results (rank 0 and rank 1) read by later
-//! stages. Checked on the default target (CPU JIT) and the reference
+//! stages, and a reduction inside an expression scheduled by the name of
+//! the stage that computes it (`y_r0`). Checked on the default target (CPU JIT) and the reference
 //! interpreter against plain Rust loops.
 use texpr::prelude::*;
 
@@ -72,6 +73,18 @@ tensor_expr! {
         let m: f32[] = || max(i in 0..N => abs(x[i]));
         let y = |i| x[i] / t[] + m[];
         y
+    }
+
+    /// A reduction inside an expression is computed by stage `y_r0`, which
+    /// the schedule names like any other stage: one row's sum per row.
+    fn centered(x: f32[N, C]) -> f32[N, C] {
+        let y = |n, c| x[n, c] - sum(k in 0..C => x[n, k]) / (C as f32);
+        y
+    }
+    schedule for cpu {
+        y_r0.compute_at(y, n);
+        let (co, ci) = y.split(c, 4);
+        y.vectorize(ci);
     }
 }
 
@@ -219,5 +232,22 @@ fn main() -> Result<(), texpr::Error> {
             assert!(close32(*g, v / total + m), "{t:?}: {g} vs {}", v / total + m);
         }
     }
+
+    // --- centered: the hoisted reduction scheduled by name -------------------
+    for (n, c) in [(3, 5), (1, 9), (4, 0)] {
+        let x = Tensor::from_fn([n, c], |i| (i[0] * 5 + i[1] * 3) as f32 * 0.25 - 1.0);
+        let xs = x.as_slice();
+        for t in TARGETS {
+            let y = centered::on(t)?.run(&x)?;
+            for r in 0..n {
+                let mean = xs[r * c..(r + 1) * c].iter().sum::<f32>() / c as f32;
+                for k in 0..c {
+                    let (g, e) = (y.as_slice()[r * c + k], xs[r * c + k] - mean);
+                    assert!(close32(g, e), "{t:?} centered {n}x{c}: {g} vs {e}");
+                }
+            }
+        }
+    }
+    assert!(centered::kernel().lower(Target::Cpu)?.to_string().contains("y_r0"));
     Ok(())
 }
