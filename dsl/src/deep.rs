@@ -18,12 +18,23 @@ pub const SHALLOW: usize = 128;
 /// The stack of a thread for deep expressions.
 pub const STACK: usize = 1 << 30;
 
-/// Runs `f` on the caller's thread if `depth` is shallow, else on a scoped
-/// thread with a [`STACK`]-byte stack; a panic in `f` is resumed here.
+thread_local! {
+    /// This thread was started by [`with_stack`]: nested entry points run
+    /// on it directly.
+    static ON_DEEP_STACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on the caller's thread if `depth` is shallow (or the caller
+/// already runs on a deep stack), else on a scoped thread with a
+/// [`STACK`]-byte stack; a panic in `f` is resumed here.
 pub fn with_stack<T: Send>(depth: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    if depth <= SHALLOW {
+    if depth <= SHALLOW || ON_DEEP_STACK.with(|d| d.get()) {
         return f();
     }
+    let f = move || {
+        ON_DEEP_STACK.with(|d| d.set(true));
+        f()
+    };
     std::thread::scope(|s| {
         match std::thread::Builder::new().name("texpr-deep".into()).stack_size(STACK).spawn_scoped(s, f) {
             Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),

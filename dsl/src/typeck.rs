@@ -18,6 +18,7 @@
 //!   rest is proven per shape at lowering time.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::dtype::DType;
 use crate::error::{DefinitionError, Error, Origin, Result};
@@ -53,6 +54,7 @@ pub(crate) fn check(b: &FuncBuilder) -> Result<Func> {
             })
             .chain(b.stages.iter().map(|s| s.name.name.clone()))
             .collect(),
+        hints: Default::default(),
     };
     cx.signature(b)?;
     let outputs = b.outputs.iter().map(|t| cx.dim_type(t, false)).collect::<Result<Vec<_>>>()?;
@@ -111,6 +113,11 @@ struct Checker {
     /// Every name the definition gives a tensor or stage, and the names of
     /// hoisted reductions so far.
     taken: std::collections::HashSet<String>,
+    /// [`Checker::hint`] of nodes (by address: the builder's nodes live
+    /// through checking) while the variables in scope stay the same: it is
+    /// asked at every binary node on the way down, and a walk per question
+    /// made a long sum quadratic.
+    hints: std::cell::RefCell<HashMap<*const Node, Option<DType>>>,
 }
 
 /// The state of checking one stage body.
@@ -313,6 +320,7 @@ impl Checker {
                 ),
             ));
         }
+        self.hints.borrow_mut().clear();
         let mut cx = StageCx {
             stage: &s.name.name,
             locals: vec![],
@@ -329,6 +337,7 @@ impl Checker {
             }
             let v = self.func.vars.add_index(ix.name.clone());
             cx.locals.push((ix.name.clone(), v, Range { lo: Expr::int(0), hi: shape[i].clone() }));
+            self.hints.borrow_mut().clear();
             cx.axes.push(v);
         }
         let body = match &*s.body.node {
@@ -394,6 +403,8 @@ impl Checker {
             axes.push(ReduceAxis { var: v, lo: lo.clone(), hi: hi.clone() });
             cx.locals.push((rv.name.name.clone(), v, Range { lo, hi }));
         }
+        // Hints depend on the names in scope.
+        self.hints.borrow_mut().clear();
         cx.in_reduction = true;
         let value_origin = value.origin.or(origin);
         let v = self.expr(cx, value, want, value_origin);
@@ -401,6 +412,7 @@ impl Checker {
         for (name, ..) in cx.locals.drain(base..) {
             cx.dead.push(name);
         }
+        self.hints.borrow_mut().clear();
         let value = v?;
         let t = value.dtype();
         if !t.is_numeric() {
@@ -433,6 +445,20 @@ impl Checker {
 
     /// The concrete type an expression has regardless of context, if any.
     fn hint(&self, cx: &StageCx<'_>, e: &te::Expr, extra: &mut Vec<String>) -> Option<DType> {
+        let key = Arc::as_ptr(&e.node);
+        if extra.is_empty()
+            && let Some(h) = self.hints.borrow().get(&key)
+        {
+            return *h;
+        }
+        let h = self.hint_of(cx, e, extra);
+        if extra.is_empty() {
+            self.hints.borrow_mut().insert(key, h);
+        }
+        h
+    }
+
+    fn hint_of(&self, cx: &StageCx<'_>, e: &te::Expr, extra: &mut Vec<String>) -> Option<DType> {
         match &*e.node {
             Node::Name(n) => {
                 if extra.iter().any(|x| x == n) || cx.locals.iter().any(|(l, ..)| l == n) {

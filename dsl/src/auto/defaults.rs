@@ -44,6 +44,12 @@ impl Schedule {
     ///   outer loop bound to `block.x` and the inner to `thread.x`;
     ///   reductions run serially inside each thread.
     pub fn default_for(func: &Func, class: TargetClass) -> Schedule {
+        // Trial lowerings walk the definition: on a deep stack if it is deep.
+        crate::deep::with_stack(func.depth(), || Ok(Schedule::default_shallow(func, class)))
+            .unwrap_or_else(|_| Schedule::new(func, Some(class)))
+    }
+
+    fn default_shallow(func: &Func, class: TargetClass) -> Schedule {
         let mut s = Schedule::new(func, Some(class));
         if class == TargetClass::Gpu {
             for i in 0..s.stages.len() {

@@ -225,6 +225,10 @@ pub fn verify_enabled() -> bool {
 /// Lowers a schedule for a target. With `TEXPR_DUMP=passes` in the
 /// environment, prints the trace of [`lower_traced`] to stderr.
 pub fn lower(sched: &Schedule, target: Target) -> Result<Lowered> {
+    crate::deep::with_stack(sched.func.depth(), || lower_shallow(sched, target))
+}
+
+fn lower_shallow(sched: &Schedule, target: Target) -> Result<Lowered> {
     if dump_enabled("passes") {
         let mut trace = String::new();
         let r = lower_impl(sched, target, Some(&mut trace), true);
@@ -297,17 +301,21 @@ pub struct Proof {
 /// With `TEXPR_DUMP=passes` the proof runs here, as in [`lower`] (the trace
 /// prints its result), and [`ProofPending::prove`] returns that result.
 pub fn lower_pending(sched: &Schedule, target: Target) -> Result<ProofPending> {
-    let proven = dump_enabled("passes");
-    let lowered = if proven { lower(sched, target)? } else { lower_impl(sched, target, None, false)? };
-    Ok(ProofPending { lowered, proven })
+    crate::deep::with_stack(sched.func.depth(), || {
+        let proven = dump_enabled("passes");
+        let lowered = if proven { lower(sched, target)? } else { lower_impl(sched, target, None, false)? };
+        Ok(ProofPending { lowered, proven })
+    })
 }
 
 /// Lowers and returns the trace: the IR after each pass that changed it,
 /// with each pass's time.
 pub fn lower_traced(sched: &Schedule, target: Target) -> Result<(Lowered, String)> {
-    let mut trace = String::new();
-    let l = lower_impl(sched, target, Some(&mut trace), true)?;
-    Ok((l, trace))
+    crate::deep::with_stack(sched.func.depth(), || {
+        let mut trace = String::new();
+        let l = lower_impl(sched, target, Some(&mut trace), true)?;
+        Ok((l, trace))
+    })
 }
 
 /// `prove`: run the bounds proof (otherwise `unproven` stays empty, for

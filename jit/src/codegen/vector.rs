@@ -234,6 +234,13 @@ struct Vec_ {
     /// `X[I] = max(X[I], v)` of a lazy accumulator
     /// ([`crate::analysis::lazy_min_max`]).
     lazy: Option<*const Expr>,
+    /// The expression nodes of the loop's body (alive, and unchanged, for
+    /// the whole emission: their addresses identify them).
+    nodes: HashSet<*const Expr>,
+    /// [`Vec_::varies`] of those nodes, while `lets` stays as it is: the
+    /// emitter asks it at every node on its way down, which a walk per
+    /// question made quadratic in the depth of a long sum.
+    varies_memo: std::cell::RefCell<HashMap<*const Expr, bool>>,
 }
 
 /// Emits `l` with SIMD vectors if its body allows; `Ok(false)` leaves it to
@@ -253,14 +260,37 @@ pub(crate) fn try_vectorize<'a>(g: &mut Gen<'a, '_, '_>, l: &'a For, ext: i64) -
         let_src: HashMap::new(),
         acc: None,
         lazy: None,
+        nodes: HashSet::new(),
+        varies_memo: Default::default(),
     };
+    l.body.visit_exprs(&mut |e| {
+        let mut todo = vec![e];
+        while let Some(x) = todo.pop() {
+            if vx.nodes.insert(x as *const Expr) {
+                todo.extend(x.children());
+            }
+        }
+    });
     vx.stmt(g, &l.body)?;
     Ok(true)
 }
 
 impl Vec_ {
+    /// Whether `e` uses the loop variable or a varying `let`.
     fn varies(&self, e: &Expr) -> bool {
-        e.any(&mut |x| matches!(x, Expr::Var(y) if y.id == self.v || self.lets.contains_key(&y.id)))
+        let key = e as *const Expr;
+        let known = self.nodes.contains(&key);
+        if known && let Some(v) = self.varies_memo.borrow().get(&key) {
+            return *v;
+        }
+        let v = match e {
+            Expr::Var(y) => y.id == self.v || self.lets.contains_key(&y.id),
+            _ => e.children().into_iter().any(|c| self.varies(c)),
+        };
+        if known {
+            self.varies_memo.borrow_mut().insert(key, v);
+        }
+        v
     }
 
     /// The binding of the loop variable in lane `k`.
@@ -1023,9 +1053,11 @@ impl Vec_ {
                     let vv = self.expr(g, value)?;
                     self.lets.insert(var.id, vv);
                     self.let_src.insert(var.id, value.clone());
+                    self.varies_memo.borrow_mut().clear();
                     let r = self.stmt(g, body);
                     self.lets.remove(&var.id);
                     self.let_src.remove(&var.id);
+                    self.varies_memo.borrow_mut().clear();
                     r
                 } else {
                     // The same in every lane: a constant when known, as in
