@@ -53,8 +53,6 @@
 //! thread loads its share of the next iteration's tiles into registers
 //! before computing on the current ones (`Kl::pipelined`).
 
-mod hoist;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use texpr_dsl::expr::{BinOp, CmpOp, UnOp};
@@ -413,8 +411,6 @@ impl<'a> Kl<'a> {
             })
             .collect();
         let body = if regs.is_empty() { body } else { KStmt::seq(regs.into_iter().chain([body]).collect()) };
-        let hw_vars: HashSet<VarId> = self.hw.values().map(|v| v.id).collect();
-        let body = hoist::hoist(body, self.vars, hw_vars);
         let mode = self.mode;
         let grid: [Launch; 3] = std::array::from_fn(|a| Launch::Fit(std::mem::take(&mut self.grid[a])));
         let mut block: [Launch; 3] = std::array::from_fn(|a| match mode {

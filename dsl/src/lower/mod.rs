@@ -21,7 +21,7 @@
 //! | `unswitch` | CPU only: loop-invariant conditions hoisted above their loops, dead copies pruned |
 //! | `reroll` | CPU only: unrolled loops around serial tails made serial |
 //! | `promote_accumulators` | CPU only: reductions accumulate in small register-sized temporaries |
-//! | `hoist_divisions` | CPU only: divisions by run-time values computed once per loop iteration |
+//! | `hoist_divisions` | CPU and GPU: divisions by run-time values computed once per loop iteration |
 
 mod build;
 pub mod opt;
@@ -89,7 +89,16 @@ pub const PASSES: [Pass; 14] = [
         cleanup: false,
         fixed_extents: true,
     },
-    Pass { name: "hoist_divisions", run: |f, s| cpu(s, f, opt::hoist_divisions), cleanup: false, fixed_extents: true },
+    Pass {
+        name: "hoist_divisions",
+        run: |f, s| match s.target {
+            Target::Cpu => opt::hoist_divisions(f, true),
+            Target::OpenCl | Target::Cuda => opt::hoist_divisions(f, false),
+            Target::Interp => {}
+        },
+        cleanup: false,
+        fixed_extents: true,
+    },
 ];
 
 /// Runs a pass of [`opt`] when lowering for the CPU.

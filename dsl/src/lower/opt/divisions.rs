@@ -17,7 +17,7 @@ use super::{bound_in, map_loops, size};
 /// guarded and cannot), and a depthwise window recomputed the channel's
 /// offset with two divisions per tap. `l` is the loop whose body `s` is
 /// (`None`: the function body, for divisions of dims alone).
-pub(super) fn hoist_divisions(s: &Stmt, l: Option<&For>, f: &mut LoweredFunc) -> Stmt {
+pub(super) fn hoist_divisions(s: &Stmt, l: Option<&For>, f: &mut LoweredFunc, top: bool) -> Stmt {
     let mut any = false;
     s.visit_exprs(&mut |e| any = any || e.any(&mut |x| matches!(x, Expr::Binary(BinOp::Div | BinOp::Rem, _, d) if d.as_int().is_none() && x.dtype() == DType::I64)));
     if !any {
@@ -45,7 +45,7 @@ pub(super) fn hoist_divisions(s: &Stmt, l: Option<&For>, f: &mut LoweredFunc) ->
                     }
                 }
             });
-            if fixed && (uses_l || l.is_none()) {
+            if fixed && (uses_l || (l.is_none() && top)) {
                 found.push(x.clone());
             }
         });
@@ -53,12 +53,12 @@ pub(super) fn hoist_divisions(s: &Stmt, l: Option<&For>, f: &mut LoweredFunc) ->
     // Smaller first: a division inside another is bound first (outside)
     // and replaced within it.
     found.sort_by_key(size);
-    let vars: Vec<Var> = found.iter().map(|_| f.vars.add("q", DType::I64)).collect();
+    let vars: Vec<Var> = found.iter().map(|_| f.vars.add_index("idx")).collect();
     let values: Vec<Expr> = found.iter().map(|x| x.map_children(&mut |c| replace_top_down(c, &found, &vars))).collect();
     let recurse = |st: &Stmt, f: &mut LoweredFunc| -> Stmt {
         match st {
             Stmt::For(il) if il.kind != ForKind::Vectorized && il.kind != ForKind::Unrolled => {
-                let body = hoist_divisions(&il.body, Some(il), f);
+                let body = hoist_divisions(&il.body, Some(il), f, top);
                 Stmt::For(Box::new(For { body, ..(**il).clone() }))
             }
             _ => st.clone(),

@@ -1,7 +1,8 @@
 //! Loop-nest optimizations of the flat nest, for the CPU's code generator
 //! (IR → IR, semantics kept; each one is a pass of [`PASSES`](super::PASSES)
-//! that runs for [`Target::Cpu`](crate::Target::Cpu) only, verified like the
-//! others, and the overflow check of the call covers what they compute).
+//! that runs for [`Target::Cpu`](crate::Target::Cpu) — `hoist_divisions`
+//! for the GPU targets too — verified like the others, and the overflow
+//! check of the call covers what they compute).
 //! The interpreter runs the nest as lowered: it stays the reference these
 //! rewrites are tested against.
 //!
@@ -59,9 +60,11 @@
 //! - **`hoist_divisions`** (`divisions.rs`). An integer `/` or `%` by a
 //!   run-time value (`nc / C`, `nc % C` of a fused loop) is bound by a `let`
 //!   at the top of the outermost loop whose variable it uses (or of the
-//!   function, for dims alone) and read from there. Cranelift never moves a
-//!   division (`sdiv` may trap, so it is not pure to it), so otherwise each
-//!   use in an inner loop divided again.
+//!   function, for dims alone; not on the GPU, whose root is its sequence
+//!   of kernels) and read from there. Cranelift never moves a division
+//!   (`sdiv` may trap, so it is not pure to it), and GPU compilers do not
+//!   either, so otherwise each use in an inner loop divided again (a fused
+//!   GPU loop decomposes its index with two 64-bit divisions per dim).
 
 mod divisions;
 mod guards;
@@ -124,10 +127,11 @@ pub(crate) fn promote_accumulators(f: &mut LoweredFunc) {
     f.body = promote::promote(&body, f);
 }
 
-/// `hoist_divisions`.
-pub(crate) fn hoist_divisions(f: &mut LoweredFunc) {
+/// `hoist_divisions`; `top`: divisions of dims alone too, at the top of the
+/// function (not for the GPU: its root is a sequence of kernels).
+pub(crate) fn hoist_divisions(f: &mut LoweredFunc, top: bool) {
     let body = f.body.clone();
-    f.body = divisions::hoist_divisions(&body, None, f);
+    f.body = divisions::hoist_divisions(&body, None, f, top);
 }
 
 /// The coefficient of `v` in `e` if `e` is affine in `v` with a constant
