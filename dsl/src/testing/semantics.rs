@@ -313,24 +313,7 @@ const MATH: [Op; 13] = [
     op!("fma", None, Fma, |x| te::fma(x[0].clone(), x[1].clone(), x[0].clone())),
 ];
 
-/// Every element type a cast can go to.
-const ALL: [DType; 13] = [
-    DType::Bool,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-    DType::F16,
-    DType::BF16,
-    DType::F32,
-    DType::F64,
-];
-
-/// `x as T` for every `T`, in [`ALL`] order.
+/// `x as T` for every `T`, in [`DType::ALL`] order.
 const CASTS: [Op; 13] = [
     op!("to_bool", Some(DType::Bool), Exact, |x| x[0].clone().cast(DType::Bool)),
     op!("to_i8", Some(DType::I8), Exact, |x| x[0].clone().cast(DType::I8)),
@@ -362,7 +345,7 @@ pub fn table() -> Vec<Group> {
     for t in FLOATS {
         out.push(group(format!("math_{t}"), &[("a", t), ("b", t)], &MATH, pairs(t, &math_values(t))));
     }
-    for t in ALL {
+    for t in DType::ALL {
         let vals = cast_values(t);
         let x = AnyTensor::from_scalars(t, &[vals.len()], &vals);
         out.push(group(format!("casts_from_{t}"), &[("x", t)], &CASTS, vec![x]));
