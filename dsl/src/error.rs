@@ -49,6 +49,10 @@ pub enum Error {
         /// What is missing ("no OpenCL platform found", "no CUDA driver found").
         what: String,
     },
+    /// A model (an ONNX file, its graph, a node, or the inputs of a run)
+    /// that cannot be imported, compiled or run.
+    #[error(transparent)]
+    Model(#[from] ModelError),
     /// A bug in texpr, not in the user's program.
     #[error(transparent)]
     Internal(#[from] InternalError),
@@ -158,6 +162,30 @@ impl fmt::Display for BoundsError {
     }
 }
 impl std::error::Error for BoundsError {}
+
+/// A model that cannot be imported, compiled or run: which model, where in
+/// it (a node by name and operator, a tensor, an input), and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelError {
+    /// The model (its file or graph name).
+    pub model: String,
+    /// Where: "node `conv1` (Conv)", "tensor `w`", "input `x`" (`None`: the
+    /// model as a whole).
+    pub at: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{}: {at}: {}", self.model, self.message),
+            None => write!(f, "{}: {}", self.model, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
 
 /// A broken invariant inside texpr.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,7 +44,9 @@ pub mod value;
 
 pub use call::{Call, Compiled, Executable, Program};
 pub use dtype::{DType, Data, DataMut, Element, bf16, f16};
-pub use error::{BoundsError, DefinitionError, Error, InternalError, Origin, Result, ScheduleError, ShapeError};
+pub use error::{
+    BoundsError, DefinitionError, Error, InternalError, ModelError, Origin, Result, ScheduleError, ShapeError,
+};
 pub use expr::{BinOp, BufId, Builtin, CmpOp, Expr, ReduceOp, UnOp, Var, VarId, VarTable};
 pub use func::{Arg, Body, Func, StageId};
 pub use lower::{Lowered, Proof, ProofPending, dump_enabled, lower, lower_pending, lower_traced, verify_enabled};
