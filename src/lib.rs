@@ -31,6 +31,7 @@
 extern crate self as texpr;
 
 mod backend;
+pub mod graph;
 mod kernel;
 
 pub use kernel::{Input, Kernel, Output};

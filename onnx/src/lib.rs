@@ -1,5 +1,6 @@
 //! ONNX import for texpr: the protobuf messages (`proto`, no `protoc`
-//! needed), decoding a model from bytes or a file, and its tensors' data.
+//! needed), decoding a model from bytes or a file, its tensors' data, and
+//! its graph ([`to_graph`]: ONNX → `texpr_graph::Graph`).
 //!
 //! Every failure is an [`Error::Model`] naming the model and, where there is
 //! one, the node, tensor or value it concerns; no input — bytes that are not
@@ -7,6 +8,7 @@
 //! the file holds — panics or allocates more than the file's size says.
 #![deny(missing_docs)]
 
+mod import;
 pub mod proto;
 mod tensor;
 
@@ -16,7 +18,9 @@ use prost::Message;
 use texpr_dsl::error::ModelError;
 use texpr_dsl::{Error, Result};
 
-pub use tensor::{TensorData, dtype_of, tensor_data};
+pub use import::to_graph;
+pub use tensor::{dtype_of, tensor_data};
+pub use texpr_graph::{Constant, Graph};
 
 /// A model error about `model` (and, when given, a node or value in it).
 pub(crate) fn model_err(model: &str, at: Option<String>, message: impl Into<String>) -> Error {
@@ -34,6 +38,11 @@ pub fn decode(name: &str, bytes: &[u8]) -> Result<proto::ModelProto> {
         return Err(model_err(name, None, format!("not an ONNX model: IR version {}", m.ir_version)));
     }
     Ok(m)
+}
+
+/// Decodes an ONNX model and builds its graph.
+pub fn graph_from_bytes(name: &str, bytes: &[u8]) -> Result<Graph> {
+    to_graph(name, &decode(name, bytes)?)
 }
 
 /// Reads and decodes an ONNX file.
@@ -61,7 +70,7 @@ pub fn opset(name: &str, m: &proto::ModelProto) -> Result<i64> {
 
 /// Decodes a `TensorProto` file (`.pb`, as ONNX's test data stores inputs
 /// and outputs).
-pub fn decode_tensor(name: &str, bytes: &[u8]) -> Result<TensorData> {
+pub fn decode_tensor(name: &str, bytes: &[u8]) -> Result<Constant> {
     let t = proto::TensorProto::decode(bytes)
         .map_err(|e| model_err(name, None, format!("not a valid ONNX TensorProto (protobuf: {e})")))?;
     tensor_data(name, &t)

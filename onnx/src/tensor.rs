@@ -1,20 +1,11 @@
-//! A `TensorProto`'s data: its type, dims and little-endian bytes.
+//! A `TensorProto`'s data as a graph [`Constant`]: its type, dims and
+//! little-endian bytes.
 
 use texpr_dsl::{DType, Result};
+use texpr_graph::Constant;
 
 use crate::model_err;
 use crate::proto::{DataType, TensorProto};
-
-/// A tensor's element type, dims and data (little-endian, row-major).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TensorData {
-    /// The element type.
-    pub dtype: DType,
-    /// The dims.
-    pub shape: Vec<usize>,
-    /// `shape`'s element count × the type's size bytes (`bool`: 0 or 1).
-    pub bytes: Vec<u8>,
-}
 
 /// The texpr element type of an ONNX `DataType` value; `None` for types
 /// texpr does not compute in (strings, complex numbers, 8- and 4-bit
@@ -40,7 +31,7 @@ pub fn dtype_of(data_type: i32) -> Option<DType> {
 
 /// Decodes a tensor's data; `model` names the model in errors. The element
 /// count is checked against the data before anything is allocated for it.
-pub fn tensor_data(model: &str, t: &TensorProto) -> Result<TensorData> {
+pub fn tensor_data(model: &str, t: &TensorProto) -> Result<Constant> {
     let at = Some(if t.name.is_empty() { "a tensor".to_string() } else { format!("tensor `{}`", t.name) });
     let err = |m: String| model_err(model, at.clone(), m);
     let dtype = dtype_of(t.data_type).ok_or_else(|| {
@@ -89,7 +80,7 @@ pub fn tensor_data(model: &str, t: &TensorProto) -> Result<TensorData> {
         if dtype == DType::Bool {
             bytes.iter_mut().for_each(|b| *b = u8::from(*b != 0));
         }
-        return Ok(TensorData { dtype, shape, bytes });
+        return Ok(Constant { dtype, shape, bytes });
     }
     let (field, len) = match dtype {
         DType::F32 => ("float_data", t.float_data.len()),
@@ -133,5 +124,5 @@ pub fn tensor_data(model: &str, t: &TensorProto) -> Result<TensorData> {
             }
         }
     }
-    Ok(TensorData { dtype, shape, bytes })
+    Ok(Constant { dtype, shape, bytes })
 }

@@ -1,0 +1,14 @@
+//! texpr's graph level: a model as a graph of operator nodes over named
+//! values, in an arena with typed handles ([`NodeId`], [`ValueId`]).
+//! Importers (ONNX: `texpr-onnx`) build it; [`Graph::validate`] checks what
+//! every later stage relies on (each value defined once, before its uses;
+//! outputs defined), with errors naming the node.
+//!
+//! The tensor-level compiler never sees this crate: graph passes, the
+//! operator library and the executor (which lower fused groups of nodes to
+//! `texpr_dsl::Func`s) sit on top of it.
+#![deny(missing_docs)]
+
+mod ir;
+
+pub use ir::{Attr, Constant, Dim, Graph, Node, NodeId, Value, ValueId};

@@ -1,0 +1,88 @@
+//! Models (SPEC §6): an ONNX file in, its graph out. Import, validation and
+//! printing are here; compiling a model to fused kernels and running it
+//! (`Model::compile`, `CompiledModel`, `Value`) is being built (issue 16)
+//! on the graph IR that [`Model::graph`] exposes.
+
+use std::fmt;
+use std::path::Path;
+
+pub use texpr_graph::{Attr, Constant, Dim, Graph, Node, NodeId, ValueId};
+
+use crate::{DType, Result};
+
+/// A model: its graph, as imported.
+#[derive(Clone, Debug)]
+pub struct Model {
+    graph: Graph,
+}
+
+/// A graph input or output: its name, element type and dims (`None` for a
+/// symbolic or unknown dim).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValueInfo {
+    /// The name.
+    pub name: String,
+    /// The element type.
+    pub dtype: DType,
+    /// The dims.
+    pub shape: Vec<Option<usize>>,
+}
+
+impl Model {
+    /// Reads an ONNX file. A file that is not ONNX, is truncated or
+    /// corrupted, uses an unsupported value type or attribute, or whose
+    /// nodes read undefined values is an `Err` naming the node or value.
+    pub fn load_onnx(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let bytes = std::fs::read(path).map_err(|e| {
+            crate::Error::Model(crate::error::ModelError {
+                model: name.clone(),
+                at: None,
+                message: format!("cannot read `{}`: {e}", path.display()),
+            })
+        })?;
+        Ok(Model { graph: texpr_onnx::graph_from_bytes(&name, &bytes)? })
+    }
+
+    /// Decodes an ONNX model from bytes (errors call it `model.onnx`).
+    pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Model> {
+        Ok(Model { graph: texpr_onnx::graph_from_bytes("model.onnx", bytes)? })
+    }
+
+    /// The graph inputs, in order (initializers excluded).
+    pub fn inputs(&self) -> Vec<ValueInfo> {
+        self.graph.inputs.iter().map(|v| self.info(*v)).collect()
+    }
+
+    /// The graph outputs, in order.
+    pub fn outputs(&self) -> Vec<ValueInfo> {
+        self.graph.outputs.iter().map(|v| self.info(*v)).collect()
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    fn info(&self, id: ValueId) -> ValueInfo {
+        let v = self.graph.value(id);
+        ValueInfo {
+            name: v.name.clone(),
+            // Import checks that every graph input and output has one.
+            dtype: v.dtype.unwrap_or(DType::F32),
+            shape: v
+                .shape
+                .as_ref()
+                .map(|s| s.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    /// The graph, one node per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.graph)
+    }
+}

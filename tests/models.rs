@@ -1,0 +1,41 @@
+//! SPEC §6, as far as it is built: `Model::load_onnx` / `from_onnx_bytes`,
+//! `inputs()` / `outputs()` with `None` for symbolic dims, `Display` of
+//! the graph, and errors that name the node.
+
+use prost::Message;
+use texpr::graph::{Model, ValueInfo};
+use texpr::prelude::*;
+
+#[path = "../onnx/tests/common/mod.rs"]
+mod common;
+
+#[test]
+fn a_model_loads_and_lists_its_inputs_and_outputs() {
+    let bytes = common::small_model().encode_to_vec();
+    let dir = std::env::temp_dir().join(format!("texpr-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("small.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    let model = Model::load_onnx(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        model.inputs(),
+        vec![ValueInfo { name: "x".into(), dtype: DType::F32, shape: vec![None, Some(3), Some(8), Some(8)] }]
+    );
+    assert_eq!(
+        model.outputs(),
+        vec![ValueInfo { name: "y".into(), dtype: DType::F32, shape: vec![None, Some(4), Some(8), Some(8)] }]
+    );
+    let text = model.to_string();
+    assert!(text.starts_with("graph small.onnx (opset 13)\n  input x: f32[N, 3, 8, 8]"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains(" = ")).count(), 3, "{text}");
+    assert_eq!(Model::from_onnx_bytes(&bytes).unwrap().inputs(), model.inputs());
+}
+
+#[test]
+fn bad_files_are_errors() {
+    let e = Model::load_onnx("/nonexistent/dir/m.onnx").unwrap_err();
+    assert!(e.to_string().starts_with("m.onnx: cannot read `/nonexistent/dir/m.onnx`"), "{e}");
+    let e = Model::from_onnx_bytes(b"not a model at all").unwrap_err();
+    assert!(matches!(e, Error::Model(_)) && e.to_string().starts_with("model.onnx: not "), "{e}");
+}
