@@ -44,19 +44,9 @@ _texpr_gpu_deps() {
 
     # ---- CUDA: NVRTC, headers and ptxas from PyPI, in .venv -------------------------
     local venv="$root/.venv"
-    if [ ! -x "$venv/bin/python" ]; then
-        echo "gpu-deps: creating $venv" >&2
-        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-            # Debian's python3 needs python3-venv for `-m venv`.
-            if command -v apt-get >/dev/null 2>&1; then
-                { $sudo apt-get update -qq &&
-                    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-                        python3-venv python3-pip >/dev/null; } || true
-            fi
-            rm -rf "$venv"
-            python3 -m venv "$venv" >/dev/null 2>&1 || echo "gpu-deps: could not create $venv" >&2
-        fi
-    fi
+    # shellcheck source=/dev/null
+    source "$root/scripts/venv.sh"
+    _texpr_venv "$root" || true
     if [ -x "$venv/bin/python" ]; then
         local site
         site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

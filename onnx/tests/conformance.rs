@@ -1,0 +1,179 @@
+//! Import conformance on ONNX's own test data (scripts/onnx-deps.sh writes
+//! it to `$TEXPR_ONNX_DATA`): the nine light models import and their
+//! shipped outputs decode with the shapes the graphs declare; every node
+//! test case of an operator SPEC §6 lists imports, and its inputs and
+//! outputs decode — except the cases `import_skips.txt` names, each with
+//! its reason. (Running the cases against their outputs comes with the
+//! executor.) Without the data the test fails under `CI=true` and says how
+//! to get it otherwise.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use texpr_graph::Dim;
+use texpr_onnx::{decode_tensor, graph_from_bytes};
+
+/// The operators SPEC §6 lists.
+const SPEC_OPS: &[&str] = &[
+    "Conv",
+    "ConvTranspose",
+    "BatchNormalization",
+    "Relu",
+    "Clip",
+    "LeakyRelu",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "Gelu",
+    "Erf",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Sqrt",
+    "Exp",
+    "Log",
+    "Neg",
+    "Abs",
+    "MatMul",
+    "Gemm",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "LRN",
+    "Dropout",
+    "Softmax",
+    "LogSoftmax",
+    "Concat",
+    "Reshape",
+    "Flatten",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Shape",
+    "Gather",
+    "Slice",
+    "Split",
+    "Pad",
+    "Resize",
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceMax",
+    "ReduceMin",
+    "LayerNormalization",
+    "Identity",
+    "Constant",
+    "ConstantOfShape",
+    "Cast",
+    "Sum",
+    "Max",
+    "Min",
+    "Expand",
+    "Where",
+    "Equal",
+    "Less",
+    "Greater",
+    "ArgMax",
+    "TopK",
+    "CumSum",
+    "NonMaxSuppression",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "MatMulInteger",
+    "ConvInteger",
+];
+
+fn data() -> Option<PathBuf> {
+    match std::env::var_os("TEXPR_ONNX_DATA").map(PathBuf::from) {
+        Some(d) if d.join("VERSION").exists() => Some(d),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true: TEXPR_ONNX_DATA is not set to the ONNX test data (scripts/onnx-deps.sh writes it)")
+        }
+        _ => {
+            eprintln!("skipped: no ONNX test data (`source scripts/onnx-deps.sh` writes it and sets TEXPR_ONNX_DATA)");
+            None
+        }
+    }
+}
+
+fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    v.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)));
+    v.sort();
+    v
+}
+
+#[test]
+fn light_models_import() {
+    let Some(d) = data() else { return };
+    let models = files(&d.join("light"), "light_");
+    let models: Vec<&PathBuf> = models.iter().filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect();
+    assert_eq!(models.len(), 9, "{models:?}");
+    for m in models {
+        let name = m.file_name().unwrap().to_string_lossy().into_owned();
+        let g = graph_from_bytes(&name, &std::fs::read(m).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+        let out = m.with_file_name(name.replace(".onnx", "_output_0.pb"));
+        let t = decode_tensor(&out.to_string_lossy(), &std::fs::read(&out).unwrap()).unwrap();
+        let o = g.value(g.outputs[0]);
+        assert_eq!(o.dtype, Some(t.dtype), "{name}");
+        if let Some(s) = &o.shape {
+            for (d, n) in s.iter().zip(&t.shape) {
+                assert!(
+                    matches!(d, Dim::Known(k) if k == n) || !matches!(d, Dim::Known(_)),
+                    "{name}: {s:?} vs {:?}",
+                    t.shape
+                );
+            }
+        }
+        assert!(g.nodes.len() >= 10, "{name}");
+    }
+}
+
+#[test]
+fn node_cases_of_spec_operators_import() {
+    let Some(d) = data() else { return };
+    let skips: BTreeMap<String, String> = include_str!("import_skips.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' ').map(|(c, why)| (c.to_string(), why.trim().to_string())))
+        .collect();
+    let mut in_scope = 0;
+    let mut failures = vec![];
+    let mut skipped_ok = vec![];
+    for case in files(&d.join("node"), "test_") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(case.join("model.onnx")).unwrap();
+        let Ok(m) = texpr_onnx::decode(&name, &bytes) else {
+            failures.push(format!("{name}: does not decode"));
+            continue;
+        };
+        let ops: Vec<&str> = m.graph.iter().flat_map(|g| g.node.iter().map(|n| n.op_type.as_str())).collect();
+        if ops.is_empty() || !ops.iter().all(|o| SPEC_OPS.contains(o)) {
+            continue;
+        }
+        in_scope += 1;
+        let mut result = texpr_onnx::to_graph(&name, &m).map(|_| ());
+        for set in files(&case, "test_data_set_") {
+            for pb in files(&set, "") {
+                if result.is_ok() {
+                    result = decode_tensor(&pb.to_string_lossy(), &std::fs::read(&pb).unwrap()).map(|_| ());
+                }
+            }
+        }
+        match (result, skips.get(&name)) {
+            (Ok(()), Some(_)) => skipped_ok.push(name),
+            (Ok(()), None) | (Err(_), Some(_)) => {}
+            (Err(e), None) => failures.push(e.to_string()),
+        }
+    }
+    eprintln!("{in_scope} node cases of SPEC operators; {} skipped with a reason", skips.len());
+    assert!(in_scope > 500, "only {in_scope} cases in scope");
+    assert!(failures.is_empty(), "{} case(s) fail to import:\n{}", failures.len(), failures.join("\n"));
+    assert!(skipped_ok.is_empty(), "these import now; remove them from import_skips.txt: {skipped_ok:?}");
+}
