@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::Path;
 
-pub use texpr_graph::{Attr, Constant, Dim, Graph, Node, NodeId, ValueId};
+pub use texpr_graph::{Attr, Constant, Dim, Graph, Node, NodeId, Value, ValueDef, ValueId};
 
 use crate::{DType, Result};
 

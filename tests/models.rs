@@ -39,3 +39,19 @@ fn bad_files_are_errors() {
     let e = Model::from_onnx_bytes(b"not a model at all").unwrap_err();
     assert!(matches!(e, Error::Model(_)) && e.to_string().starts_with("model.onnx: not "), "{e}");
 }
+
+/// `Value`: any element type, from and to `Tensor<T>`; a dtype mismatch is
+/// an `Err`.
+#[test]
+fn values_convert_from_and_to_tensors() {
+    use texpr::graph::Value;
+    let x = Tensor::from_vec([2, 2], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap();
+    let v = Value::from(x.clone());
+    assert_eq!((v.dtype(), v.shape()), (DType::F32, &[2usize, 2][..]));
+    let back: Tensor<f32> = v.clone().try_into().unwrap();
+    assert_eq!(back, x);
+    let e = Tensor::<i64>::try_from(v).unwrap_err();
+    assert_eq!(e.to_string(), "value: the value holds `f32` elements, not `i64`");
+    let b = Value::from(Tensor::from_vec([3], vec![true, false, true]).unwrap());
+    assert_eq!(b.dtype(), DType::Bool);
+}

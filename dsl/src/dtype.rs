@@ -150,6 +150,12 @@ pub trait Element: sealed::Sealed + Copy + Default + PartialEq + fmt::Debug + Se
     fn to_scalar(self) -> crate::Scalar;
     /// Converts from a [`Scalar`](crate::Scalar) of the same type.
     fn from_scalar(s: crate::Scalar) -> Option<Self>;
+    /// Erases the element type of a tensor.
+    #[doc(hidden)]
+    fn wrap(t: crate::Tensor<Self>) -> crate::AnyTensor;
+    /// The tensor back, when it holds this type (the value otherwise).
+    #[doc(hidden)]
+    fn unwrap(v: crate::AnyTensor) -> std::result::Result<crate::Tensor<Self>, crate::AnyTensor>;
 }
 
 macro_rules! elements {
@@ -241,6 +247,10 @@ macro_rules! elements {
                 fn to_scalar(self) -> crate::Scalar { crate::Scalar::$variant(self) }
                 fn from_scalar(s: crate::Scalar) -> Option<Self> {
                     match s { crate::Scalar::$variant(v) => Some(v), _ => None }
+                }
+                fn wrap(t: crate::Tensor<Self>) -> crate::AnyTensor { crate::AnyTensor::$variant(t) }
+                fn unwrap(v: crate::AnyTensor) -> std::result::Result<crate::Tensor<Self>, crate::AnyTensor> {
+                    match v { crate::AnyTensor::$variant(t) => Ok(t), other => Err(other) }
                 }
             }
         )*

@@ -17,6 +17,7 @@
 //! - [`call`]: shape binding and calls, shared by every backend.
 #![deny(missing_docs)]
 
+mod any_tensor;
 pub mod arith;
 mod auto;
 pub mod call;
@@ -42,6 +43,7 @@ pub mod testing;
 mod typeck;
 pub mod value;
 
+pub use any_tensor::AnyTensor;
 pub use call::{Call, Compiled, Executable, Program};
 pub use dtype::{DType, Data, DataMut, Element, bf16, f16};
 pub use error::{

@@ -123,7 +123,7 @@ pub struct Node {
 
 /// A value: a graph input, a constant, or a node's output.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Value {
+pub struct ValueDef {
     /// Its name (unique in the graph).
     pub name: String,
     /// Its element type, when known.
@@ -146,7 +146,7 @@ pub struct Graph {
     /// Nodes, in an order where each comes after the producers of its inputs.
     pub nodes: Vec<Node>,
     /// Every value.
-    pub values: Vec<Value>,
+    pub values: Vec<ValueDef>,
     /// The graph's inputs (constants excluded), in order.
     pub inputs: Vec<ValueId>,
     /// The graph's outputs, in order.
@@ -165,12 +165,12 @@ impl Graph {
     }
 
     /// The value `id`.
-    pub fn value(&self, id: ValueId) -> &Value {
+    pub fn value(&self, id: ValueId) -> &ValueDef {
         &self.values[id.0 as usize]
     }
 
     /// Adds a value.
-    pub fn add_value(&mut self, v: Value) -> ValueId {
+    pub fn add_value(&mut self, v: ValueDef) -> ValueId {
         self.values.push(v);
         ValueId(self.values.len() as u32 - 1)
     }
@@ -277,7 +277,7 @@ impl Graph {
         Ok(())
     }
 
-    fn type_str(&self, v: &Value) -> String {
+    fn type_str(&self, v: &ValueDef) -> String {
         let t = v.dtype.map_or("?".to_string(), |t| t.to_string());
         match &v.shape {
             Some(s) => format!("{t}[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),

@@ -10,5 +10,9 @@
 #![deny(missing_docs)]
 
 mod ir;
+pub mod shape;
 
-pub use ir::{Attr, Constant, Dim, Graph, Node, NodeId, Value, ValueId};
+pub use ir::{Attr, Constant, Dim, Graph, Node, NodeId, ValueDef, ValueId};
+/// A tensor of any element type: a model's input or output (`From<Tensor<T>>`,
+/// `TryFrom<Value> for Tensor<T>`, `.dtype()`, `.shape()`).
+pub use texpr_dsl::AnyTensor as Value;

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use texpr_dsl::{DType, Result};
-use texpr_graph::{Attr, Dim, Graph, Node, NodeId, Value, ValueId};
+use texpr_graph::{Attr, Dim, Graph, Node, NodeId, ValueDef, ValueId};
 
 use crate::proto::{AttributeProto, AttributeType, DimensionValue, ModelProto, TypeProto, TypeValue, ValueInfoProto};
 use crate::{dtype_of, model_err, opset, tensor_data};
@@ -26,7 +26,7 @@ pub fn to_graph(name: &str, m: &ModelProto) -> Result<Graph> {
         if by_name.contains_key(&t.name) {
             return Err(model_err(name, Some(format!("tensor `{}`", t.name)), "is defined twice"));
         }
-        let v = Value {
+        let v = ValueDef {
             name: t.name.clone(),
             dtype: Some(c.dtype),
             shape: Some(c.shape.iter().map(|d| Dim::Known(*d)).collect()),
@@ -41,7 +41,7 @@ pub fn to_graph(name: &str, m: &ModelProto) -> Result<Graph> {
             continue;
         }
         let (dtype, shape) = value_type(name, "input", i)?;
-        let id = graph.add_value(Value { name: i.name.clone(), dtype, shape, producer: None, constant: None });
+        let id = graph.add_value(ValueDef { name: i.name.clone(), dtype, shape, producer: None, constant: None });
         if dtype.is_none() {
             return Err(model_err(name, Some(format!("input `{}`", i.name)), "has no tensor type"));
         }
@@ -101,7 +101,7 @@ pub fn to_graph(name: &str, m: &ModelProto) -> Result<Graph> {
                 Some(info) => value_type(name, "value", info)?,
                 None => (None, None),
             };
-            let v = graph.add_value(Value { name: vname.clone(), dtype, shape, producer: Some(id), constant: None });
+            let v = graph.add_value(ValueDef { name: vname.clone(), dtype, shape, producer: Some(id), constant: None });
             by_name.insert(vname, v);
             outputs.push(v);
         }

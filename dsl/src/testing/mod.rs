@@ -13,7 +13,7 @@
 //! schedule log.
 
 use crate::call::{Call, Executable, Program, bind_dims, output_shapes};
-use crate::dtype::{DType, Data, DataMut, Element, bf16, f16};
+use crate::dtype::{DType, Data, DataMut};
 use crate::error::{Error, Result};
 use crate::expr::{BinOp, CmpOp, ReduceOp};
 use crate::func::Func;
@@ -22,10 +22,11 @@ use crate::schedule::{AxisRef, Schedule, StageRef};
 use crate::stmt::{Scope, ThreadAxis};
 use crate::target::{Target, TargetClass};
 use crate::te::{self, Expr, FuncBuilder};
-use crate::tensor::Tensor;
 use crate::value::Scalar;
 
 pub mod semantics;
+
+pub use crate::AnyTensor;
 
 /// The SPEC §2 definitions, built with the builder API.
 pub mod spec {
@@ -232,73 +233,6 @@ impl GenConfig {
             default_schedule: false,
             specialize: 0.0,
         }
-    }
-}
-
-/// A tensor of any element type.
-#[derive(Clone, Debug, PartialEq)]
-#[allow(missing_docs)]
-pub enum AnyTensor {
-    Bool(Tensor<bool>),
-    I8(Tensor<i8>),
-    I16(Tensor<i16>),
-    I32(Tensor<i32>),
-    I64(Tensor<i64>),
-    U8(Tensor<u8>),
-    U16(Tensor<u16>),
-    U32(Tensor<u32>),
-    U64(Tensor<u64>),
-    F16(Tensor<f16>),
-    BF16(Tensor<bf16>),
-    F32(Tensor<f32>),
-    F64(Tensor<f64>),
-}
-
-macro_rules! any_tensor {
-    ($($v:ident => $t:ty),*) => {
-        impl AnyTensor {
-            /// Zeros of a type and shape.
-            pub fn zeros(dtype: DType, shape: &[usize]) -> AnyTensor {
-                match dtype { $(DType::$v => AnyTensor::$v(Tensor::<$t>::zeros(shape)),)* }
-            }
-            /// Elements from scalars (converted with `as`).
-            pub fn from_scalars(dtype: DType, shape: &[usize], vals: &[Scalar]) -> AnyTensor {
-                match dtype {
-                    $(DType::$v => AnyTensor::$v(Tensor::from_fn(shape, {
-                        let mut it = vals.iter();
-                        move |_| it.next().and_then(|s| <$t>::from_scalar(s.cast(DType::$v))).unwrap_or_default()
-                    })),)*
-                }
-            }
-            /// The shape.
-            pub fn shape(&self) -> &[usize] {
-                match self { $(AnyTensor::$v(t) => t.shape(),)* }
-            }
-            /// Erased data.
-            pub fn data(&self) -> Data<'_> {
-                match self { $(AnyTensor::$v(t) => t.data(),)* }
-            }
-            /// Erased mutable data.
-            pub fn data_mut(&mut self) -> DataMut<'_> {
-                match self { $(AnyTensor::$v(t) => t.data_mut(),)* }
-            }
-        }
-    };
-}
-any_tensor!(Bool => bool, I8 => i8, I16 => i16, I32 => i32, I64 => i64, U8 => u8, U16 => u16, U32 => u32, U64 => u64, F16 => f16, BF16 => bf16, F32 => f32, F64 => f64);
-
-impl AnyTensor {
-    /// Element `i` as a scalar.
-    pub fn get(&self, i: usize) -> Option<Scalar> {
-        self.data().get(i)
-    }
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.data().len()
-    }
-    /// `true` if empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

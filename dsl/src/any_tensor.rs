@@ -1,0 +1,111 @@
+//! [`AnyTensor`]: a tensor of any element type (a model's input or output
+//! value, `texpr::graph::Value`), converted from and to [`Tensor<T>`].
+
+use crate::dtype::{DType, Data, DataMut, Element, bf16, f16};
+use crate::error::{Error, Result, ShapeError};
+use crate::tensor::Tensor;
+use crate::value::Scalar;
+
+/// A tensor of any element type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyTensor {
+    /// `bool` elements.
+    Bool(Tensor<bool>),
+    /// `i8` elements.
+    I8(Tensor<i8>),
+    /// `i16` elements.
+    I16(Tensor<i16>),
+    /// `i32` elements.
+    I32(Tensor<i32>),
+    /// `i64` elements.
+    I64(Tensor<i64>),
+    /// `u8` elements.
+    U8(Tensor<u8>),
+    /// `u16` elements.
+    U16(Tensor<u16>),
+    /// `u32` elements.
+    U32(Tensor<u32>),
+    /// `u64` elements.
+    U64(Tensor<u64>),
+    /// `f16` elements.
+    F16(Tensor<f16>),
+    /// `bf16` elements.
+    BF16(Tensor<bf16>),
+    /// `f32` elements.
+    F32(Tensor<f32>),
+    /// `f64` elements.
+    F64(Tensor<f64>),
+}
+
+macro_rules! any_tensor {
+    ($($v:ident => $t:ty),*) => {
+        impl AnyTensor {
+            /// Zeros of a type and shape.
+            pub fn zeros(dtype: DType, shape: &[usize]) -> AnyTensor {
+                match dtype { $(DType::$v => AnyTensor::$v(Tensor::<$t>::zeros(shape)),)* }
+            }
+            /// Elements from scalars (converted with `as`).
+            pub fn from_scalars(dtype: DType, shape: &[usize], vals: &[Scalar]) -> AnyTensor {
+                match dtype {
+                    $(DType::$v => AnyTensor::$v(Tensor::from_fn(shape, {
+                        let mut it = vals.iter();
+                        move |_| it.next().and_then(|s| <$t>::from_scalar(s.cast(DType::$v))).unwrap_or_default()
+                    })),)*
+                }
+            }
+            /// The element type.
+            pub fn dtype(&self) -> DType {
+                match self { $(AnyTensor::$v(_) => DType::$v,)* }
+            }
+            /// The shape.
+            pub fn shape(&self) -> &[usize] {
+                match self { $(AnyTensor::$v(t) => t.shape(),)* }
+            }
+            /// Erased data.
+            pub fn data(&self) -> Data<'_> {
+                match self { $(AnyTensor::$v(t) => t.data(),)* }
+            }
+            /// Erased mutable data.
+            pub fn data_mut(&mut self) -> DataMut<'_> {
+                match self { $(AnyTensor::$v(t) => t.data_mut(),)* }
+            }
+        }
+    };
+}
+any_tensor!(Bool => bool, I8 => i8, I16 => i16, I32 => i32, I64 => i64, U8 => u8, U16 => u16, U32 => u32, U64 => u64, F16 => f16, BF16 => bf16, F32 => f32, F64 => f64);
+
+impl AnyTensor {
+    /// Element `i` as a scalar.
+    pub fn get(&self, i: usize) -> Option<Scalar> {
+        self.data().get(i)
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data().len()
+    }
+    /// `true` if empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: Element> From<Tensor<T>> for AnyTensor {
+    fn from(t: Tensor<T>) -> AnyTensor {
+        T::wrap(t)
+    }
+}
+
+impl<T: Element> TryFrom<AnyTensor> for Tensor<T> {
+    type Error = Error;
+
+    /// The tensor, when the value holds `T`s; an `Err` naming both types
+    /// otherwise.
+    fn try_from(v: AnyTensor) -> Result<Tensor<T>> {
+        T::unwrap(v).map_err(|v| {
+            Error::Shape(ShapeError {
+                func: "value".into(),
+                message: format!("the value holds `{}` elements, not `{}`", v.dtype(), T::DTYPE),
+            })
+        })
+    }
+}
