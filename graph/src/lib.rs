@@ -9,8 +9,11 @@
 //! `texpr_dsl::Func`s) sit on top of it.
 #![deny(missing_docs)]
 
+mod infer;
 mod ir;
 pub mod shape;
+
+pub use infer::infer;
 
 pub use ir::{Attr, Constant, Dim, Graph, Node, NodeId, ValueDef, ValueId};
 /// A tensor of any element type: a model's input or output (`From<Tensor<T>>`,

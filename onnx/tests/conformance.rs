@@ -1,6 +1,7 @@
 //! Import conformance on ONNX's own test data (scripts/onnx-deps.sh writes
-//! it to `$TEXPR_ONNX_DATA`): the nine light models import and their
-//! shipped outputs decode with the shapes the graphs declare; every node
+//! it to `$TEXPR_ONNX_DATA`): the nine light models import, shape
+//! inference reaches every value, and the shipped outputs have the inferred
+//! dims; every node
 //! test case of an operator SPEC §6 lists imports, and its inputs and
 //! outputs decode — except the cases `import_skips.txt` names, each with
 //! its reason. (Running the cases against their outputs comes with the
@@ -117,7 +118,14 @@ fn light_models_import() {
     assert_eq!(models.len(), 9, "{models:?}");
     for m in models {
         let name = m.file_name().unwrap().to_string_lossy().into_owned();
-        let g = graph_from_bytes(&name, &std::fs::read(m).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+        let mut g = graph_from_bytes(&name, &std::fs::read(m).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+        // Inference reaches every value, and the output's dims are those of
+        // the shipped output.
+        texpr_graph::infer(&mut g).unwrap_or_else(|e| panic!("{e}"));
+        for v in &g.values {
+            let known = v.shape.as_ref().is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Known(_))));
+            assert!(v.dtype.is_some() && known, "{name}: `{}` is {:?} {:?}", v.name, v.dtype, v.shape);
+        }
         let out = m.with_file_name(name.replace(".onnx", "_output_0.pb"));
         let t = decode_tensor(&out.to_string_lossy(), &std::fs::read(&out).unwrap()).unwrap();
         let o = g.value(g.outputs[0]);
@@ -146,6 +154,8 @@ fn node_cases_of_spec_operators_import() {
     let mut in_scope = 0;
     let mut failures = vec![];
     let mut skipped_ok = vec![];
+    let mut inferred = 0;
+    let mut wrong = vec![];
     for case in files(&d.join("node"), "test_") {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(case.join("model.onnx")).unwrap();
@@ -158,7 +168,31 @@ fn node_cases_of_spec_operators_import() {
             continue;
         }
         in_scope += 1;
-        let mut result = texpr_onnx::to_graph(&name, &m).map(|_| ());
+        let imported = texpr_onnx::to_graph(&name, &m);
+        // Where inference succeeds, it must agree with every expected output.
+        if let Ok(mut g) = imported.clone()
+            && texpr_graph::infer(&mut g).is_ok()
+        {
+            inferred += 1;
+            let set = case.join("test_data_set_0");
+            for (i, o) in g.outputs.iter().enumerate() {
+                let Ok(bytes) = std::fs::read(set.join(format!("output_{i}.pb"))) else { continue };
+                let Ok(t) = decode_tensor("out", &bytes) else { continue };
+                let v = g.value(*o);
+                let agrees = v.dtype.is_none_or(|d| d == t.dtype)
+                    && v.shape.as_ref().is_none_or(|s| {
+                        s.len() == t.shape.len()
+                            && s.iter().zip(&t.shape).all(|(d, n)| !matches!(d, Dim::Known(k) if k != n))
+                    });
+                if !agrees {
+                    wrong.push(format!(
+                        "{name}: output {i} inferred {:?} {:?}, is {} {:?}",
+                        v.dtype, v.shape, t.dtype, t.shape
+                    ));
+                }
+            }
+        }
+        let mut result = imported.map(|_| ());
         for set in files(&case, "test_data_set_") {
             for pb in files(&set, "") {
                 if result.is_ok() {
@@ -172,7 +206,17 @@ fn node_cases_of_spec_operators_import() {
             (Err(e), None) => failures.push(e.to_string()),
         }
     }
-    eprintln!("{in_scope} node cases of SPEC operators; {} skipped with a reason", skips.len());
+    eprintln!(
+        "{in_scope} node cases of SPEC operators; {} skipped with a reason; shapes inferred for {inferred}",
+        skips.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} inferred type(s) disagree with the expected outputs:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert!(inferred > 250, "shapes inferred for only {inferred} cases");
     assert!(in_scope > 500, "only {in_scope} cases in scope");
     assert!(failures.is_empty(), "{} case(s) fail to import:\n{}", failures.len(), failures.join("\n"));
     assert!(skipped_ok.is_empty(), "these import now; remove them from import_skips.txt: {skipped_ok:?}");

@@ -1,0 +1,585 @@
+//! Shape and type inference: every value's element type and dims, from the
+//! graph inputs' and constants' through each node's rule, with symbolic
+//! dims kept where a rule can (broadcasting, pass-through) and unknown
+//! where it cannot. Inputs that shape the output (`Reshape`'s shape,
+//! `ConstantOfShape`'s, `Unsqueeze`'s axes from opset 13) must be
+//! constants. A result that contradicts a declared known dim, an input of
+//! the wrong rank or type, or an operator texpr does not know is an error
+//! naming the node.
+
+use std::sync::Arc;
+
+use texpr_dsl::{DType, Result};
+
+use crate::shape::{broadcast, show};
+use crate::{Attr, Constant, Dim, Graph, NodeId};
+
+/// Infers every node's outputs in order (see the module docs).
+pub fn infer(g: &mut Graph) -> Result<()> {
+    for k in 0..g.nodes.len() {
+        let id = NodeId(k as u32);
+        let outs = node_types(g, id).map_err(|m| g.node_err(id, m))?;
+        let n = &g.nodes[k];
+        for (o, (dtype, shape)) in n.outputs.clone().iter().zip(outs) {
+            let v = &g.values[o.0 as usize];
+            if let (Some(declared), Some(inferred)) = (&v.shape, &shape) {
+                let clash = declared.len() != inferred.len()
+                    || declared
+                        .iter()
+                        .zip(inferred)
+                        .any(|(a, b)| matches!((a, b), (Dim::Known(x), Dim::Known(y)) if x != y));
+                if clash {
+                    return Err(g.node_err(
+                        id,
+                        format!("`{}` is declared {} but computes {}", v.name, show(declared), show(inferred)),
+                    ));
+                }
+            }
+            if let (Some(d), Some(t)) = (v.dtype, dtype)
+                && d != t
+            {
+                return Err(g.node_err(id, format!("`{}` is declared `{d}` but computes `{t}`", v.name)));
+            }
+            let v = &mut g.values[o.0 as usize];
+            // Keep a declared dim where inference only knows less.
+            v.shape = match (v.shape.take(), shape) {
+                (Some(d), Some(i)) => {
+                    Some(d.into_iter().zip(i).map(|(d, i)| if matches!(i, Dim::Known(_)) { i } else { d }).collect())
+                }
+                (d, i) => i.or(d),
+            };
+            v.dtype = dtype.or(v.dtype);
+        }
+    }
+    Ok(())
+}
+
+type Type = (Option<DType>, Option<Vec<Dim>>);
+
+fn ints(g: &Graph, id: NodeId, name: &str) -> Option<Vec<i64>> {
+    match g.node(id).attrs.get(name) {
+        Some(Attr::Ints(v)) => Some(v.clone()),
+        Some(Attr::Int(v)) => Some(vec![*v]),
+        _ => None,
+    }
+}
+
+fn int(g: &Graph, id: NodeId, name: &str, default: i64) -> i64 {
+    match g.node(id).attrs.get(name) {
+        Some(Attr::Int(v)) => *v,
+        _ => default,
+    }
+}
+
+fn string(g: &Graph, id: NodeId, name: &str) -> Option<String> {
+    match g.node(id).attrs.get(name) {
+        Some(Attr::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Input `k`'s type (`None`: omitted).
+fn input(g: &Graph, id: NodeId, k: usize) -> Option<Type> {
+    let v = g.node(id).inputs.get(k).copied().flatten()?;
+    let v = g.value(v);
+    Some((v.dtype, v.shape.clone()))
+}
+
+fn constant(g: &Graph, id: NodeId, k: usize) -> Option<Arc<Constant>> {
+    let v = g.node(id).inputs.get(k).copied().flatten()?;
+    g.value(v).constant.clone()
+}
+
+fn required(g: &Graph, id: NodeId, k: usize) -> std::result::Result<Type, String> {
+    input(g, id, k).ok_or_else(|| format!("input {k} is missing"))
+}
+
+/// An axis in `-rank..rank` as `0..rank`.
+fn axis(a: i64, rank: usize) -> std::result::Result<usize, String> {
+    let r = rank as i64;
+    if (-r..r).contains(&a) {
+        Ok(a.rem_euclid(r.max(1)) as usize)
+    } else {
+        Err(format!("axis {a} is out of range for rank {rank}"))
+    }
+}
+
+/// The output size of a sliding window along one dim.
+fn window(d: &Dim, k: i64, s: i64, dil: i64, pads: (i64, i64), ceil: bool) -> std::result::Result<Dim, String> {
+    let Dim::Known(n) = d else { return Ok(Dim::Unknown) };
+    if k < 1 || s < 1 || dil < 1 {
+        return Err(format!("kernel {k}, stride {s} and dilation {dil} must be positive"));
+    }
+    let span = (k - 1) * dil + 1;
+    let room = *n as i64 + pads.0 + pads.1 - span;
+    if room < 0 {
+        return Err(format!("a window of {span} does not fit a dim of {n} padded by {pads:?}"));
+    }
+    let mut out = room / s + 1;
+    if ceil && room % s != 0 {
+        out += 1;
+        // The last window must start inside the input or the left padding.
+        if (out - 1) * s >= *n as i64 + pads.0 {
+            out -= 1;
+        }
+    }
+    Ok(Dim::Known(out as usize))
+}
+
+/// Spatial output dims of a convolution or pooling over `x` (N, C, ...).
+fn spatial(g: &Graph, id: NodeId, x: &[Dim], kernel: &[i64], ceil: bool) -> std::result::Result<Vec<Dim>, String> {
+    let r = kernel.len();
+    if x.len() != r + 2 {
+        return Err(format!("input of rank {} for a {r}-D kernel", x.len()));
+    }
+    let strides = ints(g, id, "strides").unwrap_or_else(|| vec![1; r]);
+    let dil = ints(g, id, "dilations").unwrap_or_else(|| vec![1; r]);
+    let pads = ints(g, id, "pads").unwrap_or_else(|| vec![0; 2 * r]);
+    if strides.len() != r || dil.len() != r || pads.len() != 2 * r {
+        return Err(format!("strides {strides:?}, dilations {dil:?} or pads {pads:?} do not fit a {r}-D kernel"));
+    }
+    let auto = string(g, id, "auto_pad").unwrap_or_else(|| "NOTSET".into());
+    (0..r)
+        .map(|i| match auto.as_str() {
+            "NOTSET" => window(&x[i + 2], kernel[i], strides[i], dil[i], (pads[i], pads[i + r]), ceil),
+            "VALID" => window(&x[i + 2], kernel[i], strides[i], dil[i], (0, 0), false),
+            "SAME_UPPER" | "SAME_LOWER" => Ok(match &x[i + 2] {
+                Dim::Known(n) => Dim::Known((*n as i64 + strides[i] - 1).div_euclid(strides[i].max(1)) as usize),
+                _ => Dim::Unknown,
+            }),
+            other => Err(format!("auto_pad `{other}` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")),
+        })
+        .collect()
+}
+
+fn same(t: Type) -> std::result::Result<Vec<Type>, String> {
+    Ok(vec![t])
+}
+
+/// The output types of node `id`.
+fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
+    let n = g.node(id);
+    let op = n.op.as_str();
+    match op {
+        "Relu" | "Sigmoid" | "Tanh" | "LeakyRelu" | "HardSigmoid" | "HardSwish" | "Gelu" | "Erf" | "Sqrt" | "Exp"
+        | "Log" | "Neg" | "Abs" | "Identity" | "Softmax" | "LogSoftmax" | "LRN" | "Clip" => same(required(g, id, 0)?),
+        "Dropout" => {
+            let x = required(g, id, 0)?;
+            Ok(vec![x.clone(), (Some(DType::Bool), x.1)])
+        }
+        "BatchNormalization" => {
+            let x = required(g, id, 0)?;
+            Ok(vec![x; n.outputs.len().max(1)])
+        }
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Sum" | "Max" | "Min" | "Equal" | "Less" | "Greater" | "Where" => {
+            let mut t: Option<DType> = None;
+            let mut shape: Option<Vec<Dim>> = Some(vec![]);
+            for k in 0..n.inputs.len() {
+                let (dt, s) = required(g, id, k)?;
+                // `Where`'s condition is bool; `Pow`'s exponent may differ.
+                let typed_apart = (op == "Where" && k == 0) || (op == "Pow" && k == 1);
+                if !typed_apart {
+                    if let (Some(a), Some(b)) = (t, dt)
+                        && a != b
+                    {
+                        return Err(format!("inputs of types `{a}` and `{b}`"));
+                    }
+                    t = t.or(dt);
+                }
+                shape = match (shape, s) {
+                    (Some(a), Some(b)) => Some(broadcast(&a, &b)?),
+                    _ => None,
+                };
+            }
+            let t = if matches!(op, "Equal" | "Less" | "Greater") { Some(DType::Bool) } else { t };
+            Ok(vec![(t, shape)])
+        }
+        "Conv" => {
+            let (t, x) = required(g, id, 0)?;
+            let (_, w) = required(g, id, 1)?;
+            let (Some(x), Some(w)) = (x, w) else { return Ok(vec![(t, None)]) };
+            let kernel: Vec<i64> = match ints(g, id, "kernel_shape") {
+                Some(k) => k,
+                None => w.iter().skip(2).map(|d| if let Dim::Known(n) = d { *n as i64 } else { -1 }).collect(),
+            };
+            if kernel.iter().any(|k| *k < 1) {
+                return Err("the kernel's spatial dims are not known".into());
+            }
+            let group = int(g, id, "group", 1);
+            if let (Dim::Known(c), Some(Dim::Known(wc))) = (&x[1], w.get(1))
+                && group >= 1
+                && *c as i64 != *wc as i64 * group
+            {
+                return Err(format!("{c} input channels, but the weights take {wc} per group of {group}"));
+            }
+            let mut out = vec![x[0].clone(), w[0].clone()];
+            out.extend(spatial(g, id, &x, &kernel, false)?);
+            Ok(vec![(t, Some(out))])
+        }
+        "MaxPool" | "AveragePool" => {
+            let (t, x) = required(g, id, 0)?;
+            let Some(x) = x else { return Ok(vec![(t, None)]) };
+            let kernel = ints(g, id, "kernel_shape").ok_or("no kernel_shape")?;
+            let mut out = vec![x[0].clone(), x.get(1).cloned().unwrap_or(Dim::Unknown)];
+            out.extend(spatial(g, id, &x, &kernel, int(g, id, "ceil_mode", 0) != 0)?);
+            let indices = (Some(DType::I64), Some(out.clone()));
+            Ok(vec![(t, Some(out)), indices])
+        }
+        "GlobalAveragePool" | "GlobalMaxPool" => {
+            let (t, x) = required(g, id, 0)?;
+            let x =
+                x.map(|x| x.iter().enumerate().map(|(i, d)| if i < 2 { d.clone() } else { Dim::Known(1) }).collect());
+            Ok(vec![(t, x)])
+        }
+        "Gemm" => {
+            let (t, a) = required(g, id, 0)?;
+            let (_, b) = required(g, id, 1)?;
+            let (Some(a), Some(b)) = (a, b) else { return Ok(vec![(t, None)]) };
+            if a.len() != 2 || b.len() != 2 {
+                return Err(format!("Gemm of shapes {} and {}", show(&a), show(&b)));
+            }
+            let m = if int(g, id, "transA", 0) != 0 { &a[1] } else { &a[0] };
+            let nn = if int(g, id, "transB", 0) != 0 { &b[0] } else { &b[1] };
+            Ok(vec![(t, Some(vec![m.clone(), nn.clone()]))])
+        }
+        "MatMul" => {
+            let (t, a) = required(g, id, 0)?;
+            let (_, b) = required(g, id, 1)?;
+            let (Some(mut a), Some(mut b)) = (a, b) else { return Ok(vec![(t, None)]) };
+            let (a1, b1) = (a.len() == 1, b.len() == 1);
+            if a1 {
+                a.insert(0, Dim::Known(1));
+            }
+            if b1 {
+                b.push(Dim::Known(1));
+            }
+            if a.len() < 2 || b.len() < 2 {
+                return Err("MatMul of a scalar".into());
+            }
+            let mut out = broadcast(&a[..a.len() - 2], &b[..b.len() - 2])?;
+            if !a1 {
+                out.push(a[a.len() - 2].clone());
+            }
+            if !b1 {
+                out.push(b[b.len() - 1].clone());
+            }
+            Ok(vec![(t, Some(out))])
+        }
+        "Concat" => {
+            let mut t = None;
+            let mut out: Option<Vec<Dim>> = None;
+            let mut total: Option<usize> = Some(0);
+            let a = int(g, id, "axis", i64::MIN);
+            for k in 0..n.inputs.len() {
+                let (dt, s) = required(g, id, k)?;
+                t = t.or(dt);
+                let Some(s) = s else { return Ok(vec![(t, None)]) };
+                let ax = axis(if a == i64::MIN { 1 } else { a }, s.len())?;
+                total = match (total, &s[ax]) {
+                    (Some(x), Dim::Known(y)) => Some(x + y),
+                    _ => None,
+                };
+                out = Some(match out {
+                    None => s.clone(),
+                    Some(o) if o.len() != s.len() => {
+                        return Err(format!("inputs of ranks {} and {}", o.len(), s.len()));
+                    }
+                    Some(o) => o
+                        .into_iter()
+                        .zip(&s)
+                        .map(|(x, y)| if matches!(x, Dim::Known(_)) { x } else { y.clone() })
+                        .collect(),
+                });
+                if let Some(o) = &mut out {
+                    o[ax] = total.map_or(Dim::Unknown, Dim::Known);
+                }
+            }
+            Ok(vec![(t, out)])
+        }
+        "Flatten" => {
+            let (t, x) = required(g, id, 0)?;
+            let Some(x) = x else { return Ok(vec![(t, None)]) };
+            let a = if x.is_empty() { 0 } else { axis(int(g, id, "axis", 1), x.len() + 1)? };
+            let prod =
+                |ds: &[Dim]| ds.iter().try_fold(1usize, |p, d| if let Dim::Known(n) = d { Some(p * n) } else { None });
+            let d = |p: Option<usize>| p.map_or(Dim::Unknown, Dim::Known);
+            Ok(vec![(t, Some(vec![d(prod(&x[..a])), d(prod(&x[a..]))]))])
+        }
+        "Transpose" => {
+            let (t, x) = required(g, id, 0)?;
+            let Some(x) = x else { return Ok(vec![(t, None)]) };
+            let perm = ints(g, id, "perm").unwrap_or_else(|| (0..x.len() as i64).rev().collect());
+            let mut seen = vec![false; x.len()];
+            let mut out = vec![];
+            for p in &perm {
+                let p = axis(*p, x.len())?;
+                if std::mem::replace(&mut seen[p], true) {
+                    return Err(format!("perm {perm:?} repeats an axis"));
+                }
+                out.push(x[p].clone());
+            }
+            if out.len() != x.len() {
+                return Err(format!("perm {perm:?} for rank {}", x.len()));
+            }
+            Ok(vec![(t, Some(out))])
+        }
+        "Unsqueeze" | "Squeeze" => {
+            let (t, x) = required(g, id, 0)?;
+            let axes = match ints(g, id, "axes") {
+                Some(a) => Some(a),
+                None => match n.inputs.get(1).copied().flatten() {
+                    Some(_) => Some(constant(g, id, 1).and_then(|c| c.to_i64s()).ok_or("`axes` must be a constant")?),
+                    None => None,
+                },
+            };
+            let Some(x) = x else { return Ok(vec![(t, None)]) };
+            if op == "Unsqueeze" {
+                let axes = axes.ok_or("no axes")?;
+                let r = x.len() + axes.len();
+                let mut at: Vec<usize> = axes.iter().map(|a| axis(*a, r)).collect::<std::result::Result<_, _>>()?;
+                at.sort_unstable();
+                let mut it = x.into_iter();
+                let out: Vec<Dim> = (0..r)
+                    .map(|i| if at.contains(&i) { Dim::Known(1) } else { it.next().unwrap_or(Dim::Unknown) })
+                    .collect();
+                return Ok(vec![(t, Some(out))]);
+            }
+            let drop: Vec<usize> = match axes {
+                Some(a) => a.iter().map(|a| axis(*a, x.len())).collect::<std::result::Result<_, _>>()?,
+                None => (0..x.len()).filter(|i| x[*i] == Dim::Known(1)).collect(),
+            };
+            Ok(vec![(t, Some(x.into_iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, d)| d).collect()))])
+        }
+        "Reshape" => {
+            let (t, x) = required(g, id, 0)?;
+            let spec = constant(g, id, 1).and_then(|c| c.to_i64s()).ok_or("the target shape must be a constant")?;
+            let allow_zero = int(g, id, "allowzero", 0) != 0;
+            let mut out: Vec<Dim> = vec![];
+            let mut infer_at = None;
+            for (i, s) in spec.iter().enumerate() {
+                out.push(match *s {
+                    -1 if infer_at.is_none() => {
+                        infer_at = Some(i);
+                        Dim::Unknown
+                    }
+                    0 if !allow_zero => x.as_ref().and_then(|x| x.get(i).cloned()).unwrap_or(Dim::Unknown),
+                    s if s >= 0 => Dim::Known(s as usize),
+                    _ => return Err(format!("target shape {spec:?} is not a shape")),
+                });
+            }
+            if let (Some(at), Some(x)) = (infer_at, &x) {
+                let total = x.iter().try_fold(1usize, |p, d| if let Dim::Known(n) = d { Some(p * n) } else { None });
+                let rest = out.iter().try_fold(1usize, |p, d| match d {
+                    Dim::Known(n) => Some(p * n),
+                    _ => Some(p),
+                });
+                if let (Some(total), Some(rest)) = (total, rest) {
+                    if rest == 0 || total % rest != 0 {
+                        return Err(format!("{} elements do not reshape to {spec:?}", total));
+                    }
+                    out[at] = Dim::Known(total / rest);
+                }
+            }
+            Ok(vec![(t, Some(out))])
+        }
+        "ConstantOfShape" => {
+            let shape = constant(g, id, 0).and_then(|c| c.to_i64s()).ok_or("the shape must be a constant")?;
+            let t = match n.attrs.get("value") {
+                Some(Attr::Tensor(c)) => c.dtype,
+                _ => DType::F32,
+            };
+            let dims =
+                shape.iter().map(|d| usize::try_from(*d).map(Dim::Known)).collect::<std::result::Result<Vec<_>, _>>();
+            Ok(vec![(Some(t), Some(dims.map_err(|_| format!("shape {shape:?} has a negative dim"))?))])
+        }
+        "Constant" => match n.attrs.get("value") {
+            Some(Attr::Tensor(c)) => Ok(vec![(Some(c.dtype), Some(c.shape.iter().map(|d| Dim::Known(*d)).collect()))]),
+            _ => Err("only tensor `value`s are supported".into()),
+        },
+        "Cast" => {
+            let (_, x) = required(g, id, 0)?;
+            let to = int(g, id, "to", 0);
+            let t =
+                texpr_dtype(to).ok_or_else(|| format!("cast to ONNX type {to}, which texpr does not compute in"))?;
+            Ok(vec![(Some(t), x)])
+        }
+        "Shape" => {
+            let (_, x) = required(g, id, 0)?;
+            Ok(vec![(Some(DType::I64), Some(vec![x.map_or(Dim::Unknown, |x| Dim::Known(x.len()))]))])
+        }
+        other => Err(format!("texpr does not implement the operator `{other}`")),
+    }
+}
+
+/// texpr's type for an ONNX `TensorProto.DataType` number.
+fn texpr_dtype(t: i64) -> Option<DType> {
+    Some(match t {
+        1 => DType::F32,
+        2 => DType::U8,
+        3 => DType::I8,
+        4 => DType::U16,
+        5 => DType::I16,
+        6 => DType::I32,
+        7 => DType::I64,
+        9 => DType::Bool,
+        10 => DType::F16,
+        11 => DType::F64,
+        12 => DType::U32,
+        13 => DType::U64,
+        16 => DType::BF16,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{Node, ValueDef, ValueId};
+
+    struct B(Graph);
+
+    impl B {
+        fn input(&mut self, name: &str, t: DType, shape: Vec<Dim>) -> ValueId {
+            let v = self.0.add_value(ValueDef {
+                name: name.into(),
+                dtype: Some(t),
+                shape: Some(shape),
+                producer: None,
+                constant: None,
+            });
+            self.0.inputs.push(v);
+            v
+        }
+
+        fn ints(&mut self, name: &str, v: &[i64]) -> ValueId {
+            let c = Constant {
+                dtype: DType::I64,
+                shape: vec![v.len()],
+                bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            };
+            self.0.add_value(ValueDef {
+                name: name.into(),
+                dtype: Some(DType::I64),
+                shape: Some(vec![Dim::Known(v.len())]),
+                producer: None,
+                constant: Some(Arc::new(c)),
+            })
+        }
+
+        fn node(&mut self, op: &str, inputs: &[ValueId], attrs: &[(&str, Attr)]) -> ValueId {
+            let o = self.0.add_value(ValueDef {
+                name: format!("{op}{}", self.0.nodes.len()),
+                dtype: None,
+                shape: None,
+                producer: None,
+                constant: None,
+            });
+            self.0.add_node(Node {
+                name: format!("n{}", self.0.nodes.len()),
+                op: op.into(),
+                domain: String::new(),
+                inputs: inputs.iter().map(|i| Some(*i)).collect(),
+                outputs: vec![o],
+                attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+            });
+            o
+        }
+
+        fn shape(&mut self, v: ValueId) -> Vec<Dim> {
+            infer(&mut self.0).unwrap();
+            self.0.value(v).shape.clone().unwrap()
+        }
+    }
+
+    fn k(n: usize) -> Dim {
+        Dim::Known(n)
+    }
+
+    fn ints(v: &[i64]) -> Attr {
+        Attr::Ints(v.to_vec())
+    }
+
+    #[test]
+    fn windows_pads_and_ceil_mode() {
+        let mut b = B(Graph::new("t", 13));
+        let x = b.input("x", DType::F32, vec![Dim::Sym("N".into()), k(3), k(7), k(8)]);
+        // Asymmetric pads, stride 2, ceil mode: the last window starts
+        // inside the padded input.
+        let p = b.node(
+            "MaxPool",
+            &[x],
+            &[
+                ("kernel_shape", ints(&[3, 3])),
+                ("strides", ints(&[2, 2])),
+                ("pads", ints(&[0, 0, 1, 1])),
+                ("ceil_mode", Attr::Int(1)),
+            ],
+        );
+        assert_eq!(b.shape(p), vec![Dim::Sym("N".into()), k(3), k(4), k(4)]);
+        let mut b = B(Graph::new("t", 13));
+        let x = b.input("x", DType::F32, vec![k(1), k(4), k(5), k(5)]);
+        let w = b.input("w", DType::F32, vec![k(8), k(2), k(3), k(3)]);
+        let c = b.node(
+            "Conv",
+            &[x, w],
+            &[("group", Attr::Int(2)), ("dilations", ints(&[2, 2])), ("auto_pad", Attr::String("NOTSET".into()))],
+        );
+        assert_eq!(b.shape(c), vec![k(1), k(8), k(1), k(1)]);
+        let s = b.node(
+            "Conv",
+            &[x, w],
+            &[("auto_pad", Attr::String("SAME_UPPER".into())), ("group", Attr::Int(2)), ("strides", ints(&[2, 2]))],
+        );
+        assert_eq!(b.shape(s), vec![k(1), k(8), k(3), k(3)]);
+    }
+
+    #[test]
+    fn reshape_concat_transpose_flatten() {
+        let mut b = B(Graph::new("t", 13));
+        let x = b.input("x", DType::F32, vec![k(2), k(3), k(4)]);
+        let s = b.ints("s", &[0, -1]);
+        let r = b.node("Reshape", &[x, s], &[]);
+        assert_eq!(b.shape(r), vec![k(2), k(12)]);
+        let y = b.input("y", DType::F32, vec![k(2), Dim::Sym("M".into()), k(4)]);
+        let c = b.node("Concat", &[x, y], &[("axis", Attr::Int(-2))]);
+        assert_eq!(b.shape(c), vec![k(2), Dim::Unknown, k(4)]);
+        let t = b.node("Transpose", &[x], &[("perm", ints(&[2, 0, 1]))]);
+        assert_eq!(b.shape(t), vec![k(4), k(2), k(3)]);
+        let f = b.node("Flatten", &[x], &[("axis", Attr::Int(2))]);
+        assert_eq!(b.shape(f), vec![k(6), k(4)]);
+        let a = b.ints("a", &[0, 3]);
+        let u = b.node("Unsqueeze", &[x, a], &[]);
+        assert_eq!(b.shape(u), vec![k(1), k(2), k(3), k(1), k(4)]);
+    }
+
+    #[test]
+    fn errors_name_the_node() {
+        let mut b = B(Graph::new("t.onnx", 13));
+        let x = b.input("x", DType::F32, vec![k(1), k(4), k(5), k(5)]);
+        let w = b.input("w", DType::F32, vec![k(8), k(3), k(3), k(3)]);
+        b.node("Conv", &[x, w], &[]);
+        assert_eq!(
+            infer(&mut b.0).unwrap_err().to_string(),
+            "t.onnx: node `n0` (Conv): 4 input channels, but the weights take 3 per group of 1"
+        );
+        let mut b = B(Graph::new("t.onnx", 13));
+        let x = b.input("x", DType::F32, vec![k(2)]);
+        b.node("FancyOp", &[x], &[]);
+        assert_eq!(
+            infer(&mut b.0).unwrap_err().to_string(),
+            "t.onnx: node `n0` (FancyOp): texpr does not implement the operator `FancyOp`"
+        );
+        let mut b = B(Graph::new("t.onnx", 13));
+        let x = b.input("x", DType::F32, vec![k(2), k(3)]);
+        let y = b.input("y", DType::F32, vec![k(4)]);
+        b.node("Add", &[x, y], &[]);
+        assert!(infer(&mut b.0).unwrap_err().to_string().contains("dims 3 and 4 do not broadcast"));
+        let mut b = B(Graph::new("t.onnx", 13));
+        let x = b.input("x", DType::F32, vec![k(2), k(3)]);
+        let r = b.node("Relu", &[x], &[]);
+        b.0.values[r.0 as usize].shape = Some(vec![k(2), k(4)]);
+        assert!(infer(&mut b.0).unwrap_err().to_string().contains("is declared [2, 4] but computes [2, 3]"));
+    }
+}
