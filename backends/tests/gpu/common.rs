@@ -8,7 +8,7 @@ use std::sync::Arc;
 use texpr_dsl::te::{self, FuncBuilder};
 pub use texpr_dsl::testing::spec::{axpb_relu, conv3x3, matmul, softmax};
 use texpr_dsl::value::Scalar;
-use texpr_dsl::{Compiled, DType, Data, DataMut, Func, Lowered, Result, Schedule, Target, TargetClass, bf16, f16};
+use texpr_dsl::{Compiled, DType, Data, DataMut, Func, Lowered, Result, Schedule, Target, TargetClass};
 
 pub fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -131,87 +131,8 @@ pub fn lower(s: &Schedule, target: Target) -> Lowered {
 
 // ---- host data ----------------------------------------------------------------
 
-/// A host tensor of any element type.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Host {
-    Bool(Vec<bool>),
-    I8(Vec<i8>),
-    I16(Vec<i16>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    U32(Vec<u32>),
-    U64(Vec<u64>),
-    F16(Vec<f16>),
-    BF16(Vec<bf16>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-}
-
-macro_rules! host_match {
-    ($self:expr, $v:ident => $e:expr) => {
-        match $self {
-            Host::Bool($v) => $e,
-            Host::I8($v) => $e,
-            Host::I16($v) => $e,
-            Host::I32($v) => $e,
-            Host::I64($v) => $e,
-            Host::U8($v) => $e,
-            Host::U16($v) => $e,
-            Host::U32($v) => $e,
-            Host::U64($v) => $e,
-            Host::F16($v) => $e,
-            Host::BF16($v) => $e,
-            Host::F32($v) => $e,
-            Host::F64($v) => $e,
-        }
-    };
-}
-
-impl Host {
-    /// Values of `t` from scalars (converted with `as` semantics).
-    pub fn from_scalars(t: DType, vals: &[Scalar]) -> Host {
-        let c = |s: &Scalar| s.cast(t);
-        macro_rules! mk {
-            ($var:ident, $ty:ty) => {
-                Host::$var(
-                    vals.iter().map(|s| <$ty as texpr_dsl::Element>::from_scalar(c(s)).unwrap_or_default()).collect(),
-                )
-            };
-        }
-        match t {
-            DType::Bool => mk!(Bool, bool),
-            DType::I8 => mk!(I8, i8),
-            DType::I16 => mk!(I16, i16),
-            DType::I32 => mk!(I32, i32),
-            DType::I64 => mk!(I64, i64),
-            DType::U8 => mk!(U8, u8),
-            DType::U16 => mk!(U16, u16),
-            DType::U32 => mk!(U32, u32),
-            DType::U64 => mk!(U64, u64),
-            DType::F16 => mk!(F16, f16),
-            DType::BF16 => mk!(BF16, bf16),
-            DType::F32 => mk!(F32, f32),
-            DType::F64 => mk!(F64, f64),
-        }
-    }
-    pub fn zeros(t: DType, n: usize) -> Host {
-        Host::from_scalars(t, &vec![Scalar::I64(0); n])
-    }
-    pub fn data(&self) -> Data<'_> {
-        host_match!(self, v => texpr_dsl::Element::data(v.as_slice()))
-    }
-    pub fn data_mut(&mut self) -> DataMut<'_> {
-        host_match!(self, v => texpr_dsl::Element::data_mut(v.as_mut_slice()))
-    }
-    pub fn len(&self) -> usize {
-        host_match!(self, v => v.len())
-    }
-    pub fn get(&self, i: usize) -> Scalar {
-        self.data().get(i).unwrap_or(Scalar::I64(0))
-    }
-}
+/// A host tensor of any element type (flat: shapes travel beside it).
+pub type Host = texpr_dsl::AnyTensor;
 
 /// A small deterministic generator (SplitMix64).
 pub struct Rng(pub u64);
@@ -263,7 +184,7 @@ impl Rng {
 
     pub fn host(&mut self, t: DType, n: usize) -> Host {
         let vals: Vec<Scalar> = (0..n).map(|_| self.scalar(t)).collect();
-        Host::from_scalars(t, &vals)
+        Host::from_scalars(t, &[vals.len()], &vals)
     }
 }
 
@@ -283,7 +204,7 @@ pub fn run_with(
     let shapes: Vec<&[usize]> = inputs.iter().map(|(_, s)| s.as_slice()).collect();
     let (_, outs) = c.shapes(&data, &shapes)?;
     let types = func.output_types();
-    let mut hosts: Vec<Host> = outs.iter().zip(&types).map(|(s, (t, _))| Host::zeros(*t, s.iter().product())).collect();
+    let mut hosts: Vec<Host> = outs.iter().zip(&types).map(|(s, (t, _))| Host::zeros(*t, &[s.iter().product()])).collect();
     {
         let mut dm: Vec<DataMut<'_>> = hosts.iter_mut().map(|h| h.data_mut()).collect();
         let out_refs: Vec<&[usize]> = outs.iter().map(|s| s.as_slice()).collect();
@@ -368,7 +289,7 @@ pub fn assert_agree(what: &str, got: &[Host], want: &[Host], tol: Tol) {
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
         assert_eq!(g.len(), w.len(), "{what}: output {k} length");
         for i in 0..w.len() {
-            let (a, b) = (g.get(i), w.get(i));
+            let (a, b) = (g.get(i).expect("in range"), w.get(i).expect("in range"));
             assert!(agree(a, b, tol), "{what}: output {k}[{i}]: got {a}, want {b}");
         }
     }

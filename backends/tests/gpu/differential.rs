@@ -391,7 +391,7 @@ pub(crate) fn check_case(seed: u64, c: &Case, target: Target) {
         Ok((got, want)) => {
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 for i in 0..w.len() {
-                    let (a, b) = (g.get(i), w.get(i));
+                    let (a, b) = (g.get(i).expect("in range"), w.get(i).expect("in range"));
                     assert!(agree(a, b, c.tol), "output {k}[{i}]: {target} {a}, interpreter {b}\n{what}");
                 }
             }

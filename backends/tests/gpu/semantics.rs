@@ -68,7 +68,7 @@ fn bool_and_params() {
     if nvrtc() {
         crate::nvrtc::check_cuda("params", &lower(&s, Target::Cuda));
     }
-    let xs = Host::Bool(vec![true, false, true, true, false]);
+    let xs = Host::from(texpr_dsl::Tensor::from_vec([5], vec![true, false, true, true, false]).unwrap());
     let params =
         [Scalar::F16(f16::from_f32(1.5)), Scalar::BF16(bf16::from_f32(-2.25)), Scalar::I8(-7), Scalar::Bool(true)];
     agree_on_gpus("params", &func, &s, &[(&xs, vec![5])], &params, Tol::Exact);
