@@ -1,7 +1,9 @@
-//! Models (SPEC §6): an ONNX file in, its graph out. Import, validation and
-//! printing are here; compiling a model to fused kernels and running it
-//! (`Model::compile`, `CompiledModel`, `Value`) is being built (issue 16)
-//! on the graph IR that [`Model::graph`] exposes.
+//! Models (SPEC §6): an ONNX file in, a compiled model out. Import,
+//! validation, type inference and printing are here; [`Model::compile`]
+//! runs every node as a kernel of the operator library (`texpr-ops`,
+//! compiled per node and input shapes, cached) or as a view. Graph passes
+//! (fusion, constant folding, memory planning), device fallback and most
+//! operators are being built (issue 16).
 
 use std::fmt;
 use std::path::Path;
@@ -65,6 +67,15 @@ impl Model {
         &self.graph
     }
 
+    /// Compiles the model for a target: types inferred (an operator texpr
+    /// does not know is an `Err` naming the node); kernels are compiled on
+    /// a run's first use of each shape.
+    pub fn compile(&self, target: crate::Target) -> Result<CompiledModel> {
+        let compile: texpr_graph::CompileFn =
+            std::sync::Arc::new(|f: crate::Func, t: crate::Target| crate::Kernel::from_func(f).compile(t));
+        Ok(CompiledModel { exec: texpr_graph::Executor::new(self.graph.clone(), target, compile)? })
+    }
+
     fn info(&self, id: ValueId) -> ValueInfo {
         let v = self.graph.value(id);
         ValueInfo {
@@ -77,6 +88,26 @@ impl Model {
                 .map(|s| s.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect())
                 .unwrap_or_default(),
         }
+    }
+}
+
+/// A model compiled for a target; `Send + Sync`, `run` may be called from
+/// many threads at once.
+pub struct CompiledModel {
+    exec: texpr_graph::Executor,
+}
+
+impl CompiledModel {
+    /// Runs the model: graph inputs in order (initializers excluded), its
+    /// outputs in order. Inputs of the wrong count, element type or known
+    /// dims are an `Err` naming the input.
+    pub fn run(&self, inputs: &[Value]) -> Result<Vec<Value>> {
+        self.exec.run(inputs)
+    }
+
+    /// The graph, with its inferred types.
+    pub fn graph(&self) -> &Graph {
+        self.exec.graph()
     }
 }
 

@@ -55,3 +55,22 @@ fn values_convert_from_and_to_tensors() {
     let b = Value::from(Tensor::from_vec([3], vec![true, false, true]).unwrap());
     assert_eq!(b.dtype(), DType::Bool);
 }
+
+/// A compiled model checks its inputs, and names the node it cannot run.
+#[test]
+fn runs_check_inputs_and_name_nodes() {
+    use texpr::graph::Value;
+    let model = Model::from_onnx_bytes(&common::small_model().encode_to_vec()).unwrap();
+    let compiled = model.compile(Target::Cpu).unwrap();
+    let e = compiled.run(&[]).unwrap_err();
+    assert_eq!(e.to_string(), "model.onnx: 0 input(s) given, the model takes 1");
+    let wrong_type = Value::from(Tensor::<f64>::zeros([1, 3, 8, 8]));
+    let e = compiled.run(&[wrong_type]).unwrap_err();
+    assert_eq!(e.to_string(), "model.onnx: input `x`: expects `f32` elements, got `f64`");
+    let wrong_shape = Value::from(Tensor::<f32>::zeros([1, 4, 8, 8]));
+    let e = compiled.run(&[wrong_shape]).unwrap_err();
+    assert_eq!(e.to_string(), "model.onnx: input `x`: expects shape [N, 3, 8, 8], got [1, 4, 8, 8]");
+    let x = Value::from(Tensor::<f32>::zeros([2, 3, 8, 8]));
+    let e = compiled.run(&[x]).unwrap_err();
+    assert_eq!(e.to_string(), "model.onnx: node `conv/1` (Conv): texpr does not implement the operator `Conv`");
+}

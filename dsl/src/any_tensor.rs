@@ -53,6 +53,22 @@ macro_rules! any_tensor {
                     })),)*
                 }
             }
+            /// The same elements under another shape of as many elements.
+            pub fn reshaped(self, shape: &[usize]) -> Result<AnyTensor> {
+                match self { $(AnyTensor::$v(t) => Tensor::from_vec(shape, t.into_vec()).map(AnyTensor::$v),)* }
+            }
+            /// Elements from little-endian bytes (`bool`: non-zero is
+            /// `true`); an `Err` when their count does not fit the shape.
+            pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<AnyTensor> {
+                let size = dtype.bytes();
+                match dtype {
+                    $(DType::$v => Tensor::from_vec(
+                        shape,
+                        bytes.chunks_exact(size).map(|c| <$t as LeBytes>::from_le(c)).collect::<Vec<$t>>(),
+                    )
+                    .map(AnyTensor::$v),)*
+                }
+            }
             /// The element type.
             pub fn dtype(&self) -> DType {
                 match self { $(AnyTensor::$v(_) => DType::$v,)* }
@@ -86,6 +102,28 @@ impl AnyTensor {
     /// `true` if empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Decoding one element from its little-endian bytes.
+trait LeBytes: Sized {
+    fn from_le(b: &[u8]) -> Self;
+}
+
+macro_rules! le_bytes {
+    ($($t:ty),*) => {$(
+        impl LeBytes for $t {
+            fn from_le(b: &[u8]) -> Self {
+                <$t>::from_le_bytes(b.try_into().unwrap_or_default())
+            }
+        }
+    )*};
+}
+le_bytes!(i8, i16, i32, i64, u8, u16, u32, u64, f16, bf16, f32, f64);
+
+impl LeBytes for bool {
+    fn from_le(b: &[u8]) -> Self {
+        b.first().is_some_and(|x| *x != 0)
     }
 }
 

@@ -299,7 +299,13 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
         "Flatten" => {
             let (t, x) = required(g, id, 0)?;
             let Some(x) = x else { return Ok(vec![(t, None)]) };
-            let a = if x.is_empty() { 0 } else { axis(int(g, id, "axis", 1), x.len() + 1)? };
+            let r = x.len() as i64;
+            let a = int(g, id, "axis", 1);
+            let a = if a < 0 { a + r } else { a };
+            if !(0..=r).contains(&a) {
+                return Err(format!("axis {a} for rank {r}"));
+            }
+            let a = a as usize;
             let prod =
                 |ds: &[Dim]| ds.iter().try_fold(1usize, |p, d| if let Dim::Known(n) = d { Some(p * n) } else { None });
             let d = |p: Option<usize>| p.map_or(Dim::Unknown, Dim::Known);
@@ -328,7 +334,11 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
             let axes = match ints(g, id, "axes") {
                 Some(a) => Some(a),
                 None => match n.inputs.get(1).copied().flatten() {
-                    Some(_) => Some(constant(g, id, 1).and_then(|c| c.to_i64s()).ok_or("`axes` must be a constant")?),
+                    // Axes known only at run time: so is the shape.
+                    Some(_) => match constant(g, id, 1).and_then(|c| c.to_i64s()) {
+                        Some(a) => Some(a),
+                        None => return Ok(vec![(t, None)]),
+                    },
                     None => None,
                 },
             };
@@ -352,7 +362,14 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
         }
         "Reshape" => {
             let (t, x) = required(g, id, 0)?;
-            let spec = constant(g, id, 1).and_then(|c| c.to_i64s()).ok_or("the target shape must be a constant")?;
+            // A shape known only at run time: its length is the rank.
+            let Some(spec) = constant(g, id, 1).and_then(|c| c.to_i64s()) else {
+                let rank = input(g, id, 1).and_then(|(_, s)| s).and_then(|s| match s.as_slice() {
+                    [Dim::Known(r)] => Some(*r),
+                    _ => None,
+                });
+                return Ok(vec![(t, rank.map(|r| vec![Dim::Unknown; r]))]);
+            };
             let allow_zero = int(g, id, "allowzero", 0) != 0;
             let mut out: Vec<Dim> = vec![];
             let mut infer_at = None;
@@ -374,7 +391,7 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
                     _ => Some(p),
                 });
                 if let (Some(total), Some(rest)) = (total, rest) {
-                    if rest == 0 || total % rest != 0 {
+                    if rest == 0 || !total.is_multiple_of(rest) {
                         return Err(format!("{} elements do not reshape to {spec:?}", total));
                     }
                     out[at] = Dim::Known(total / rest);

@@ -9,10 +9,12 @@
 //! `texpr_dsl::Func`s) sit on top of it.
 #![deny(missing_docs)]
 
+mod exec;
 mod infer;
 mod ir;
 pub mod shape;
 
+pub use exec::{CompileFn, Executor};
 pub use infer::infer;
 
 pub use ir::{Attr, Constant, Dim, Graph, Node, NodeId, ValueDef, ValueId};

@@ -204,7 +204,8 @@ pub fn run_with(
     let shapes: Vec<&[usize]> = inputs.iter().map(|(_, s)| s.as_slice()).collect();
     let (_, outs) = c.shapes(&data, &shapes)?;
     let types = func.output_types();
-    let mut hosts: Vec<Host> = outs.iter().zip(&types).map(|(s, (t, _))| Host::zeros(*t, &[s.iter().product()])).collect();
+    let mut hosts: Vec<Host> =
+        outs.iter().zip(&types).map(|(s, (t, _))| Host::zeros(*t, &[s.iter().product()])).collect();
     {
         let mut dm: Vec<DataMut<'_>> = hosts.iter_mut().map(|h| h.data_mut()).collect();
         let out_refs: Vec<&[usize]> = outs.iter().map(|s| s.as_slice()).collect();

@@ -1,0 +1,418 @@
+//! texpr's operator library: each ONNX operator as a texpr definition
+//! (built with the builder API, so schedules and every backend apply), or
+//! as a *view* when it only changes the shape (`Reshape`, `Flatten`,
+//! `Squeeze`, `Unsqueeze`, `Identity`, `Dropout` at inference).
+//!
+//! [`implement`] takes the operator, its attributes (through [`Attrs`],
+//! which the graph level implements) and its inputs' types and shapes, and
+//! returns an [`Impl`]. Definitions are built for the inputs' concrete
+//! shapes today (dims as literals: the executor caches one kernel per
+//! shape); the rules that need an input's *values* (`Reshape`'s shape) read
+//! them from [`Input::value`].
+//!
+//! This library grows operator by operator with the node conformance
+//! cases that cover it; an operator it does not have is an error naming it.
+#![deny(missing_docs)]
+
+use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef, TypeDef};
+use texpr_dsl::{AnyTensor, DType, Func};
+
+/// An operator's attributes, by name.
+pub trait Attrs {
+    /// An integer attribute.
+    fn int(&self, name: &str) -> Option<i64>;
+    /// A float attribute.
+    fn float(&self, name: &str) -> Option<f32>;
+    /// A list of integers.
+    fn ints(&self, name: &str) -> Option<Vec<i64>>;
+}
+
+/// One input of a node.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// Its element type.
+    pub dtype: DType,
+    /// Its dims.
+    pub shape: &'a [usize],
+    /// Its values, where a rule needs them (shape inputs).
+    pub value: Option<&'a AnyTensor>,
+}
+
+/// How a node runs.
+#[derive(Clone, Debug)]
+pub enum Impl {
+    /// A kernel: inputs in order (omitted optional ones left out), one
+    /// output per node output.
+    Kernel(Box<Func>),
+    /// The first input's data under a new shape.
+    View(Vec<usize>),
+}
+
+fn dims(shape: &[usize]) -> Vec<Expr> {
+    shape.iter().map(|d| Expr::int(*d as i128)).collect()
+}
+
+fn ty(dtype: DType, shape: &[usize]) -> TypeDef {
+    TypeDef { dtype, shape: dims(shape), origin: None }
+}
+
+fn idx(r: usize) -> Vec<Ident> {
+    (0..r).map(|k| Ident::new(format!("i{k}"))).collect()
+}
+
+fn var(k: usize) -> Expr {
+    Expr::name(format!("i{k}"))
+}
+
+/// The index of a broadcast input of shape `s` at output position `out`
+/// (rank `r`): leading dims dropped, dims of 1 read at 0.
+fn broadcast_index(s: &[usize], r: usize) -> Vec<Expr> {
+    (0..s.len()).map(|k| if s[k] == 1 { Expr::int(0) } else { var(r - s.len() + k) }).collect()
+}
+
+fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+    let r = a.len().max(b.len());
+    (0..r)
+        .map(|k| {
+            let x = if k + a.len() >= r { a[k + a.len() - r] } else { 1 };
+            let y = if k + b.len() >= r { b[k + b.len() - r] } else { 1 };
+            match (x, y) {
+                _ if x == y => Ok(x),
+                (1, _) => Ok(y),
+                (_, 1) => Ok(x),
+                _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
+            }
+        })
+        .collect()
+}
+
+/// One elementwise stage over `out` from inputs `ins` (named `x0`, `x1`,
+/// ...), `f` of their broadcast loads.
+fn elementwise(
+    name: &str,
+    ins: &[Input<'_>],
+    out_t: DType,
+    out: &[usize],
+    f: impl FnOnce(Vec<Expr>) -> Expr,
+) -> Result<Func, String> {
+    let mut b = FuncBuilder::new(name);
+    let r = out.len();
+    let loads: Vec<Expr> = ins
+        .iter()
+        .enumerate()
+        .map(|(k, i)| {
+            let t = b.input(format!("x{k}").as_str(), i.dtype, dims(i.shape));
+            t.at(broadcast_index(i.shape, r))
+        })
+        .collect();
+    b.output(out_t, dims(out));
+    let y = b.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(out_t, out)), idx: idx(r), body: f(loads) });
+    b.ret([y]);
+    b.build().map_err(|e| e.to_string())
+}
+
+fn float_only(op: &str, t: DType) -> Result<(), String> {
+    if t.is_float() { Ok(()) } else { Err(format!("`{op}` of `{t}` values is not supported")) }
+}
+
+/// How node `op` (opset `opset`) runs on inputs of these types and shapes
+/// (`None`: an omitted optional input); the message of an error otherwise.
+pub fn implement(op: &str, opset: i64, attrs: &dyn Attrs, inputs: &[Option<Input<'_>>]) -> Result<Impl, String> {
+    let get = |k: usize| inputs.get(k).copied().flatten().ok_or_else(|| format!("input {k} is missing"));
+    let x = get(0)?;
+    let name = op.to_ascii_lowercase();
+    let unary = |f: fn(Expr) -> Expr| {
+        float_only(op, x.dtype)?;
+        elementwise(&name, &[x], x.dtype, x.shape, |v| f(v[0].clone())).map(|f| Impl::Kernel(Box::new(f)))
+    };
+    match op {
+        "Identity" => Ok(Impl::View(x.shape.to_vec())),
+        "Dropout" => {
+            // Inference: the input, and a mask of all `true` (the executor
+            // makes it). Training mode with a non-zero ratio draws random
+            // numbers, which texpr does not.
+            let training = inputs
+                .get(2)
+                .copied()
+                .flatten()
+                .and_then(|t| t.value)
+                .and_then(|v| v.get(0))
+                .is_some_and(|b| b.is_true());
+            let ratio = match inputs.get(1).copied().flatten().and_then(|r| r.value).and_then(|v| v.get(0)) {
+                Some(r) => r.as_f64(),
+                None => attrs.float("ratio").map_or(0.5, f64::from),
+            };
+            if training && ratio != 0.0 {
+                return Err("training-mode Dropout draws random numbers, which texpr does not".into());
+            }
+            Ok(Impl::View(x.shape.to_vec()))
+        }
+        "Relu" => {
+            let zero = |t: DType| if t.is_float() { Expr::float(0.0) } else { Expr::int(0) };
+            elementwise(&name, &[x], x.dtype, x.shape, |v| te::max(v[0].clone(), zero(x.dtype)))
+                .map(|f| Impl::Kernel(Box::new(f)))
+        }
+        "Sigmoid" => unary(te::sigmoid),
+        "Tanh" => unary(te::tanh),
+        "Exp" => unary(te::exp),
+        "Log" => unary(te::ln),
+        "Sqrt" => unary(te::sqrt),
+        "Erf" => unary(te::erf),
+        "Neg" => elementwise(&name, &[x], x.dtype, x.shape, |v| -v[0].clone()).map(|f| Impl::Kernel(Box::new(f))),
+        "Abs" => {
+            elementwise(&name, &[x], x.dtype, x.shape, |v| te::abs(v[0].clone())).map(|f| Impl::Kernel(Box::new(f)))
+        }
+        "Add" | "Sub" | "Mul" | "Div" => {
+            let y = get(1)?;
+            if x.dtype != y.dtype {
+                return Err(format!("inputs of types `{}` and `{}`", x.dtype, y.dtype));
+            }
+            let out = broadcast_shape(x.shape, y.shape)?;
+            let signed = x.dtype.is_signed_int();
+            elementwise(&name, &[x, y], x.dtype, &out, |v| {
+                let (a, b) = (v[0].clone(), v[1].clone());
+                match op {
+                    "Add" => a + b,
+                    "Sub" => a - b,
+                    "Mul" => a * b,
+                    // Integer `Div` truncates in ONNX, texpr's `/` floors:
+                    // one more where the remainder is not 0 and the signs
+                    // differ.
+                    _ if signed => {
+                        let q = a.clone() / b.clone();
+                        let r = a.clone() % b.clone();
+                        let differ = te::select(a.lt(Expr::int(0)), b.clone().ge(Expr::int(0)), b.lt(Expr::int(0)));
+                        q + te::select(r.ne(Expr::int(0)).and(differ), Expr::int(1), Expr::int(0))
+                    }
+                    _ => a / b,
+                }
+            })
+            .map(|f| Impl::Kernel(Box::new(f)))
+        }
+        "Reshape" => {
+            let s = get(1)?;
+            let spec = s.value.and_then(ints_of).ok_or("the target shape must be known")?;
+            let allow_zero = attrs.int("allowzero").unwrap_or(0) != 0;
+            let total: usize = x.shape.iter().product();
+            let mut out = vec![];
+            let mut infer = None;
+            for (k, d) in spec.iter().enumerate() {
+                out.push(match *d {
+                    -1 if infer.is_none() => {
+                        infer = Some(k);
+                        1
+                    }
+                    0 if !allow_zero => *x.shape.get(k).ok_or("a 0 past the input's rank")?,
+                    d if d >= 0 => d as usize,
+                    _ => return Err(format!("target shape {spec:?} is not a shape")),
+                });
+            }
+            if let Some(k) = infer {
+                let rest: usize = out.iter().product();
+                if rest == 0 || !total.is_multiple_of(rest) {
+                    return Err(format!("{total} elements do not reshape to {spec:?}"));
+                }
+                out[k] = total / rest;
+            }
+            if out.iter().product::<usize>() != total {
+                return Err(format!("{total} elements do not reshape to {out:?}"));
+            }
+            Ok(Impl::View(out))
+        }
+        "Flatten" => {
+            let r = x.shape.len() as i64;
+            let a = attrs.int("axis").unwrap_or(1);
+            let a = if a < 0 { a + r } else { a };
+            if !(0..=r).contains(&a) {
+                return Err(format!("axis {a} for rank {r}"));
+            }
+            let (h, t) = x.shape.split_at(a as usize);
+            Ok(Impl::View(vec![h.iter().product(), t.iter().product()]))
+        }
+        "Squeeze" | "Unsqueeze" => {
+            let axes = match attrs.ints("axes") {
+                Some(a) => Some(a),
+                None => match get(1) {
+                    Ok(i) => Some(i.value.and_then(ints_of).ok_or("`axes` must be known")?),
+                    Err(_) => None,
+                },
+            };
+            let r = x.shape.len() as i64;
+            if op == "Unsqueeze" {
+                let axes = axes.ok_or("no axes")?;
+                let out_r = r + axes.len() as i64;
+                let mut at: Vec<i64> = axes.iter().map(|a| if *a < 0 { a + out_r } else { *a }).collect();
+                at.sort_unstable();
+                if at.iter().any(|a| !(0..out_r).contains(a)) || at.windows(2).any(|w| w[0] == w[1]) {
+                    return Err(format!("axes {axes:?} for rank {out_r}"));
+                }
+                let mut it = x.shape.iter();
+                let out =
+                    (0..out_r).map(|i| if at.contains(&i) { 1 } else { it.next().copied().unwrap_or(1) }).collect();
+                return Ok(Impl::View(out));
+            }
+            let drop: Vec<i64> = match axes {
+                Some(a) => a.iter().map(|a| if *a < 0 { a + r } else { *a }).collect(),
+                None => (0..r).filter(|k| x.shape[*k as usize] == 1).collect(),
+            };
+            if drop.iter().any(|a| !(0..r).contains(a) || x.shape[*a as usize] != 1) {
+                return Err(format!("cannot squeeze axes {drop:?} of {:?}", x.shape));
+            }
+            Ok(Impl::View((0..r).filter(|k| !drop.contains(k)).map(|k| x.shape[k as usize]).collect()))
+        }
+        "MatMul" => matmul(x, get(1)?),
+        "Gemm" => gemm(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
+        "Softmax" | "LogSoftmax" => softmax(op, opset, attrs, x),
+        other => Err(format!("texpr does not implement the operator `{other}`")),
+    }
+}
+
+fn ints_of(v: &AnyTensor) -> Option<Vec<i64>> {
+    (0..v.len()).map(|i| v.get(i).and_then(|s| s.as_i64())).collect()
+}
+
+fn matmul(a: Input<'_>, b: Input<'_>) -> Result<Impl, String> {
+    if a.dtype != b.dtype || !a.dtype.is_numeric() {
+        return Err(format!("MatMul of `{}` and `{}`", a.dtype, b.dtype));
+    }
+    let (mut sa, mut sb) = (a.shape.to_vec(), b.shape.to_vec());
+    let (a1, b1) = (sa.len() == 1, sb.len() == 1);
+    if a1 {
+        sa.insert(0, 1);
+    }
+    if b1 {
+        sb.push(1);
+    }
+    if sa.len() < 2 || sb.len() < 2 || sa[sa.len() - 1] != sb[sb.len() - 2] {
+        return Err(format!("MatMul of shapes {:?} and {:?}", a.shape, b.shape));
+    }
+    let k = sa[sa.len() - 1];
+    let batch = broadcast_shape(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
+    let (m, n) = (sa[sa.len() - 2], sb[sb.len() - 1]);
+    let mut full: Vec<usize> = batch.clone();
+    full.extend([m, n]);
+    let r = full.len();
+    let mut f = FuncBuilder::new("matmul");
+    let ta = f.input("a", a.dtype, dims(a.shape));
+    let tb = f.input("b", b.dtype, dims(b.shape));
+    // Index into the (unsqueezed) operand, then drop the inserted dim.
+    let operand = |s: &[usize], orig_1d: bool, last: [Expr; 2], first_dim: bool| {
+        let mut ix = broadcast_index(&s[..s.len() - 2], r - 2);
+        ix.extend(last);
+        if orig_1d {
+            if first_dim {
+                ix.remove(ix.len() - 2);
+            } else {
+                ix.pop();
+            }
+        }
+        ix
+    };
+    let kv = Expr::name("k");
+    let body = te::reduce(
+        texpr_dsl::ReduceOp::Sum,
+        vec![te::rvar("k", 0i64, Expr::int(k as i128))],
+        ta.at(operand(&sa, a1, [var(r - 2), kv.clone()], true)) * tb.at(operand(&sb, b1, [kv, var(r - 1)], false)),
+    );
+    let mut out = full.clone();
+    if b1 {
+        out.pop();
+    }
+    if a1 {
+        out.remove(out.len() - if b1 { 1 } else { 2 });
+    }
+    // Computed at the full rank, returned at the output's: a view does the
+    // rest, so the kernel keeps the unsqueezed shape.
+    f.output(a.dtype, dims(&full));
+    let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(a.dtype, &full)), idx: idx(r), body });
+    f.ret([y]);
+    f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
+}
+
+fn gemm(attrs: &dyn Attrs, a: Input<'_>, b: Input<'_>, c: Option<Input<'_>>) -> Result<Impl, String> {
+    float_only("Gemm", a.dtype)?;
+    if a.shape.len() != 2 || b.shape.len() != 2 || a.dtype != b.dtype {
+        return Err(format!("Gemm of {:?} and {:?}", a.shape, b.shape));
+    }
+    let (ta, tb) = (attrs.int("transA").unwrap_or(0) != 0, attrs.int("transB").unwrap_or(0) != 0);
+    let (m, k) = if ta { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
+    let (k2, n) = if tb { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
+    if k != k2 {
+        return Err(format!("Gemm of {:?} and {:?} (transA {ta}, transB {tb})", a.shape, b.shape));
+    }
+    let alpha = attrs.float("alpha").unwrap_or(1.0) as f64;
+    let beta = attrs.float("beta").unwrap_or(1.0) as f64;
+    let mut f = FuncBuilder::new("gemm");
+    let xa = f.input("a", a.dtype, dims(a.shape));
+    let xb = f.input("b", b.dtype, dims(b.shape));
+    let kv = Expr::name("k");
+    let ia = if ta { [kv.clone(), var(0)] } else { [var(0), kv.clone()] };
+    let ib = if tb { [var(1), kv.clone()] } else { [kv, var(1)] };
+    let prod =
+        te::reduce(texpr_dsl::ReduceOp::Sum, vec![te::rvar("k", 0i64, Expr::int(k as i128))], xa.at(ia) * xb.at(ib));
+    let mut body = prod * Expr::float(alpha);
+    if let Some(c) = c {
+        if c.dtype != a.dtype {
+            return Err(format!("Gemm's C is `{}`", c.dtype));
+        }
+        let out = broadcast_shape(c.shape, &[m, n])?;
+        if out != [m, n] {
+            return Err(format!("Gemm's C of shape {:?} does not broadcast to [{m}, {n}]", c.shape));
+        }
+        let xc = f.input("c", c.dtype, dims(c.shape));
+        body = body + xc.at(broadcast_index(c.shape, 2)) * Expr::float(beta);
+    }
+    f.output(a.dtype, dims(&[m, n]));
+    let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(a.dtype, &[m, n])), idx: idx(2), body });
+    f.ret([y]);
+    f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
+}
+
+/// `Softmax`/`LogSoftmax` along `axis` (opset 13 on), or over the
+/// flattened dims from `axis` on (before opset 13).
+fn softmax(op: &str, opset: i64, attrs: &dyn Attrs, x: Input<'_>) -> Result<Impl, String> {
+    float_only(op, x.dtype)?;
+    let r = x.shape.len();
+    let a = attrs.int("axis").unwrap_or(if opset >= 13 { -1 } else { 1 });
+    let a = if a < 0 { a + r as i64 } else { a };
+    if !(0..r.max(1) as i64).contains(&a) {
+        return Err(format!("axis {a} for rank {r}"));
+    }
+    let a = a as usize;
+    // The reduced dims: just `axis`, or `axis..` before opset 13.
+    let red: Vec<usize> = if opset >= 13 { vec![a] } else { (a..r).collect() };
+    let mut f = FuncBuilder::new(op.to_ascii_lowercase().as_str());
+    let t = f.input("x", x.dtype, dims(x.shape));
+    let keep: Vec<usize> = (0..r).filter(|k| !red.contains(k)).collect();
+    let rvars: Vec<te::RVar> =
+        red.iter().map(|k| te::rvar(format!("r{k}").as_str(), 0i64, Expr::int(x.shape[*k] as i128))).collect();
+    // Index of `x` with the reduced dims taken from the reduction variables.
+    let at = |reduced: bool| -> Vec<Expr> {
+        (0..r).map(|k| if reduced && red.contains(&k) { Expr::name(format!("r{k}")) } else { var(k) }).collect()
+    };
+    let kept_shape: Vec<usize> = keep.iter().map(|k| x.shape[*k]).collect();
+    let kept_idx = |pos: Vec<Expr>| -> Vec<Expr> { keep.iter().map(|k| pos[*k].clone()).collect() };
+    let stat = |f: &mut FuncBuilder, name: &str, body: Expr| {
+        let ix: Vec<Ident> = keep.iter().map(|k| Ident::new(format!("i{k}"))).collect();
+        f.add_stage(StageDef { name: Ident::new(name), ty: Some(ty(x.dtype, &kept_shape)), idx: ix, body })
+    };
+    let mx = stat(&mut f, "mx", te::reduce(texpr_dsl::ReduceOp::Max, rvars.clone(), t.at(at(true))));
+    let e = f.add_stage(StageDef {
+        name: Ident::new("e"),
+        ty: Some(ty(x.dtype, x.shape)),
+        idx: idx(r),
+        body: te::exp(t.at(at(false)) - mx.at(kept_idx((0..r).map(var).collect()))),
+    });
+    let red_e: Vec<Expr> = at(true);
+    let s = stat(&mut f, "s", te::reduce(texpr_dsl::ReduceOp::Sum, rvars, e.at(red_e)));
+    let here = kept_idx((0..r).map(var).collect());
+    let body = if op == "Softmax" {
+        e.at((0..r).map(var)) / s.at(here)
+    } else {
+        t.at(at(false)) - mx.at(here.clone()) - te::ln(s.at(here))
+    };
+    f.output(x.dtype, dims(x.shape));
+    let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, x.shape)), idx: idx(r), body });
+    f.ret([y]);
+    f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
+}

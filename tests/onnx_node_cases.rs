@@ -1,0 +1,146 @@
+//! ONNX's node test cases run through `Model::compile` on the CPU JIT and
+//! the interpreter, against their expected outputs (ONNX's tolerances:
+//! |got - want| <= 1e-7 + 1e-3 |want|, NaN matching NaN): every case whose
+//! operators the executor implements, except those `onnx_exec_skips.txt`
+//! names with a reason. The data comes from scripts/onnx-deps.sh
+//! (`$TEXPR_ONNX_DATA`); without it the test fails under `CI=true`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use texpr::graph::{Model, Value};
+use texpr::prelude::*;
+
+/// The operators the executor implements so far.
+const IMPLEMENTED: &[&str] = &[
+    "Identity",
+    "Dropout",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Erf",
+    "Neg",
+    "Abs",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "MatMul",
+    "Gemm",
+    "Softmax",
+    "LogSoftmax",
+];
+
+fn data() -> Option<PathBuf> {
+    match std::env::var_os("TEXPR_ONNX_DATA").map(PathBuf::from) {
+        Some(d) if d.join("VERSION").exists() => Some(d),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true: TEXPR_ONNX_DATA is not set to the ONNX test data (scripts/onnx-deps.sh writes it)")
+        }
+        _ => {
+            eprintln!("skipped: no ONNX test data (`source scripts/onnx-deps.sh` sets TEXPR_ONNX_DATA)");
+            None
+        }
+    }
+}
+
+fn sorted(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    v.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)));
+    v.sort_by_key(|p| {
+        // input_10 after input_9
+        let n = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let k: usize = n.rsplit('_').next().and_then(|d| d.parse().ok()).unwrap_or(0);
+        (n.split('_').next().map(str::to_string), k)
+    });
+    v
+}
+
+fn load(pb: &Path) -> Value {
+    let c = texpr_onnx::decode_tensor(&pb.to_string_lossy(), &std::fs::read(pb).unwrap()).unwrap();
+    Value::from_le_bytes(c.dtype, &c.shape, &c.bytes).unwrap()
+}
+
+fn agree(got: &Value, want: &Value) -> Result<(), String> {
+    if got.dtype() != want.dtype() || got.shape() != want.shape() {
+        return Err(format!("got {} {:?}, want {} {:?}", got.dtype(), got.shape(), want.dtype(), want.shape()));
+    }
+    for i in 0..want.len() {
+        let (g, w) = (got.get(i).unwrap(), want.get(i).unwrap());
+        let ok = if want.dtype().is_float() {
+            let (g, w) = (g.as_f64(), w.as_f64());
+            (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-7 + 1e-3 * w.abs()
+        } else {
+            g == w
+        };
+        if !ok {
+            return Err(format!("element {i}: got {g:?}, want {w:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a case's data sets; the number of values compared.
+fn run_case(case: &Path, target: Target) -> Result<usize, String> {
+    let model = Model::from_onnx_bytes(&std::fs::read(case.join("model.onnx")).unwrap()).map_err(|e| e.to_string())?;
+    let compiled = model.compile(target).map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for set in sorted(case, "test_data_set_") {
+        let inputs: Vec<Value> = sorted(&set, "input_").iter().map(|p| load(p)).collect();
+        let want: Vec<Value> = sorted(&set, "output_").iter().map(|p| load(p)).collect();
+        let got = compiled.run(&inputs).map_err(|e| e.to_string())?;
+        if got.len() < want.len() {
+            return Err(format!("{} output(s), {} expected", got.len(), want.len()));
+        }
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            agree(g, w).map_err(|e| format!("output {k}: {e}"))?;
+            n += w.len();
+        }
+    }
+    Ok(n)
+}
+
+#[test]
+fn node_cases_run() {
+    let Some(d) = data() else { return };
+    let skips: BTreeMap<String, String> = include_str!("onnx_exec_skips.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' ').map(|(c, why)| (c.to_string(), why.trim().to_string())))
+        .collect();
+    texpr_jit::set_parallel_min_work(0);
+    let (mut ran, mut compared, mut failures, mut fixed) = (0, 0, vec![], vec![]);
+    for case in sorted(&d.join("node"), "test_") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let Ok(m) = texpr_onnx::decode(&name, &std::fs::read(case.join("model.onnx")).unwrap()) else { continue };
+        let ops: Vec<String> = m.graph.iter().flat_map(|g| g.node.iter().map(|n| n.op_type.clone())).collect();
+        if ops.is_empty() || !ops.iter().all(|o| IMPLEMENTED.contains(&o.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let r = [Target::Cpu, Target::Interp].into_iter().try_for_each(|t| {
+            compared += run_case(&case, t).map_err(|e| format!("{name} on {t:?}: {e}"))?;
+            Ok::<(), String>(())
+        });
+        match (r, skips.contains_key(&name)) {
+            (Ok(()), true) => fixed.push(name),
+            (Err(e), false) => failures.push(e),
+            _ => {}
+        }
+    }
+    eprintln!(
+        "{ran} node cases of implemented operators ({compared} values compared); {} skipped with a reason",
+        skips.len()
+    );
+    assert!(ran >= 120 && compared > 10_000, "only {ran} cases ran, {compared} values compared");
+    assert!(failures.is_empty(), "{} case(s) fail:\n{}", failures.len(), failures.join("\n"));
+    assert!(fixed.is_empty(), "these pass now; remove them from onnx_exec_skips.txt: {fixed:?}");
+}
