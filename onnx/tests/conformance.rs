@@ -221,3 +221,30 @@ fn node_cases_of_spec_operators_import() {
     assert!(failures.is_empty(), "{} case(s) fail to import:\n{}", failures.len(), failures.join("\n"));
     assert!(skipped_ok.is_empty(), "these import now; remove them from import_skips.txt: {skipped_ok:?}");
 }
+
+/// Thousands of corrupted variants of a real model (SqueezeNet from the
+/// light set): every truncation at a multiple of 97 bytes and 1000 random
+/// bit flips decode and import to `Ok` or `Err`, never a panic; the
+/// truncated ones are all `Err`s.
+#[test]
+fn corrupted_real_models_never_panic() {
+    let Some(d) = data() else { return };
+    let bytes = std::fs::read(d.join("light").join("light_squeezenet.onnx")).unwrap();
+    for cut in (0..bytes.len()).step_by(97) {
+        assert!(graph_from_bytes("s.onnx", &bytes[..cut]).is_err(), "truncated at {cut} imports");
+    }
+    let mut state = 0x853c49e6748fea9bu64;
+    for _ in 0..1000 {
+        let mut b = bytes.clone();
+        for _ in 0..1 + state % 4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bit = (state % (b.len() as u64 * 8)) as usize;
+            b[bit / 8] ^= 1 << (bit % 8);
+        }
+        if let Ok(mut g) = graph_from_bytes("s.onnx", &b) {
+            let _ = texpr_graph::infer(&mut g);
+        }
+    }
+}
