@@ -12,6 +12,7 @@ use texpr::graph::{Model, Value};
 use texpr::prelude::*;
 
 /// The operators the executor implements so far.
+#[rustfmt::skip]
 const IMPLEMENTED: &[&str] = &[
     "Identity",
     "Dropout",
@@ -36,6 +37,19 @@ const IMPLEMENTED: &[&str] = &[
     "Gemm",
     "Softmax",
     "LogSoftmax",
+    "Conv",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "BatchNormalization",
+    "LRN",
+    "Concat",
+    "Transpose",
+    "Sum",
+    "Max",
+    "Min",
+    "ConstantOfShape",
 ];
 
 fn data() -> Option<PathBuf> {

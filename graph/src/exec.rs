@@ -40,6 +40,20 @@ impl Attrs for NodeAttrs<'_> {
             _ => None,
         }
     }
+
+    fn string(&self, name: &str) -> Option<String> {
+        match self.0.get(name) {
+            Some(Attr::String(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn tensor(&self, name: &str) -> Option<AnyTensor> {
+        match self.0.get(name) {
+            Some(Attr::Tensor(c)) => AnyTensor::from_le_bytes(c.dtype, &c.shape, &c.bytes).ok(),
+            _ => None,
+        }
+    }
 }
 
 /// How one node runs for given input shapes.
@@ -49,6 +63,8 @@ enum Step {
     Kernel(Arc<Compiled>),
     /// The first input's data, reshaped.
     View(Vec<usize>),
+    /// A value computed at implementation time.
+    Value(Arc<AnyTensor>),
 }
 
 /// What the kernel cache is keyed by: the node, and its inputs' types,
@@ -136,6 +152,11 @@ impl Executor {
                         env[m.0 as usize] = Some(Arc::new(AnyTensor::from(ones)));
                     }
                 }
+                Step::Value(v) => {
+                    if let Some(o) = n.outputs.first() {
+                        env[o.0 as usize] = Some(v.clone());
+                    }
+                }
                 Step::Kernel(c) => {
                     let present: Vec<&AnyTensor> = ins.iter().flatten().map(|x| &**x).collect();
                     let data: Vec<Data<'_>> = present.iter().map(|x| x.data()).collect();
@@ -200,6 +221,7 @@ impl Executor {
         let step =
             match texpr_ops::implement(&n.op, g.opset, &NodeAttrs(&n.attrs), &inputs).map_err(|m| g.node_err(id, m))? {
                 Impl::View(s) => Step::View(s),
+                Impl::Value(v) => Step::Value(Arc::new(v)),
                 Impl::Kernel(f) => {
                     Step::Kernel((self.compile)(*f, self.target).map_err(|e| g.node_err(id, e.to_string()))?)
                 }

@@ -400,10 +400,17 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
             Ok(vec![(t, Some(out))])
         }
         "ConstantOfShape" => {
-            let shape = constant(g, id, 0).and_then(|c| c.to_i64s()).ok_or("the shape must be a constant")?;
             let t = match n.attrs.get("value") {
                 Some(Attr::Tensor(c)) => c.dtype,
                 _ => DType::F32,
+            };
+            // A shape known only at run time: its length is the rank.
+            let Some(shape) = constant(g, id, 0).and_then(|c| c.to_i64s()) else {
+                let rank = input(g, id, 0).and_then(|(_, s)| s).and_then(|s| match s.as_slice() {
+                    [Dim::Known(r)] => Some(*r),
+                    _ => None,
+                });
+                return Ok(vec![(Some(t), rank.map(|r| vec![Dim::Unknown; r]))]);
             };
             let dims =
                 shape.iter().map(|d| usize::try_from(*d).map(Dim::Known)).collect::<std::result::Result<Vec<_>, _>>();

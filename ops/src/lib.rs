@@ -14,6 +14,8 @@
 //! cases that cover it; an operator it does not have is an error naming it.
 #![deny(missing_docs)]
 
+mod nn;
+
 use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef, TypeDef};
 use texpr_dsl::{AnyTensor, DType, Func};
 
@@ -25,6 +27,10 @@ pub trait Attrs {
     fn float(&self, name: &str) -> Option<f32>;
     /// A list of integers.
     fn ints(&self, name: &str) -> Option<Vec<i64>>;
+    /// A string.
+    fn string(&self, name: &str) -> Option<String>;
+    /// A tensor (as a value).
+    fn tensor(&self, name: &str) -> Option<AnyTensor>;
 }
 
 /// One input of a node.
@@ -46,31 +52,33 @@ pub enum Impl {
     Kernel(Box<Func>),
     /// The first input's data under a new shape.
     View(Vec<usize>),
+    /// A value computed here (`ConstantOfShape`).
+    Value(AnyTensor),
 }
 
-fn dims(shape: &[usize]) -> Vec<Expr> {
+pub(crate) fn dims(shape: &[usize]) -> Vec<Expr> {
     shape.iter().map(|d| Expr::int(*d as i128)).collect()
 }
 
-fn ty(dtype: DType, shape: &[usize]) -> TypeDef {
+pub(crate) fn ty(dtype: DType, shape: &[usize]) -> TypeDef {
     TypeDef { dtype, shape: dims(shape), origin: None }
 }
 
-fn idx(r: usize) -> Vec<Ident> {
+pub(crate) fn idx(r: usize) -> Vec<Ident> {
     (0..r).map(|k| Ident::new(format!("i{k}"))).collect()
 }
 
-fn var(k: usize) -> Expr {
+pub(crate) fn var(k: usize) -> Expr {
     Expr::name(format!("i{k}"))
 }
 
 /// The index of a broadcast input of shape `s` at output position `out`
 /// (rank `r`): leading dims dropped, dims of 1 read at 0.
-fn broadcast_index(s: &[usize], r: usize) -> Vec<Expr> {
+pub(crate) fn broadcast_index(s: &[usize], r: usize) -> Vec<Expr> {
     (0..s.len()).map(|k| if s[k] == 1 { Expr::int(0) } else { var(r - s.len() + k) }).collect()
 }
 
-fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
     let r = a.len().max(b.len());
     (0..r)
         .map(|k| {
@@ -111,7 +119,7 @@ fn elementwise(
     b.build().map_err(|e| e.to_string())
 }
 
-fn float_only(op: &str, t: DType) -> Result<(), String> {
+pub(crate) fn float_only(op: &str, t: DType) -> Result<(), String> {
     if t.is_float() { Ok(()) } else { Err(format!("`{op}` of `{t}` values is not supported")) }
 }
 
@@ -260,6 +268,17 @@ pub fn implement(op: &str, opset: i64, attrs: &dyn Attrs, inputs: &[Option<Input
             }
             Ok(Impl::View((0..r).filter(|k| !drop.contains(k)).map(|k| x.shape[k as usize]).collect()))
         }
+        "Conv" => nn::conv(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => nn::pool(op, attrs, x),
+        "BatchNormalization" => {
+            let ins: Vec<Input<'_>> = (0..5).map(get).collect::<Result<_, _>>()?;
+            nn::batch_norm(attrs, &ins)
+        }
+        "LRN" => nn::lrn(attrs, x),
+        "Concat" => nn::concat(attrs, &inputs.iter().flatten().copied().collect::<Vec<_>>()),
+        "Transpose" => nn::transpose(attrs, x),
+        "Sum" | "Max" | "Min" => nn::variadic(op, &inputs.iter().flatten().copied().collect::<Vec<_>>()),
+        "ConstantOfShape" => nn::constant_of_shape(attrs.tensor("value").as_ref(), x),
         "MatMul" => matmul(x, get(1)?),
         "Gemm" => gemm(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
         "Softmax" | "LogSoftmax" => softmax(op, opset, attrs, x),
@@ -267,7 +286,7 @@ pub fn implement(op: &str, opset: i64, attrs: &dyn Attrs, inputs: &[Option<Input
     }
 }
 
-fn ints_of(v: &AnyTensor) -> Option<Vec<i64>> {
+pub(crate) fn ints_of(v: &AnyTensor) -> Option<Vec<i64>> {
     (0..v.len()).map(|i| v.get(i).and_then(|s| s.as_i64())).collect()
 }
 

@@ -1,0 +1,376 @@
+//! Convolutions, pooling, normalizations and the structural operators
+//! (Concat, Transpose, variadic Sum/Max/Min, ConstantOfShape).
+
+use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef};
+use texpr_dsl::{AnyTensor, DType, ReduceOp, Scalar};
+
+use crate::{Attrs, Impl, Input, broadcast_index, broadcast_shape, dims, float_only, idx, ints_of, ty, var};
+
+type R<T> = Result<T, String>;
+
+fn built(f: &FuncBuilder) -> R<Impl> {
+    f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
+}
+
+fn lit(n: i64) -> Expr {
+    Expr::int(n as i128)
+}
+
+/// The window geometry of a convolution or pooling over `x` (N, C,
+/// spatial...): per spatial dim the kernel, stride, dilation, begin pad and
+/// output size.
+struct Window {
+    k: Vec<i64>,
+    s: Vec<i64>,
+    d: Vec<i64>,
+    pad: Vec<i64>,
+    out: Vec<usize>,
+    /// The end of the padded input (for `count_include_pad`).
+    padded_end: Vec<i64>,
+}
+
+fn window(attrs: &dyn Attrs, x: &[usize], kernel: Vec<i64>, ceil: bool) -> R<Window> {
+    let r = kernel.len();
+    if x.len() != r + 2 {
+        return Err(format!("input of rank {} for a {r}-D kernel", x.len()));
+    }
+    let s = attrs.ints("strides").unwrap_or_else(|| vec![1; r]);
+    let d = attrs.ints("dilations").unwrap_or_else(|| vec![1; r]);
+    let mut pads = attrs.ints("pads").unwrap_or_else(|| vec![0; 2 * r]);
+    if s.len() != r || d.len() != r || pads.len() != 2 * r || kernel.iter().chain(&s).chain(&d).any(|v| *v < 1) {
+        return Err(format!("kernel {kernel:?}, strides {s:?}, dilations {d:?}, pads {pads:?}"));
+    }
+    let auto = attrs.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+    let mut out = vec![];
+    for i in 0..r {
+        let n = x[i + 2] as i64;
+        let span = (kernel[i] - 1) * d[i] + 1;
+        let o = match auto.as_str() {
+            "SAME_UPPER" | "SAME_LOWER" => {
+                let o = (n + s[i] - 1) / s[i];
+                let total = ((o - 1) * s[i] + span - n).max(0);
+                let small = total / 2;
+                let (b, e) = if auto == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                pads[i] = b;
+                pads[i + r] = e;
+                o
+            }
+            "VALID" => {
+                pads[i] = 0;
+                pads[i + r] = 0;
+                (n - span) / s[i] + 1
+            }
+            "NOTSET" => {
+                let room = n + pads[i] + pads[i + r] - span;
+                if room < 0 {
+                    return Err(format!("a window of {span} does not fit a dim of {n} padded by {pads:?}"));
+                }
+                let mut o = room / s[i] + 1;
+                if ceil && room % s[i] != 0 {
+                    o += 1;
+                    if (o - 1) * s[i] >= n + pads[i] {
+                        o -= 1;
+                    }
+                }
+                o
+            }
+            other => return Err(format!("auto_pad `{other}`")),
+        };
+        out.push(o.max(0) as usize);
+    }
+    let padded_end = (0..r).map(|i| x[i + 2] as i64 + pads[i + r]).collect();
+    Ok(Window { k: kernel, s, d, pad: pads[..r].to_vec(), out, padded_end })
+}
+
+impl Window {
+    /// The input position along spatial dim `i` of output position
+    /// `i{i+2}` and window variable `w{i}`.
+    fn pos(&self, i: usize) -> Expr {
+        var(i + 2) * lit(self.s[i]) + Expr::name(format!("w{i}")) * lit(self.d[i]) - lit(self.pad[i])
+    }
+
+    /// `lo <= pos < hi` for every spatial dim.
+    fn inside(&self, hi: &[i64], lo: &[i64]) -> Expr {
+        (0..self.k.len())
+            .map(|i| self.pos(i).ge(lit(lo[i])).and(self.pos(i).lt(lit(hi[i]))))
+            .reduce(|a, b| a.and(b))
+            .unwrap_or_else(|| Expr::bool(true))
+    }
+
+    fn rvars(&self) -> Vec<te::RVar> {
+        self.k.iter().enumerate().map(|(i, k)| te::rvar(format!("w{i}").as_str(), 0i64, lit(*k))).collect()
+    }
+}
+
+fn zero(t: DType) -> Expr {
+    Expr::typed(Scalar::zero(t))
+}
+
+pub(crate) fn conv(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Input<'_>>) -> R<Impl> {
+    float_only("Conv", x.dtype)?;
+    if w.shape.len() != x.shape.len() || w.dtype != x.dtype {
+        return Err(format!("Conv of {:?} with weights {:?}", x.shape, w.shape));
+    }
+    let g = attrs.int("group").unwrap_or(1);
+    let (c, f, cg) = (x.shape[1] as i64, w.shape[0] as i64, w.shape[1] as i64);
+    if g < 1 || c != cg * g || f % g != 0 {
+        return Err(format!("{c} input channels, {f} filters of {cg} channels, group {g}"));
+    }
+    let kernel = attrs.ints("kernel_shape").unwrap_or_else(|| w.shape[2..].iter().map(|k| *k as i64).collect());
+    if kernel.iter().zip(&w.shape[2..]).any(|(k, n)| *k != *n as i64) {
+        return Err(format!("kernel_shape {kernel:?} for weights {:?}", w.shape));
+    }
+    let win = window(attrs, x.shape, kernel, false)?;
+    let r = win.k.len();
+    let mut out = vec![x.shape[0], w.shape[0]];
+    out.extend(&win.out);
+    let mut fb = FuncBuilder::new("conv");
+    let tx = fb.input("x", x.dtype, dims(x.shape));
+    let tw = fb.input("w", w.dtype, dims(w.shape));
+    // Input channel: the filter's group times channels per group, plus `c`.
+    let ch = var(1) / lit(f / g) * lit(cg) + Expr::name("c");
+    let mut xi = vec![var(0), ch];
+    xi.extend((0..r).map(|i| win.pos(i)));
+    let mut wi = vec![var(1), Expr::name("c")];
+    wi.extend((0..r).map(|i| Expr::name(format!("w{i}"))));
+    let hi: Vec<i64> = x.shape[2..].iter().map(|n| *n as i64).collect();
+    let body = te::if_(win.inside(&hi, &vec![0; r]), tx.at(xi) * tw.at(wi), zero(x.dtype));
+    let mut rv = vec![te::rvar("c", 0i64, lit(cg))];
+    rv.extend(win.rvars());
+    let mut body = te::reduce(ReduceOp::Sum, rv, body);
+    if let Some(b) = b {
+        if b.shape != [w.shape[0]] || b.dtype != x.dtype {
+            return Err(format!("bias of shape {:?}", b.shape));
+        }
+        let tb = fb.input("b", b.dtype, dims(b.shape));
+        body = body + tb.at([var(1)]);
+    }
+    fb.output(x.dtype, dims(&out));
+    let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, &out)), idx: idx(out.len()), body });
+    fb.ret([y]);
+    built(&fb)
+}
+
+pub(crate) fn pool(op: &str, attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
+    // Max pooling of integers is exact; averages need floats.
+    if !op.ends_with("MaxPool") || !x.dtype.is_numeric() {
+        float_only(op, x.dtype)?;
+    }
+    let global = op.starts_with("Global");
+    let r = x.shape.len().saturating_sub(2);
+    let kernel = if global {
+        x.shape[2..].iter().map(|n| *n as i64).collect()
+    } else {
+        attrs.ints("kernel_shape").ok_or("no kernel_shape")?
+    };
+    let win = if global {
+        Window {
+            k: kernel.clone(),
+            s: vec![1; r],
+            d: vec![1; r],
+            pad: vec![0; r],
+            out: vec![1; r],
+            padded_end: kernel.clone(),
+        }
+    } else {
+        window(attrs, x.shape, kernel, attrs.int("ceil_mode").unwrap_or(0) != 0)?
+    };
+    let mut out = vec![x.shape[0], x.shape[1]];
+    out.extend(&win.out);
+    let mut fb = FuncBuilder::new(op.to_ascii_lowercase().as_str());
+    let tx = fb.input("x", x.dtype, dims(x.shape));
+    let mut xi = vec![var(0), var(1)];
+    xi.extend((0..r).map(|i| win.pos(i)));
+    let hi: Vec<i64> = x.shape[2..].iter().map(|n| *n as i64).collect();
+    let inside = win.inside(&hi, &vec![0; r]);
+    let body = if op.ends_with("MaxPool") {
+        let low = Expr::typed(Scalar::reduce_identity(ReduceOp::Max, x.dtype));
+        te::reduce(ReduceOp::Max, win.rvars(), te::if_(inside, tx.at(xi), low))
+    } else {
+        let sum = te::reduce(ReduceOp::Sum, win.rvars(), te::if_(inside.clone(), tx.at(xi), zero(x.dtype)));
+        // The divisor: the window's elements inside the input, or inside
+        // the padded input with `count_include_pad`.
+        let counted = if attrs.int("count_include_pad").unwrap_or(0) != 0 {
+            let lo: Vec<i64> = win.pad.iter().map(|p| -p).collect();
+            win.inside(&win.padded_end, &lo)
+        } else {
+            inside
+        };
+        let one = Expr::typed(Scalar::from_f64(x.dtype, 1.0));
+        let count = te::reduce(ReduceOp::Sum, win.rvars(), te::if_(counted, one, zero(x.dtype)));
+        sum / te::max(count, Expr::typed(Scalar::from_f64(x.dtype, 1.0)))
+    };
+    fb.output(x.dtype, dims(&out));
+    let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, &out)), idx: idx(out.len()), body });
+    fb.ret([y]);
+    built(&fb)
+}
+
+pub(crate) fn batch_norm(attrs: &dyn Attrs, ins: &[Input<'_>]) -> R<Impl> {
+    let x = ins[0];
+    float_only("BatchNormalization", x.dtype)?;
+    if ins.len() != 5 || x.shape.len() < 2 || ins[1..].iter().any(|i| i.shape != [x.shape[1]] || i.dtype != x.dtype) {
+        return Err("BatchNormalization takes x and four per-channel tensors".into());
+    }
+    let eps = attrs.float("epsilon").unwrap_or(1e-5) as f64;
+    let mut fb = FuncBuilder::new("batchnorm");
+    let names = ["x", "scale", "bias", "mean", "var"];
+    let t: Vec<_> = ins.iter().zip(names).map(|(i, n)| fb.input(n, i.dtype, dims(i.shape))).collect();
+    let c = [var(1)];
+    let body = (t[0].at((0..x.shape.len()).map(var)) - t[3].at(c.clone()))
+        / te::sqrt(t[4].at(c.clone()) + Expr::float(eps))
+        * t[1].at(c.clone())
+        + t[2].at(c);
+    fb.output(x.dtype, dims(x.shape));
+    let y =
+        fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, x.shape)), idx: idx(x.shape.len()), body });
+    fb.ret([y]);
+    built(&fb)
+}
+
+pub(crate) fn lrn(attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
+    float_only("LRN", x.dtype)?;
+    let size = attrs.int("size").ok_or("no size")?;
+    let (alpha, beta, bias) = (
+        attrs.float("alpha").unwrap_or(1e-4) as f64,
+        attrs.float("beta").unwrap_or(0.75) as f64,
+        attrs.float("bias").unwrap_or(1.0) as f64,
+    );
+    if size < 1 || x.shape.len() < 2 {
+        return Err(format!("LRN of size {size} over {:?}", x.shape));
+    }
+    let r = x.shape.len();
+    let lo = (size - 1) / 2;
+    let mut fb = FuncBuilder::new("lrn");
+    let tx = fb.input("x", x.dtype, dims(x.shape));
+    let ch = var(1) + Expr::name("k") - lit(lo);
+    let mut xi: Vec<Expr> = (0..r).map(var).collect();
+    xi[1] = ch.clone();
+    let inside = ch.clone().ge(lit(0)).and(ch.lt(lit(x.shape[1] as i64)));
+    let sq = te::reduce(
+        ReduceOp::Sum,
+        vec![te::rvar("k", 0i64, lit(size))],
+        te::if_(inside, tx.at(xi.clone()) * tx.at(xi), zero(x.dtype)),
+    );
+    let here: Vec<Expr> = (0..r).map(var).collect();
+    let body = tx.at(here) / te::pow(Expr::float(bias) + Expr::float(alpha / size as f64) * sq, Expr::float(beta));
+    fb.output(x.dtype, dims(x.shape));
+    let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, x.shape)), idx: idx(r), body });
+    fb.ret([y]);
+    built(&fb)
+}
+
+pub(crate) fn concat(attrs: &dyn Attrs, ins: &[Input<'_>]) -> R<Impl> {
+    let first = ins.first().ok_or("no inputs")?;
+    let r = first.shape.len();
+    let a = attrs.int("axis").ok_or("no axis")?;
+    let a = if a < 0 { a + r as i64 } else { a };
+    if !(0..r as i64).contains(&a) {
+        return Err(format!("axis {a} for rank {r}"));
+    }
+    let a = a as usize;
+    for i in ins {
+        if i.dtype != first.dtype || i.shape.len() != r || (0..r).any(|k| k != a && i.shape[k] != first.shape[k]) {
+            return Err(format!("Concat of {:?} and {:?} along {a}", first.shape, i.shape));
+        }
+    }
+    let mut out = first.shape.to_vec();
+    out[a] = ins.iter().map(|i| i.shape[a]).sum();
+    let mut fb = FuncBuilder::new("concat");
+    let ts: Vec<_> =
+        ins.iter().enumerate().map(|(k, i)| fb.input(format!("x{k}").as_str(), i.dtype, dims(i.shape))).collect();
+    // if i < o1 { x0 } else if i < o2 { x1[i - o1] } ... (lazy: no load
+    // outside its input).
+    let mut offsets = vec![0usize];
+    for i in ins {
+        offsets.push(offsets[offsets.len() - 1] + i.shape[a]);
+    }
+    let at = |k: usize| {
+        let mut ix: Vec<Expr> = (0..r).map(var).collect();
+        ix[a] = var(a) - lit(offsets[k] as i64);
+        ts[k].at(ix)
+    };
+    let mut body = at(ins.len() - 1);
+    for k in (0..ins.len() - 1).rev() {
+        body = te::if_(var(a).lt(lit(offsets[k + 1] as i64)), at(k), body);
+    }
+    fb.output(first.dtype, dims(&out));
+    let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(first.dtype, &out)), idx: idx(r), body });
+    fb.ret([y]);
+    built(&fb)
+}
+
+pub(crate) fn transpose(attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
+    let r = x.shape.len();
+    let perm = attrs.ints("perm").unwrap_or_else(|| (0..r as i64).rev().collect());
+    let mut seen = vec![false; r];
+    let perm: Vec<usize> = perm
+        .iter()
+        .map(|p| {
+            let p = if *p < 0 { p + r as i64 } else { *p };
+            match usize::try_from(p).ok().filter(|p| *p < r) {
+                Some(p) if !std::mem::replace(&mut seen[p], true) => Ok(p),
+                _ => Err(format!("perm {perm:?} for rank {r}")),
+            }
+        })
+        .collect::<R<_>>()?;
+    if perm.len() != r {
+        return Err(format!("perm {perm:?} for rank {r}"));
+    }
+    let out: Vec<usize> = perm.iter().map(|p| x.shape[*p]).collect();
+    let mut fb = FuncBuilder::new("transpose");
+    let tx = fb.input("x", x.dtype, dims(x.shape));
+    // y[i0, i1, ...] = x[j] with j[perm[k]] = i_k.
+    let mut xi = vec![Expr::int(0); r];
+    for (k, p) in perm.iter().enumerate() {
+        xi[*p] = var(k);
+    }
+    fb.output(x.dtype, dims(&out));
+    let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, &out)), idx: idx(r), body: tx.at(xi) });
+    fb.ret([y]);
+    built(&fb)
+}
+
+pub(crate) fn variadic(op: &str, ins: &[Input<'_>]) -> R<Impl> {
+    let first = ins.first().ok_or("no inputs")?;
+    let mut out: Vec<usize> = vec![];
+    for i in ins {
+        if i.dtype != first.dtype {
+            return Err(format!("inputs of types `{}` and `{}`", first.dtype, i.dtype));
+        }
+        out = broadcast_shape(&out, i.shape)?;
+    }
+    let mut fb = FuncBuilder::new(op.to_ascii_lowercase().as_str());
+    let r = out.len();
+    let loads: Vec<Expr> = ins
+        .iter()
+        .enumerate()
+        .map(|(k, i)| fb.input(format!("x{k}").as_str(), i.dtype, dims(i.shape)).at(broadcast_index(i.shape, r)))
+        .collect();
+    let body = loads
+        .into_iter()
+        .reduce(|a, b| match op {
+            "Sum" => a + b,
+            "Max" => te::max(a, b),
+            _ => te::min(a, b),
+        })
+        .ok_or("no inputs")?;
+    fb.output(first.dtype, dims(&out));
+    let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(first.dtype, &out)), idx: idx(r), body });
+    fb.ret([y]);
+    built(&fb)
+}
+
+/// `ConstantOfShape`: computed here, as a value.
+pub(crate) fn constant_of_shape(fill: Option<&AnyTensor>, shape: Input<'_>) -> R<Impl> {
+    let dims = shape.value.and_then(ints_of).ok_or("the shape must be known")?;
+    let dims: Vec<usize> =
+        dims.iter().map(|d| usize::try_from(*d)).collect::<Result<_, _>>().map_err(|_| format!("shape {dims:?}"))?;
+    let n: usize =
+        dims.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).filter(|n| *n <= 1 << 32).ok_or("too many elements")?;
+    let (t, v) = match fill {
+        Some(f) => (f.dtype(), f.get(0).ok_or("an empty `value`")?),
+        None => (DType::F32, Scalar::F32(0.0)),
+    };
+    Ok(Impl::Value(AnyTensor::from_scalars(t, &dims, &vec![v; n])))
+}
