@@ -56,7 +56,8 @@ fn values_convert_from_and_to_tensors() {
     assert_eq!(b.dtype(), DType::Bool);
 }
 
-/// A compiled model checks its inputs, and names the node it cannot run.
+/// A compiled model checks its inputs, runs, and names the node it cannot
+/// compile.
 #[test]
 fn runs_check_inputs_and_name_nodes() {
     use texpr::graph::Value;
@@ -70,7 +71,16 @@ fn runs_check_inputs_and_name_nodes() {
     let wrong_shape = Value::from(Tensor::<f32>::zeros([1, 4, 8, 8]));
     let e = compiled.run(&[wrong_shape]).unwrap_err();
     assert_eq!(e.to_string(), "model.onnx: input `x`: expects shape [N, 3, 8, 8], got [1, 4, 8, 8]");
+    // Zeros in: each channel is Relu(its bias).
     let x = Value::from(Tensor::<f32>::zeros([2, 3, 8, 8]));
-    let e = compiled.run(&[x]).unwrap_err();
-    assert_eq!(e.to_string(), "model.onnx: node `conv/1` (Conv): texpr does not implement the operator `Conv`");
+    let y: Tensor<f32> = compiled.run(&[x]).unwrap().remove(0).try_into().unwrap();
+    assert_eq!(y.shape(), &[2, 4, 8, 8]);
+    for (i, v) in y.as_slice().iter().enumerate() {
+        assert_eq!(*v, [0.5, 0.0, 1.0, 0.0][(i / 64) % 4], "element {i}");
+    }
+    // An operator texpr does not know is an error at compilation.
+    let mut m = common::small_model();
+    m.graph.as_mut().unwrap().node[2].op_type = "Celu".into();
+    let e = Model::from_onnx_bytes(&m.encode_to_vec()).unwrap().compile(Target::Cpu).err().unwrap();
+    assert_eq!(e.to_string(), "model.onnx: the Celu node computing `y`: texpr does not implement the operator `Celu`");
 }

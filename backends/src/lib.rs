@@ -28,6 +28,8 @@
 //! compiler rejects is an [`Error::Backend`] with its log and the numbered
 //! source. Nothing here panics on a user path.
 #![deny(missing_docs)]
+// Without a GPU runtime (features `opencl`, `cuda`) the host side is unused.
+#![cfg_attr(not(any(feature = "opencl", feature = "cuda")), allow(dead_code))]
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
