@@ -158,7 +158,10 @@ impl Executor {
                     }
                 }
                 Step::Kernel(c) => {
-                    let present: Vec<&AnyTensor> = ins.iter().flatten().map(|x| &**x).collect();
+                    // The kernel takes the first present inputs; trailing
+                    // ones (shapes, axes) were read when it was built.
+                    let mut present: Vec<&AnyTensor> = ins.iter().flatten().map(|x| &**x).collect();
+                    present.truncate(c.func().inputs().count());
                     let data: Vec<Data<'_>> = present.iter().map(|x| x.data()).collect();
                     let shapes: Vec<&[usize]> = present.iter().map(|x| x.shape()).collect();
                     let (_, out_shapes) = c.shapes(&data, &shapes)?;
@@ -174,7 +177,7 @@ impl Executor {
                         // The node's own dims where the kernel computes at
                         // another rank (a 1-D `MatMul` operand).
                         let y = match g.value(*o).shape.as_ref().and_then(|s| known(s)) {
-                            Some(s) if s != y.shape() && j == 0 => {
+                            Some(s) if s != y.shape() && j == 0 && n.op == "MatMul" => {
                                 y.reshaped(&s).map_err(|e| g.node_err(id, e.to_string()))?
                             }
                             _ => y,

@@ -416,9 +416,19 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
                 shape.iter().map(|d| usize::try_from(*d).map(Dim::Known)).collect::<std::result::Result<Vec<_>, _>>();
             Ok(vec![(Some(t), Some(dims.map_err(|_| format!("shape {shape:?} has a negative dim"))?))])
         }
-        "Constant" => match n.attrs.get("value") {
-            Some(Attr::Tensor(c)) => Ok(vec![(Some(c.dtype), Some(c.shape.iter().map(|d| Dim::Known(*d)).collect()))]),
-            _ => Err("only tensor `value`s are supported".into()),
+        "Constant" => match (
+            n.attrs.get("value"),
+            n.attrs.get("value_float"),
+            n.attrs.get("value_int"),
+            n.attrs.get("value_ints"),
+        ) {
+            (Some(Attr::Tensor(c)), ..) => {
+                Ok(vec![(Some(c.dtype), Some(c.shape.iter().map(|d| Dim::Known(*d)).collect()))])
+            }
+            (_, Some(Attr::Float(_)), ..) => Ok(vec![(Some(DType::F32), Some(vec![]))]),
+            (_, _, Some(Attr::Int(_)), _) => Ok(vec![(Some(DType::I64), Some(vec![]))]),
+            (.., Some(Attr::Ints(v))) => Ok(vec![(Some(DType::I64), Some(vec![Dim::Known(v.len())]))]),
+            _ => Err("only tensor, float, int and ints values are supported".into()),
         },
         "Cast" => {
             let (_, x) = required(g, id, 0)?;
@@ -427,9 +437,64 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
                 texpr_dtype(to).ok_or_else(|| format!("cast to ONNX type {to}, which texpr does not compute in"))?;
             Ok(vec![(Some(t), x)])
         }
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => {
+            let (t, x) = required(g, id, 0)?;
+            let Some(x) = x else { return Ok(vec![(t, None)]) };
+            let from_input = (op == "ReduceSum" && g.opset >= 13) || g.opset >= 18;
+            let axes = if from_input {
+                match n.inputs.get(1).copied().flatten() {
+                    Some(_) => match constant(g, id, 1).and_then(|c| c.to_i64s()) {
+                        Some(a) => Some(a),
+                        None => return Ok(vec![(t, None)]),
+                    },
+                    None => None,
+                }
+            } else {
+                ints(g, id, "axes")
+            };
+            let r = x.len();
+            let axes: Vec<usize> = match axes {
+                Some(a) if !a.is_empty() => a.iter().map(|a| axis(*a, r)).collect::<std::result::Result<_, _>>()?,
+                _ if int(g, id, "noop_with_empty_axes", 0) != 0 => return Ok(vec![(t, Some(x))]),
+                _ => (0..r).collect(),
+            };
+            let keep = int(g, id, "keepdims", 1) != 0;
+            let out = x
+                .into_iter()
+                .enumerate()
+                .filter_map(|(k, d)| match (axes.contains(&k), keep) {
+                    (false, _) => Some(d),
+                    (true, true) => Some(Dim::Known(1)),
+                    (true, false) => None,
+                })
+                .collect();
+            Ok(vec![(t, Some(out))])
+        }
+        "Expand" => {
+            let (t, x) = required(g, id, 0)?;
+            let Some(target) = constant(g, id, 1).and_then(|c| c.to_i64s()) else { return Ok(vec![(t, None)]) };
+            let target: Vec<Dim> = target.iter().map(|d| Dim::Known((*d).max(0) as usize)).collect();
+            Ok(vec![(t, x.map(|x| broadcast(&x, &target)).transpose()?)])
+        }
+        "Gather" => {
+            let (t, x) = required(g, id, 0)?;
+            let (_, i) = required(g, id, 1)?;
+            let (Some(x), Some(i)) = (x, i) else { return Ok(vec![(t, None)]) };
+            let a = axis(int(g, id, "axis", 0), x.len())?;
+            let mut out = x[..a].to_vec();
+            out.extend(i);
+            out.extend(x[a + 1..].iter().cloned());
+            Ok(vec![(t, Some(out))])
+        }
         "Shape" => {
             let (_, x) = required(g, id, 0)?;
-            Ok(vec![(Some(DType::I64), Some(vec![x.map_or(Dim::Unknown, |x| Dim::Known(x.len()))]))])
+            let n = x.map_or(Dim::Unknown, |x| {
+                let r = x.len() as i64;
+                let clamp = |a: i64| if a < 0 { (a + r).max(0) } else { a.min(r) };
+                let (s, e) = (clamp(int(g, id, "start", 0)), clamp(int(g, id, "end", r)));
+                Dim::Known((e - s).max(0) as usize)
+            });
+            Ok(vec![(Some(DType::I64), Some(vec![n]))])
         }
         other => Err(format!("texpr does not implement the operator `{other}`")),
     }

@@ -14,6 +14,7 @@
 //! cases that cover it; an operator it does not have is an error naming it.
 #![deny(missing_docs)]
 
+mod more;
 mod nn;
 
 use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef, TypeDef};
@@ -47,8 +48,9 @@ pub struct Input<'a> {
 /// How a node runs.
 #[derive(Clone, Debug)]
 pub enum Impl {
-    /// A kernel: inputs in order (omitted optional ones left out), one
-    /// output per node output.
+    /// A kernel: the node's first present inputs in order (omitted
+    /// optional ones left out; trailing ones read here, such as axes and
+    /// shapes, are not kernel inputs), one output per node output.
     Kernel(Box<Func>),
     /// The first input's data under a new shape.
     View(Vec<usize>),
@@ -96,7 +98,7 @@ pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, St
 
 /// One elementwise stage over `out` from inputs `ins` (named `x0`, `x1`,
 /// ...), `f` of their broadcast loads.
-fn elementwise(
+pub(crate) fn elementwise(
     name: &str,
     ins: &[Input<'_>],
     out_t: DType,
@@ -127,6 +129,9 @@ pub(crate) fn float_only(op: &str, t: DType) -> Result<(), String> {
 /// (`None`: an omitted optional input); the message of an error otherwise.
 pub fn implement(op: &str, opset: i64, attrs: &dyn Attrs, inputs: &[Option<Input<'_>>]) -> Result<Impl, String> {
     let get = |k: usize| inputs.get(k).copied().flatten().ok_or_else(|| format!("input {k} is missing"));
+    if op == "Constant" {
+        return more::constant(attrs);
+    }
     let x = get(0)?;
     let name = op.to_ascii_lowercase();
     let unary = |f: fn(Expr) -> Expr| {
@@ -279,6 +284,15 @@ pub fn implement(op: &str, opset: i64, attrs: &dyn Attrs, inputs: &[Option<Input
         "Transpose" => nn::transpose(attrs, x),
         "Sum" | "Max" | "Min" => nn::variadic(op, &inputs.iter().flatten().copied().collect::<Vec<_>>()),
         "ConstantOfShape" => nn::constant_of_shape(attrs.tensor("value").as_ref(), x),
+        "Clip" | "LeakyRelu" | "HardSigmoid" | "HardSwish" | "Gelu" => more::activation(op, opset, attrs, inputs),
+        "Pow" | "Equal" | "Less" | "Greater" | "Where" => {
+            more::binary(op, &inputs.iter().flatten().copied().collect::<Vec<_>>())
+        }
+        "Cast" => more::cast(attrs, x),
+        "Shape" => more::shape(attrs, x),
+        "Expand" => more::expand(x, get(1)?),
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => more::reduce(op, opset, attrs, inputs),
+        "Gather" => more::gather(attrs, x, get(1)?),
         "MatMul" => matmul(x, get(1)?),
         "Gemm" => gemm(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
         "Softmax" | "LogSoftmax" => softmax(op, opset, attrs, x),
