@@ -191,3 +191,48 @@ fn node_cases_run() {
     assert!(failures.is_empty(), "{} case(s) fail:\n{}", failures.len(), failures.join("\n"));
     assert!(fixed.is_empty(), "these pass now; remove them from onnx_exec_skips.txt: {fixed:?}");
 }
+
+/// A sample of the node cases (every fifth that runs on the CPU) on OpenCL:
+/// the same executor, kernels compiled to OpenCL C (PoCL in CI).
+#[test]
+fn node_cases_run_on_opencl() {
+    let Some(d) = data() else { return };
+    match texpr_backends::opencl::device() {
+        Ok(_) => {}
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true: the OpenCL node cases need a platform (scripts/gpu-deps.sh installs PoCL): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+    }
+    let skips = include_str!("onnx_exec_skips.txt");
+    let mut runnable = vec![];
+    for case in sorted(&d.join("node"), "test_") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let Ok(m) = texpr_onnx::decode(&name, &std::fs::read(case.join("model.onnx")).unwrap()) else { continue };
+        let ops: Vec<String> = m.graph.iter().flat_map(|g| g.node.iter().map(|n| n.op_type.clone())).collect();
+        if !ops.is_empty()
+            && ops.iter().all(|o| IMPLEMENTED.contains(&o.as_str()))
+            && !skips.lines().any(|l| l.split(' ').next() == Some(name.as_str()))
+        {
+            runnable.push(case);
+        }
+    }
+    let (mut ran, mut compared, mut failures) = (0, 0, vec![]);
+    for case in runnable.iter().step_by(5) {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        match run_case(case, Target::OpenCl) {
+            Ok(n) => {
+                ran += 1;
+                compared += n;
+            }
+            Err(e) if e.ends_with(NO_DATA) => {}
+            Err(e) => failures.push(format!("{name} on OpenCl: {e}")),
+        }
+    }
+    eprintln!("{ran} node cases on OpenCL ({compared} values compared)");
+    assert!(failures.is_empty(), "{} case(s) fail:\n{}", failures.len(), failures.join("\n"));
+    assert!(ran >= 60, "only {ran} cases ran");
+}
