@@ -69,6 +69,12 @@ const IMPLEMENTED: &[&str] = &[
     "ReduceMin",
     "Gather",
     "Constant",
+    "Slice",
+    "Pad",
+    "Split",
+    "LayerNormalization",
+    "ArgMax",
+    "CumSum",
 ];
 
 /// What `run_case` says when a case's data set lacks an input.

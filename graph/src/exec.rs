@@ -221,14 +221,15 @@ impl Executor {
             .iter()
             .map(|x| x.as_ref().map(|x| Input { dtype: x.dtype(), shape: x.shape(), value: Some(x) }))
             .collect();
-        let step =
-            match texpr_ops::implement(&n.op, g.opset, &NodeAttrs(&n.attrs), &inputs).map_err(|m| g.node_err(id, m))? {
-                Impl::View(s) => Step::View(s),
-                Impl::Value(v) => Step::Value(Arc::new(v)),
-                Impl::Kernel(f) => {
-                    Step::Kernel((self.compile)(*f, self.target).map_err(|e| g.node_err(id, e.to_string()))?)
-                }
-            };
+        let step = match texpr_ops::implement(&n.op, g.opset, &NodeAttrs(&n.attrs), &inputs, n.outputs.len())
+            .map_err(|m| g.node_err(id, m))?
+        {
+            Impl::View(s) => Step::View(s),
+            Impl::Value(v) => Step::Value(Arc::new(v)),
+            Impl::Kernel(f) => {
+                Step::Kernel((self.compile)(*f, self.target).map_err(|e| g.node_err(id, e.to_string()))?)
+            }
+        };
         let step = Arc::new(step);
         if let Ok(mut c) = self.steps.lock() {
             c.insert(key, step.clone());

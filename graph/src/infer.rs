@@ -486,6 +486,20 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
             out.extend(x[a + 1..].iter().cloned());
             Ok(vec![(t, Some(out))])
         }
+        // Shapes that depend on input values or several rules: the type,
+        // dims at run time.
+        "Slice" | "Pad" | "Split" => {
+            let (t, _) = required(g, id, 0)?;
+            Ok(vec![(t, None); n.outputs.len().max(1)])
+        }
+        "CumSum" => same(required(g, id, 0)?),
+        "LayerNormalization" => {
+            let x = required(g, id, 0)?;
+            let mut out = vec![x.clone()];
+            out.extend(std::iter::repeat_n((x.0, None), n.outputs.len().saturating_sub(1)));
+            Ok(out)
+        }
+        "ArgMax" => Ok(vec![(Some(DType::I64), None)]),
         "Shape" => {
             let (_, x) = required(g, id, 0)?;
             let n = x.map_or(Dim::Unknown, |x| {

@@ -16,6 +16,7 @@
 
 mod more;
 mod nn;
+mod shape_ops;
 
 use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef, TypeDef};
 use texpr_dsl::{AnyTensor, DType, Func};
@@ -125,9 +126,16 @@ pub(crate) fn float_only(op: &str, t: DType) -> Result<(), String> {
     if t.is_float() { Ok(()) } else { Err(format!("`{op}` of `{t}` values is not supported")) }
 }
 
-/// How node `op` (opset `opset`) runs on inputs of these types and shapes
-/// (`None`: an omitted optional input); the message of an error otherwise.
-pub fn implement(op: &str, opset: i64, attrs: &dyn Attrs, inputs: &[Option<Input<'_>>]) -> Result<Impl, String> {
+/// How node `op` (opset `opset`, `outputs` outputs) runs on inputs of these
+/// types and shapes (`None`: an omitted optional input); the message of an
+/// error otherwise.
+pub fn implement(
+    op: &str,
+    opset: i64,
+    attrs: &dyn Attrs,
+    inputs: &[Option<Input<'_>>],
+    outputs: usize,
+) -> Result<Impl, String> {
     let get = |k: usize| inputs.get(k).copied().flatten().ok_or_else(|| format!("input {k} is missing"));
     if op == "Constant" {
         return more::constant(attrs);
@@ -293,6 +301,12 @@ pub fn implement(op: &str, opset: i64, attrs: &dyn Attrs, inputs: &[Option<Input
         "Expand" => more::expand(x, get(1)?),
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => more::reduce(op, opset, attrs, inputs),
         "Gather" => more::gather(attrs, x, get(1)?),
+        "Slice" => shape_ops::slice(opset, attrs, inputs),
+        "Pad" => shape_ops::pad(opset, attrs, inputs),
+        "Split" => shape_ops::split(opset, attrs, inputs, outputs),
+        "LayerNormalization" => shape_ops::layer_norm(attrs, inputs, outputs),
+        "ArgMax" => shape_ops::argmax(attrs, x),
+        "CumSum" => shape_ops::cumsum(attrs, x, get(1)?),
         "MatMul" => matmul(x, get(1)?),
         "Gemm" => gemm(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
         "Softmax" | "LogSoftmax" => softmax(op, opset, attrs, x),
