@@ -75,6 +75,8 @@ const IMPLEMENTED: &[&str] = &[
     "LayerNormalization",
     "ArgMax",
     "CumSum",
+    "QuantizeLinear",
+    "DequantizeLinear",
 ];
 
 /// What `run_case` says when a case's data set lacks an input.

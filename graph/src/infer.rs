@@ -493,6 +493,19 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
             Ok(vec![(t, None); n.outputs.len().max(1)])
         }
         "CumSum" => same(required(g, id, 0)?),
+        "QuantizeLinear" => {
+            let (_, x) = required(g, id, 0)?;
+            let t = match input(g, id, 2) {
+                Some((t, _)) => t,
+                None => Some(texpr_dtype(int(g, id, "output_dtype", 2)).unwrap_or(DType::U8)),
+            };
+            Ok(vec![(t, x)])
+        }
+        "DequantizeLinear" => {
+            let (_, x) = required(g, id, 0)?;
+            let (t, _) = required(g, id, 1)?;
+            Ok(vec![(t, x)])
+        }
         "LayerNormalization" => {
             let x = required(g, id, 0)?;
             let mut out = vec![x.clone()];

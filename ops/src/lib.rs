@@ -16,6 +16,7 @@
 
 mod more;
 mod nn;
+mod quant;
 mod shape_ops;
 
 use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef, TypeDef};
@@ -307,6 +308,8 @@ pub fn implement(
         "LayerNormalization" => shape_ops::layer_norm(attrs, inputs, outputs),
         "ArgMax" => shape_ops::argmax(attrs, x),
         "CumSum" => shape_ops::cumsum(attrs, x, get(1)?),
+        "QuantizeLinear" => quant::quantize(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
+        "DequantizeLinear" => quant::dequantize(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
         "MatMul" => matmul(x, get(1)?),
         "Gemm" => gemm(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
         "Softmax" | "LogSoftmax" => softmax(op, opset, attrs, x),
