@@ -5,24 +5,14 @@
 //! scripts/onnx-deps.sh (`$TEXPR_ONNX_DATA`); without it the test fails
 //! under `CI=true`.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use texpr::graph::{Model, Value};
-use texpr::prelude::*;
 
-fn data() -> Option<PathBuf> {
-    match std::env::var_os("TEXPR_ONNX_DATA").map(PathBuf::from) {
-        Some(d) if d.join("VERSION").exists() => Some(d),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true: TEXPR_ONNX_DATA is not set to the ONNX test data (scripts/onnx-deps.sh writes it)")
-        }
-        _ => {
-            eprintln!("skipped: no ONNX test data (`source scripts/onnx-deps.sh` sets TEXPR_ONNX_DATA)");
-            None
-        }
-    }
-}
+#[path = "../onnx/tests/common/mod.rs"]
+mod common;
+use common::data;
+use texpr::prelude::*;
 
 fn check(name: &str) {
     let Some(d) = data() else { return };

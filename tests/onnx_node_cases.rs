@@ -6,9 +6,13 @@
 //! (`$TEXPR_ONNX_DATA`); without it the test fails under `CI=true`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use texpr::graph::{Model, Value};
+
+#[path = "../onnx/tests/common/mod.rs"]
+mod common;
+use common::{data, sorted};
 use texpr::prelude::*;
 
 /// The operators the executor implements so far.
@@ -81,32 +85,6 @@ const IMPLEMENTED: &[&str] = &[
 
 /// What `run_case` says when a case's data set lacks an input.
 const NO_DATA: &str = "no input data";
-
-fn data() -> Option<PathBuf> {
-    match std::env::var_os("TEXPR_ONNX_DATA").map(PathBuf::from) {
-        Some(d) if d.join("VERSION").exists() => Some(d),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true: TEXPR_ONNX_DATA is not set to the ONNX test data (scripts/onnx-deps.sh writes it)")
-        }
-        _ => {
-            eprintln!("skipped: no ONNX test data (`source scripts/onnx-deps.sh` sets TEXPR_ONNX_DATA)");
-            None
-        }
-    }
-}
-
-fn sorted(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-    v.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)));
-    v.sort_by_key(|p| {
-        // input_10 after input_9
-        let n = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let k: usize = n.rsplit('_').next().and_then(|d| d.parse().ok()).unwrap_or(0);
-        (n.split('_').next().map(str::to_string), k)
-    });
-    v
-}
 
 fn load(pb: &Path) -> Value {
     let c = texpr_onnx::decode_tensor(&pb.to_string_lossy(), &std::fs::read(pb).unwrap()).unwrap();

@@ -53,6 +53,18 @@ macro_rules! any_tensor {
                     })),)*
                 }
             }
+            /// Every element `value` (converted with `as`); an `Err`, not
+            /// an abort, when the shape holds more than memory can.
+            pub fn try_filled(dtype: DType, shape: &[usize], value: Scalar) -> Result<AnyTensor> {
+                match dtype {
+                    $(DType::$v => {
+                        let mut t = Tensor::<$t>::try_zeros(shape)?;
+                        let v = <$t>::from_scalar(value.cast(DType::$v)).unwrap_or_default();
+                        t.as_mut_slice().fill(v);
+                        Ok(AnyTensor::$v(t))
+                    })*
+                }
+            }
             /// The same elements under another shape of as many elements.
             pub fn reshaped(self, shape: &[usize]) -> Result<AnyTensor> {
                 match self { $(AnyTensor::$v(t) => Tensor::from_vec(shape, t.into_vec()).map(AnyTensor::$v),)* }

@@ -58,8 +58,7 @@ impl Attrs for NodeAttrs<'_> {
 
 /// How one node runs for given input shapes.
 enum Step {
-    /// A compiled kernel (its first output is reshaped to the node's
-    /// inferred dims where they differ: a 1-D `MatMul` operand).
+    /// A compiled kernel.
     Kernel(Arc<Compiled>),
     /// The first input's data, reshaped.
     View(Vec<usize>),
@@ -166,22 +165,19 @@ impl Executor {
                     let shapes: Vec<&[usize]> = present.iter().map(|x| x.shape()).collect();
                     let (_, out_shapes) = c.shapes(&data, &shapes)?;
                     let types = c.func().output_types();
-                    let mut outs: Vec<AnyTensor> =
-                        types.iter().zip(&out_shapes).map(|((t, _), s)| AnyTensor::zeros(*t, s)).collect();
+                    // Sized by the model: too large is an error, not an abort.
+                    let mut outs: Vec<AnyTensor> = types
+                        .iter()
+                        .zip(&out_shapes)
+                        .map(|((t, _), s)| AnyTensor::try_filled(*t, s, texpr_dsl::Scalar::zero(*t)))
+                        .collect::<Result<_>>()
+                        .map_err(|e| g.node_err(id, e.to_string()))?;
                     {
                         let mut od: Vec<DataMut<'_>> = outs.iter_mut().map(|o| o.data_mut()).collect();
                         let os: Vec<&[usize]> = out_shapes.iter().map(|s| s.as_slice()).collect();
                         c.run(&data, &shapes, &[], &mut od, &os)?;
                     }
-                    for (j, (o, y)) in n.outputs.iter().zip(outs).enumerate() {
-                        // The node's own dims where the kernel computes at
-                        // another rank (a 1-D `MatMul` operand).
-                        let y = match g.value(*o).shape.as_ref().and_then(|s| known(s)) {
-                            Some(s) if s != y.shape() && j == 0 && n.op == "MatMul" => {
-                                y.reshaped(&s).map_err(|e| g.node_err(id, e.to_string()))?
-                            }
-                            _ => y,
-                        };
+                    for (o, y) in n.outputs.iter().zip(outs) {
                         env[o.0 as usize] = Some(Arc::new(y));
                     }
                 }
@@ -236,8 +232,4 @@ impl Executor {
         }
         Ok(step)
     }
-}
-
-fn known(s: &[Dim]) -> Option<Vec<usize>> {
-    s.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect()
 }

@@ -16,6 +16,8 @@ use crate::{Attr, Constant, Dim, Graph, NodeId};
 
 /// Infers every node's outputs in order (see the module docs).
 pub fn infer(g: &mut Graph) -> Result<()> {
+    // Handles and definitions checked first: the rules below index by them.
+    g.validate()?;
     for k in 0..g.nodes.len() {
         let id = NodeId(k as u32);
         let outs = node_types(g, id).map_err(|m| g.node_err(id, m))?;
@@ -198,6 +200,9 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
             let (t, x) = required(g, id, 0)?;
             let (_, w) = required(g, id, 1)?;
             let (Some(x), Some(w)) = (x, w) else { return Ok(vec![(t, None)]) };
+            if x.len() < 3 || w.len() != x.len() {
+                return Err(format!("Conv of {} with weights {}", show(&x), show(&w)));
+            }
             let kernel: Vec<i64> = match ints(g, id, "kernel_shape") {
                 Some(k) => k,
                 None => w.iter().skip(2).map(|d| if let Dim::Known(n) = d { *n as i64 } else { -1 }).collect(),
@@ -219,6 +224,9 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
         "MaxPool" | "AveragePool" => {
             let (t, x) = required(g, id, 0)?;
             let Some(x) = x else { return Ok(vec![(t, None)]) };
+            if x.len() < 3 {
+                return Err(format!("pooling of {}", show(&x)));
+            }
             let kernel = ints(g, id, "kernel_shape").ok_or("no kernel_shape")?;
             let mut out = vec![x[0].clone(), x.get(1).cloned().unwrap_or(Dim::Unknown)];
             out.extend(spatial(g, id, &x, &kernel, int(g, id, "ceil_mode", 0) != 0)?);
@@ -433,8 +441,8 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
         "Cast" => {
             let (_, x) = required(g, id, 0)?;
             let to = int(g, id, "to", 0);
-            let t =
-                texpr_dtype(to).ok_or_else(|| format!("cast to ONNX type {to}, which texpr does not compute in"))?;
+            let t = texpr_ops::onnx_dtype(to)
+                .ok_or_else(|| format!("cast to ONNX type {to}, which texpr does not compute in"))?;
             Ok(vec![(Some(t), x)])
         }
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => {
@@ -497,7 +505,7 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
             let (_, x) = required(g, id, 0)?;
             let t = match input(g, id, 2) {
                 Some((t, _)) => t,
-                None => Some(texpr_dtype(int(g, id, "output_dtype", 2)).unwrap_or(DType::U8)),
+                None => Some(texpr_ops::onnx_dtype(int(g, id, "output_dtype", 2)).unwrap_or(DType::U8)),
             };
             Ok(vec![(t, x)])
         }
@@ -525,26 +533,6 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
         }
         other => Err(format!("texpr does not implement the operator `{other}`")),
     }
-}
-
-/// texpr's type for an ONNX `TensorProto.DataType` number.
-fn texpr_dtype(t: i64) -> Option<DType> {
-    Some(match t {
-        1 => DType::F32,
-        2 => DType::U8,
-        3 => DType::I8,
-        4 => DType::U16,
-        5 => DType::I16,
-        6 => DType::I32,
-        7 => DType::I64,
-        9 => DType::Bool,
-        10 => DType::F16,
-        11 => DType::F64,
-        12 => DType::U32,
-        13 => DType::U64,
-        16 => DType::BF16,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

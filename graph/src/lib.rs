@@ -16,6 +16,7 @@ pub mod shape;
 
 pub use exec::{CompileFn, Executor};
 pub use infer::infer;
+pub use texpr_ops::onnx_dtype;
 
 pub use ir::{Attr, Constant, Dim, Graph, Node, NodeId, ValueDef, ValueId};
 /// A tensor of any element type: a model's input or output (`From<Tensor<T>>`,

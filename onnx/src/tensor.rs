@@ -11,22 +11,7 @@ use crate::proto::{DataType, TensorProto};
 /// texpr does not compute in (strings, complex numbers, 8- and 4-bit
 /// floats, 4-bit integers).
 pub fn dtype_of(data_type: i32) -> Option<DType> {
-    Some(match DataType::try_from(data_type).ok()? {
-        DataType::Float => DType::F32,
-        DataType::Uint8 => DType::U8,
-        DataType::Int8 => DType::I8,
-        DataType::Uint16 => DType::U16,
-        DataType::Int16 => DType::I16,
-        DataType::Int32 => DType::I32,
-        DataType::Int64 => DType::I64,
-        DataType::Bool => DType::Bool,
-        DataType::Float16 => DType::F16,
-        DataType::Double => DType::F64,
-        DataType::Uint32 => DType::U32,
-        DataType::Uint64 => DType::U64,
-        DataType::Bfloat16 => DType::BF16,
-        _ => return None,
-    })
+    texpr_graph::onnx_dtype(i64::from(data_type))
 }
 
 /// Decodes a tensor's data; `model` names the model in errors. The element

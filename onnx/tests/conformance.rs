@@ -9,9 +9,12 @@
 //! to get it otherwise.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use texpr_graph::Dim;
+
+mod common;
+use common::{data, sorted};
 use texpr_onnx::{decode_tensor, graph_from_bytes};
 
 /// The operators SPEC §6 lists.
@@ -89,31 +92,10 @@ const SPEC_OPS: &[&str] = &[
     "ConvInteger",
 ];
 
-fn data() -> Option<PathBuf> {
-    match std::env::var_os("TEXPR_ONNX_DATA").map(PathBuf::from) {
-        Some(d) if d.join("VERSION").exists() => Some(d),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true: TEXPR_ONNX_DATA is not set to the ONNX test data (scripts/onnx-deps.sh writes it)")
-        }
-        _ => {
-            eprintln!("skipped: no ONNX test data (`source scripts/onnx-deps.sh` writes it and sets TEXPR_ONNX_DATA)");
-            None
-        }
-    }
-}
-
-fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-    v.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)));
-    v.sort();
-    v
-}
-
 #[test]
 fn light_models_import() {
     let Some(d) = data() else { return };
-    let models = files(&d.join("light"), "light_");
+    let models = sorted(&d.join("light"), "light_");
     let models: Vec<&PathBuf> = models.iter().filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect();
     assert_eq!(models.len(), 9, "{models:?}");
     for m in models {
@@ -156,7 +138,7 @@ fn node_cases_of_spec_operators_import() {
     let mut skipped_ok = vec![];
     let mut inferred = 0;
     let mut wrong = vec![];
-    for case in files(&d.join("node"), "test_") {
+    for case in sorted(&d.join("node"), "test_") {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(case.join("model.onnx")).unwrap();
         let Ok(m) = texpr_onnx::decode(&name, &bytes) else {
@@ -193,8 +175,8 @@ fn node_cases_of_spec_operators_import() {
             }
         }
         let mut result = imported.map(|_| ());
-        for set in files(&case, "test_data_set_") {
-            for pb in files(&set, "") {
+        for set in sorted(&case, "test_data_set_") {
+            for pb in sorted(&set, "") {
                 if result.is_ok() {
                     result = decode_tensor(&pb.to_string_lossy(), &std::fs::read(&pb).unwrap()).map(|_| ());
                 }

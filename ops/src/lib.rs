@@ -127,6 +127,29 @@ pub(crate) fn float_only(op: &str, t: DType) -> Result<(), String> {
     if t.is_float() { Ok(()) } else { Err(format!("`{op}` of `{t}` values is not supported")) }
 }
 
+/// texpr's element type for an ONNX `TensorProto.DataType` number (the
+/// one table: import, inference and `Cast` use it); `None` for the types
+/// texpr does not compute in (strings, complex numbers, 8-, 4- and 2-bit
+/// types).
+pub fn onnx_dtype(t: i64) -> Option<DType> {
+    Some(match t {
+        1 => DType::F32,
+        2 => DType::U8,
+        3 => DType::I8,
+        4 => DType::U16,
+        5 => DType::I16,
+        6 => DType::I32,
+        7 => DType::I64,
+        9 => DType::Bool,
+        10 => DType::F16,
+        11 => DType::F64,
+        12 => DType::U32,
+        13 => DType::U64,
+        16 => DType::BF16,
+        _ => return None,
+    })
+}
+
 /// How node `op` (opset `opset`, `outputs` outputs) runs on inputs of these
 /// types and shapes (`None`: an omitted optional input); the message of an
 /// error otherwise.
@@ -339,42 +362,36 @@ fn matmul(a: Input<'_>, b: Input<'_>) -> Result<Impl, String> {
     let k = sa[sa.len() - 1];
     let batch = broadcast_shape(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
     let (m, n) = (sa[sa.len() - 2], sb[sb.len() - 1]);
-    let mut full: Vec<usize> = batch.clone();
-    full.extend([m, n]);
-    let r = full.len();
+    // The output: the batch dims, then `m` and `n` unless that operand was
+    // 1-D (its inserted dim is dropped again).
+    let nb = batch.len();
+    let mut out = batch.clone();
+    if !a1 {
+        out.push(m);
+    }
+    if !b1 {
+        out.push(n);
+    }
+    let mi = if a1 { Expr::int(0) } else { var(nb) };
+    let ni = if b1 { Expr::int(0) } else { var(nb + usize::from(!a1)) };
     let mut f = FuncBuilder::new("matmul");
     let ta = f.input("a", a.dtype, dims(a.shape));
     let tb = f.input("b", b.dtype, dims(b.shape));
-    // Index into the (unsqueezed) operand, then drop the inserted dim.
-    let operand = |s: &[usize], orig_1d: bool, last: [Expr; 2], first_dim: bool| {
-        let mut ix = broadcast_index(&s[..s.len() - 2], r - 2);
-        ix.extend(last);
-        if orig_1d {
-            if first_dim {
-                ix.remove(ix.len() - 2);
-            } else {
-                ix.pop();
-            }
-        }
-        ix
-    };
     let kv = Expr::name("k");
-    let body = te::reduce(
-        texpr_dsl::ReduceOp::Sum,
-        vec![te::rvar("k", 0i64, Expr::int(k as i128))],
-        ta.at(operand(&sa, a1, [var(r - 2), kv.clone()], true)) * tb.at(operand(&sb, b1, [kv, var(r - 1)], false)),
-    );
-    let mut out = full.clone();
-    if b1 {
-        out.pop();
+    let mut ia = broadcast_index(&sa[..sa.len() - 2], nb);
+    if !a1 {
+        ia.push(mi);
     }
-    if a1 {
-        out.remove(out.len() - if b1 { 1 } else { 2 });
+    ia.push(kv.clone());
+    let mut ib = broadcast_index(&sb[..sb.len() - 2], nb);
+    ib.push(kv);
+    if !b1 {
+        ib.push(ni);
     }
-    // Computed at the full rank, returned at the output's: a view does the
-    // rest, so the kernel keeps the unsqueezed shape.
-    f.output(a.dtype, dims(&full));
-    let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(a.dtype, &full)), idx: idx(r), body });
+    let body =
+        te::reduce(texpr_dsl::ReduceOp::Sum, vec![te::rvar("k", 0i64, Expr::int(k as i128))], ta.at(ia) * tb.at(ib));
+    f.output(a.dtype, dims(&out));
+    let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(a.dtype, &out)), idx: idx(out.len()), body });
     f.ret([y]);
     f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
 }
@@ -423,6 +440,9 @@ fn gemm(attrs: &dyn Attrs, a: Input<'_>, b: Input<'_>, c: Option<Input<'_>>) -> 
 fn softmax(op: &str, opset: i64, attrs: &dyn Attrs, x: Input<'_>) -> Result<Impl, String> {
     float_only(op, x.dtype)?;
     let r = x.shape.len();
+    if r == 0 {
+        return Err(format!("`{op}` of a rank-0 tensor"));
+    }
     let a = attrs.int("axis").unwrap_or(if opset >= 13 { -1 } else { 1 });
     let a = if a < 0 { a + r as i64 } else { a };
     if !(0..r.max(1) as i64).contains(&a) {
@@ -465,4 +485,75 @@ fn softmax(op: &str, opset: i64, attrs: &dyn Attrs, x: Input<'_>) -> Result<Impl
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, x.shape)), idx: idx(r), body });
     f.ret([y]);
     f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoAttrs;
+
+    impl Attrs for NoAttrs {
+        fn int(&self, _: &str) -> Option<i64> {
+            None
+        }
+        fn float(&self, _: &str) -> Option<f32> {
+            None
+        }
+        fn ints(&self, name: &str) -> Option<Vec<i64>> {
+            (name == "kernel_shape").then(|| vec![1])
+        }
+        fn string(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn tensor(&self, _: &str) -> Option<AnyTensor> {
+            None
+        }
+    }
+
+    /// Inputs of a rank or count an operator cannot take are errors, not
+    /// panics (a model file chooses them).
+    #[test]
+    fn odd_inputs_are_errors() {
+        let scalar = Input { dtype: DType::F32, shape: &[], value: None };
+        let vector = Input { dtype: DType::F32, shape: &[4], value: None };
+        for (op, ins) in [
+            ("Softmax", vec![Some(scalar)]),
+            ("LogSoftmax", vec![Some(scalar)]),
+            ("Conv", vec![Some(vector), Some(vector)]),
+            ("GlobalAveragePool", vec![Some(vector)]),
+            ("MaxPool", vec![Some(scalar)]),
+            ("Pow", vec![Some(vector)]),
+            ("Where", vec![Some(vector), Some(vector)]),
+            ("Gemm", vec![Some(vector), Some(vector)]),
+            ("MatMul", vec![Some(scalar), Some(vector)]),
+            ("Transpose", vec![Some(vector)]),
+        ] {
+            let r = implement(op, 13, &NoAttrs, &ins, 1);
+            if op != "Transpose" {
+                assert!(r.is_err(), "{op}");
+            }
+        }
+        // 1-D MatMul operands give the output at ONNX's rank.
+        let m = Input { dtype: DType::F32, shape: &[3, 4], value: None };
+        match implement("MatMul", 13, &NoAttrs, &[Some(vector), Some(m)], 1) {
+            Err(e) => assert!(e.contains("MatMul"), "{e}"),
+            Ok(_) => panic!("[4] x [3, 4] must not multiply"),
+        }
+        let m = Input { dtype: DType::F32, shape: &[4, 3], value: None };
+        let Ok(Impl::Kernel(f)) = implement("MatMul", 13, &NoAttrs, &[Some(vector), Some(m)], 1) else {
+            panic!("[4] x [4, 3]")
+        };
+        assert_eq!(f.output_types()[0].1.len(), 1);
+    }
+
+    /// A `ConstantOfShape` promising more elements than memory holds is an
+    /// error, not an abort.
+    #[test]
+    fn huge_constants_are_errors() {
+        let dims = AnyTensor::from(texpr_dsl::Tensor::from_vec([2], vec![1i64 << 40, 1 << 30]).unwrap());
+        let shape = Input { dtype: DType::I64, shape: &[2], value: Some(&dims) };
+        let e = implement("ConstantOfShape", 13, &NoAttrs, &[Some(shape)], 1).unwrap_err();
+        assert!(e.contains("Tensor::try_zeros"), "{e}");
+    }
 }

@@ -101,6 +101,10 @@ pub(crate) fn activation(op: &str, opset: i64, attrs: &dyn Attrs, ins: &[Option<
 
 /// `Pow`, comparisons and `Where`, with broadcasting.
 pub(crate) fn binary(op: &str, ins: &[Input<'_>]) -> R<Impl> {
+    let want = if op == "Where" { 3 } else { 2 };
+    if ins.len() != want {
+        return Err(format!("`{op}` takes {want} inputs, {} given", ins.len()));
+    }
     let name = op.to_ascii_lowercase();
     let mut out = vec![];
     for i in ins {
@@ -145,7 +149,7 @@ pub(crate) fn binary(op: &str, ins: &[Input<'_>]) -> R<Impl> {
 
 pub(crate) fn cast(attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
     let to = attrs.int("to").ok_or("no `to`")?;
-    let t = onnx_dtype(to).ok_or_else(|| format!("cast to ONNX type {to}, which texpr does not compute in"))?;
+    let t = crate::onnx_dtype(to).ok_or_else(|| format!("cast to ONNX type {to}, which texpr does not compute in"))?;
     // Rust's `as`: `bool as f32` and `x as bool` are not casts there.
     let f = if t == DType::Bool && x.dtype != DType::Bool {
         elementwise("cast", &[x], t, x.shape, |v| v[0].clone().ne(Expr::typed(Scalar::zero(x.dtype))))?
@@ -155,26 +159,6 @@ pub(crate) fn cast(attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
         elementwise("cast", &[x], t, x.shape, |v| v[0].clone().cast(t))?
     };
     Ok(Impl::Kernel(Box::new(f)))
-}
-
-/// texpr's type for an ONNX `TensorProto.DataType` number.
-pub(crate) fn onnx_dtype(t: i64) -> Option<DType> {
-    Some(match t {
-        1 => DType::F32,
-        2 => DType::U8,
-        3 => DType::I8,
-        4 => DType::U16,
-        5 => DType::I16,
-        6 => DType::I32,
-        7 => DType::I64,
-        9 => DType::Bool,
-        10 => DType::F16,
-        11 => DType::F64,
-        12 => DType::U32,
-        13 => DType::U64,
-        16 => DType::BF16,
-        _ => return None,
-    })
 }
 
 pub(crate) fn shape(attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {

@@ -108,7 +108,7 @@ fn zero(t: DType) -> Expr {
 
 pub(crate) fn conv(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Input<'_>>) -> R<Impl> {
     float_only("Conv", x.dtype)?;
-    if w.shape.len() != x.shape.len() || w.dtype != x.dtype {
+    if x.shape.len() < 3 || w.shape.len() != x.shape.len() || w.dtype != x.dtype {
         return Err(format!("Conv of {:?} with weights {:?}", x.shape, w.shape));
     }
     let g = attrs.int("group").unwrap_or(1);
@@ -157,7 +157,10 @@ pub(crate) fn pool(op: &str, attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
         float_only(op, x.dtype)?;
     }
     let global = op.starts_with("Global");
-    let r = x.shape.len().saturating_sub(2);
+    if x.shape.len() < 3 {
+        return Err(format!("`{op}` of a rank-{} tensor (N, C and at least one spatial dim)", x.shape.len()));
+    }
+    let r = x.shape.len() - 2;
     let kernel = if global {
         x.shape[2..].iter().map(|n| *n as i64).collect()
     } else {
@@ -366,11 +369,9 @@ pub(crate) fn constant_of_shape(fill: Option<&AnyTensor>, shape: Input<'_>) -> R
     let dims = shape.value.and_then(ints_of).ok_or("the shape must be known")?;
     let dims: Vec<usize> =
         dims.iter().map(|d| usize::try_from(*d)).collect::<Result<_, _>>().map_err(|_| format!("shape {dims:?}"))?;
-    let n: usize =
-        dims.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).filter(|n| *n <= 1 << 32).ok_or("too many elements")?;
     let (t, v) = match fill {
         Some(f) => (f.dtype(), f.get(0).ok_or("an empty `value`")?),
         None => (DType::F32, Scalar::F32(0.0)),
     };
-    Ok(Impl::Value(AnyTensor::from_scalars(t, &dims, &vec![v; n])))
+    AnyTensor::try_filled(t, &dims, v).map(Impl::Value).map_err(|e| e.to_string())
 }

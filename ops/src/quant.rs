@@ -41,7 +41,7 @@ pub(crate) fn quantize(attrs: &dyn Attrs, x: Input<'_>, scale: Input<'_>, zp: Op
     }
     let t = match zp {
         Some(z) => z.dtype,
-        None => attrs.int("output_dtype").and_then(crate::more::onnx_dtype).unwrap_or(DType::U8),
+        None => attrs.int("output_dtype").and_then(crate::onnx_dtype).unwrap_or(DType::U8),
     };
     if !matches!(t, DType::U8 | DType::I8 | DType::U16 | DType::I16) {
         return Err(format!("quantizing to `{t}` is not supported"));

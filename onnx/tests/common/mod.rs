@@ -1,5 +1,8 @@
-//! Models for the ONNX tests (shared with the facade's `tests/models.rs`).
+//! Models and ONNX test data for the ONNX tests (shared with the facade's
+//! `tests/models.rs`, `tests/onnx_node_cases.rs`, `tests/onnx_light_models.rs`).
 #![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
 
 use texpr_onnx::proto::*;
 
@@ -80,4 +83,37 @@ pub fn small_model() -> ModelProto {
         }),
         ..Default::default()
     }
+}
+
+/// The ONNX test data (`$TEXPR_ONNX_DATA`, written by scripts/onnx-deps.sh);
+/// without it a test fails under `CI=true` and is skipped, saying so,
+/// otherwise.
+pub fn data() -> Option<PathBuf> {
+    match std::env::var_os("TEXPR_ONNX_DATA").map(PathBuf::from) {
+        Some(d) if d.join("VERSION").exists() => Some(d),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true: TEXPR_ONNX_DATA is not set to the ONNX test data (scripts/onnx-deps.sh writes it)")
+        }
+        _ => {
+            eprintln!("skipped: no ONNX test data (`source scripts/onnx-deps.sh` sets TEXPR_ONNX_DATA)");
+            None
+        }
+    }
+}
+
+/// The entries of `dir` whose names start with `prefix`, sorted by name,
+/// with a trailing number compared as a number (`input_10` after
+/// `input_9`).
+pub fn sorted(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    v.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)));
+    v.sort_by_key(|p| {
+        let n = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        match n.rsplit_once('_').and_then(|(head, k)| Some((head.to_string(), k.parse::<u64>().ok()?))) {
+            Some((head, k)) => (head, k, n),
+            None => (n.clone(), 0, n),
+        }
+    });
+    v
 }
