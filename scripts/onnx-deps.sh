@@ -19,13 +19,16 @@ _texpr_onnx_deps() {
     source "$root/scripts/venv.sh"
     _texpr_venv "$root" || return 0
     local py="$root/.venv/bin/python"
-    if ! "$py" -c 'import onnx' >/dev/null 2>&1; then
+    # -I: the repository's own `onnx/` folder (a Rust crate) must not be
+    # imported as a namespace package from the working directory.
+    if ! "$py" -I -c 'import onnx.version' >/dev/null 2>&1; then
         echo "onnx-deps: installing the onnx package into $root/.venv" >&2
         "$py" -m pip install -q --disable-pip-version-check 'onnx==1.23.*' ||
             { echo "onnx-deps: could not install onnx" >&2; return 0; }
     fi
     local out="$root/target/onnx-data" version
-    version="$("$py" -c 'import onnx; print(onnx.__version__)')"
+    version="$("$py" -I -c 'import onnx; print(onnx.__version__)')" ||
+        { echo "onnx-deps: the onnx package does not import" >&2; return 0; }
     if ! grep -q "^onnx $version," "$out/VERSION" 2>/dev/null; then
         echo "onnx-deps: writing the ONNX test data (onnx $version) to $out" >&2
         rm -rf "$out"
