@@ -51,11 +51,11 @@ impl<'a> Gen<'a, '_, '_> {
                 let eb = if i.els.is_some() { self.b.create_block() } else { done };
                 self.b.ins().brif(c, tb, &[], eb, &[]);
                 self.b.switch_to_block(tb);
-                self.stmt(&i.then)?;
+                self.guarded(|g| g.stmt(&i.then))?;
                 self.b.ins().jump(done, &[]);
                 if let Some(e) = &i.els {
                     self.b.switch_to_block(eb);
-                    self.stmt(e)?;
+                    self.guarded(|g| g.stmt(e))?;
                     self.b.ins().jump(done, &[]);
                 }
                 self.b.switch_to_block(done);

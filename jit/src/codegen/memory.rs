@@ -164,10 +164,17 @@ impl<'a> Gen<'a, '_, '_> {
         Ok(n)
     }
 
+    /// Loads of inputs and frozen temporaries are `readonly`, and
+    /// `can_move` — Cranelift may then hoist them, out of loops and above
+    /// branches — except under a condition ([`Gen::guarded`]): there the
+    /// index may be in bounds only where the condition holds (a padding
+    /// guard `if h >= 1 { x[h - 1] }`, the full-vector arm of a tail
+    /// split), and a hoisted load would read outside its buffer.
     pub fn mem_flags(&self, buf: BufId) -> MemFlagsData {
+        let movable = |f: MemFlagsData| if self.guards == 0 { f.with_can_move() } else { f };
         match self.f.buffer(buf).kind {
-            BufKind::Input(_) => MemFlagsData::trusted().with_readonly().with_can_move(),
-            BufKind::Temp if self.frozen.contains(&buf) => MemFlagsData::trusted().with_readonly().with_can_move(),
+            BufKind::Input(_) => movable(MemFlagsData::trusted().with_readonly()),
+            BufKind::Temp if self.frozen.contains(&buf) => movable(MemFlagsData::trusted().with_readonly()),
             _ => MemFlagsData::trusted(),
         }
     }

@@ -220,6 +220,9 @@ pub(crate) struct Gen<'a, 'm, 'b> {
     /// Sequences in which temporaries freeze: the sequence's address, the
     /// buffer, and the index of the last element that stores to it.
     freeze_at: HashMap<*const Stmt, Vec<(BufId, usize)>>,
+    /// How many conditions enclose the code being generated
+    /// ([`Gen::guarded`]; loads there are not `can_move`).
+    guards: u32,
 }
 
 impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
@@ -257,9 +260,19 @@ impl<'a, 'm, 'b> Gen<'a, 'm, 'b> {
             prealloc: HashMap::new(),
             frozen: HashSet::new(),
             freeze_at: HashMap::new(),
+            guards: 0,
         };
         g.prologue();
         g
+    }
+
+    /// Generates `f` as code that runs only under a condition (an arm of
+    /// an `if`): its loads stay below the branch ([`Gen::mem_flags`]).
+    pub fn guarded<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.guards += 1;
+        let r = f(self);
+        self.guards -= 1;
+        r
     }
 
     fn prologue(&mut self) {

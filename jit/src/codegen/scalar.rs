@@ -208,10 +208,10 @@ impl<'a> Gen<'a, '_, '_> {
                 let r = self.b.append_block_param(done, cty(a.dtype()));
                 self.b.ins().brif(cv, tb, &[], eb, &[]);
                 self.b.switch_to_block(tb);
-                let x = self.expr(a)?;
+                let x = self.guarded(|g| g.expr(a))?;
                 self.b.ins().jump(done, &[BlockArg::Value(x)]);
                 self.b.switch_to_block(eb);
-                let y = self.expr(b)?;
+                let y = self.guarded(|g| g.expr(b))?;
                 self.b.ins().jump(done, &[BlockArg::Value(y)]);
                 self.b.switch_to_block(done);
                 Ok(r)

@@ -592,7 +592,7 @@ impl Vec_ {
                 g.b.ins().brif(cv, tb, &[], eb, &[]);
                 for (blk, arm) in [(tb, a), (eb, b)] {
                     g.b.switch_to_block(blk);
-                    let x = self.expr(g, arm)?;
+                    let x = g.guarded(|g| self.expr(g, arm))?;
                     self.jump_with(g, x, t, done)?;
                 }
                 g.b.switch_to_block(done);
@@ -768,7 +768,9 @@ impl Vec_ {
             g.b.ins().brif(fine, mask_blk, &[], lanes_blk, &[]);
             g.b.switch_to_block(mask_blk);
         }
-        let x = self.expr(g, a)?;
+        // A lazy `if`'s arm runs past the checks above: not hoisted
+        // above them.
+        let x = if lazy { g.guarded(|g| self.expr(g, a))? } else { self.expr(g, a)? };
         let y = self.expr(g, b)?;
         let xs = self.to_vecs(g, x, t)?;
         let ys = self.to_vecs(g, y, t)?;
@@ -1084,11 +1086,11 @@ impl Vec_ {
                 let eb = if i.els.is_some() { g.b.create_block() } else { done };
                 g.b.ins().brif(c, tb, &[], eb, &[]);
                 g.b.switch_to_block(tb);
-                self.stmt(g, &i.then)?;
+                g.guarded(|g| self.stmt(g, &i.then))?;
                 g.b.ins().jump(done, &[]);
                 if let Some(e) = &i.els {
                     g.b.switch_to_block(eb);
-                    self.stmt(g, e)?;
+                    g.guarded(|g| self.stmt(g, e))?;
                     g.b.ins().jump(done, &[]);
                 }
                 g.b.switch_to_block(done);
