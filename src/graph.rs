@@ -8,7 +8,7 @@
 use std::fmt;
 use std::path::Path;
 
-pub use texpr_graph::{Attr, Constant, Dim, Graph, Node, NodeId, Value, ValueDef, ValueId};
+pub use texpr_graph::{Attr, Constant, Dim, FUSED, Graph, Node, NodeId, Options, Value, ValueDef, ValueId};
 
 use crate::{DType, Result};
 
@@ -67,13 +67,21 @@ impl Model {
         &self.graph
     }
 
-    /// Compiles the model for a target: types inferred (an operator texpr
-    /// does not know is an `Err` naming the node); kernels are compiled on
-    /// a run's first use of each shape.
+    /// Compiles the model for a target with every graph pass on
+    /// ([`Model::compile_with`] and [`Options`] choose more).
     pub fn compile(&self, target: crate::Target) -> Result<CompiledModel> {
+        self.compile_with(Options::new(target))
+    }
+
+    /// Compiles the model: types inferred (an operator texpr does not know
+    /// is an `Err` naming the node), the graph passes run (constant
+    /// folding, common-subexpression and dead-node elimination, batch-norm
+    /// folding, fusion) unless [`Options::optimize`] turns them off;
+    /// kernels are compiled on a run's first use of each shape.
+    pub fn compile_with(&self, options: Options) -> Result<CompiledModel> {
         let compile: texpr_graph::CompileFn =
             std::sync::Arc::new(|f: crate::Func, t: crate::Target| crate::Kernel::from_func(f).compile(t));
-        Ok(CompiledModel { exec: texpr_graph::Executor::new(self.graph.clone(), target, compile)? })
+        Ok(CompiledModel { exec: texpr_graph::Executor::new(self.graph.clone(), options, compile)? })
     }
 
     fn info(&self, id: ValueId) -> ValueInfo {
@@ -105,7 +113,7 @@ impl CompiledModel {
         self.exec.run(inputs)
     }
 
-    /// The graph, with its inferred types.
+    /// The graph it runs: types inferred, graph passes run.
     pub fn graph(&self) -> &Graph {
         self.exec.graph()
     }

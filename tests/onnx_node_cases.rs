@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use texpr::graph::{Model, Value};
+use texpr::graph::{Model, Options, Value};
 
 #[path = "../onnx/tests/common/mod.rs"]
 mod common;
@@ -111,9 +111,9 @@ fn agree(got: &Value, want: &Value) -> Result<(), String> {
 }
 
 /// Runs a case's data sets; the number of values compared.
-fn run_case(case: &Path, target: Target) -> Result<usize, String> {
+fn run_case(case: &Path, options: Options) -> Result<usize, String> {
     let model = Model::from_onnx_bytes(&std::fs::read(case.join("model.onnx")).unwrap()).map_err(|e| e.to_string())?;
-    let compiled = model.compile(target).map_err(|e| e.to_string())?;
+    let compiled = model.compile_with(options).map_err(|e| e.to_string())?;
     let mut n = 0;
     for set in sorted(case, "test_data_set_") {
         let inputs: Vec<Value> = sorted(&set, "input_").iter().map(|p| load(p)).collect();
@@ -152,8 +152,12 @@ fn node_cases_run() {
             continue;
         }
         ran += 1;
-        let r = [Target::Cpu, Target::Interp].into_iter().try_for_each(|t| {
-            compared += run_case(&case, t).map_err(|e| format!("{name} on {t:?}: {e}"))?;
+        // The graph passes on (Cpu, Interp) and off (Cpu).
+        let runs = [(Target::Cpu, true), (Target::Interp, true), (Target::Cpu, false)];
+        let r = runs.into_iter().try_for_each(|(t, on)| {
+            let passes = if on { "" } else { " without graph passes" };
+            compared +=
+                run_case(&case, Options::new(t).optimize(on)).map_err(|e| format!("{name} on {t:?}{passes}: {e}"))?;
             Ok::<(), String>(())
         });
         if r.as_ref().is_err_and(|e| e.ends_with(NO_DATA)) {
@@ -209,7 +213,7 @@ fn node_cases_run_on_opencl() {
     let (mut ran, mut compared, mut failures) = (0, 0, vec![]);
     for case in runnable.iter().step_by(5) {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        match run_case(case, Target::OpenCl) {
+        match run_case(case, Options::new(Target::OpenCl)) {
             Ok(n) => {
                 ran += 1;
                 compared += n;

@@ -81,6 +81,13 @@ macro_rules! any_tensor {
                     .map(AnyTensor::$v),)*
                 }
             }
+            /// The elements as little-endian bytes (`bool`: 0 or 1), what
+            /// [`AnyTensor::from_le_bytes`] reads.
+            pub fn to_le_bytes(&self) -> Vec<u8> {
+                let mut out = Vec::with_capacity(self.len() * self.dtype().bytes());
+                match self { $(AnyTensor::$v(t) => t.as_slice().iter().for_each(|x| x.to_le(&mut out)),)* }
+                out
+            }
             /// The element type.
             pub fn dtype(&self) -> DType {
                 match self { $(AnyTensor::$v(_) => DType::$v,)* }
@@ -120,6 +127,7 @@ impl AnyTensor {
 /// Decoding one element from its little-endian bytes.
 trait LeBytes: Sized {
     fn from_le(b: &[u8]) -> Self;
+    fn to_le(&self, out: &mut Vec<u8>);
 }
 
 macro_rules! le_bytes {
@@ -127,6 +135,9 @@ macro_rules! le_bytes {
         impl LeBytes for $t {
             fn from_le(b: &[u8]) -> Self {
                 <$t>::from_le_bytes(b.try_into().unwrap_or_default())
+            }
+            fn to_le(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
             }
         }
     )*};
@@ -136,6 +147,9 @@ le_bytes!(i8, i16, i32, i64, u8, u16, u32, u64, f16, bf16, f32, f64);
 impl LeBytes for bool {
     fn from_le(b: &[u8]) -> Self {
         b.first().is_some_and(|x| *x != 0)
+    }
+    fn to_le(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
     }
 }
 

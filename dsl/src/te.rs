@@ -166,6 +166,75 @@ impl Expr {
         }
     }
 
+    /// The integer literal this is, if it is one (a literal dim).
+    pub fn as_int(&self) -> Option<i128> {
+        match &*self.node {
+            Node::Int(v) => Some(*v),
+            Node::Typed(v) => v.as_i64().map(i128::from),
+            _ => None,
+        }
+    }
+
+    /// The name this is, if it is a name.
+    pub fn as_name(&self) -> Option<&str> {
+        match &*self.node {
+            Node::Name(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The tensor and index expressions, if this is a load `t[i, ...]`.
+    pub fn as_load(&self) -> Option<(&str, &[Expr])> {
+        match &*self.node {
+            Node::Index(t, idx) => Some((&t.name, idx)),
+            _ => None,
+        }
+    }
+
+    /// `true` when a reduction occurs anywhere in the expression.
+    pub fn has_reduce(&self) -> bool {
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            if matches!(&*e.node, Node::Reduce(..)) {
+                return true;
+            }
+            todo.extend(e.children());
+        }
+        false
+    }
+
+    /// The expression rewritten bottom-up: every subexpression, its
+    /// children already rewritten, is replaced by `f`'s result where `f`
+    /// gives one. What program generators use to rename tensors
+    /// (`t[..]` → `u[..]`) or substitute a stage's body for its loads
+    /// (composing definitions). Recursive: for expressions a program built,
+    /// not for arbitrarily deep user input.
+    pub fn rewrite(&self, f: &mut dyn FnMut(&Expr) -> Option<Expr>) -> Expr {
+        let mut r = |e: &Expr| e.rewrite(f);
+        let node = match &*self.node {
+            Node::Name(_) | Node::Float(_) | Node::Int(_) | Node::Bool(_) | Node::Typed(_) => None,
+            Node::Index(t, v) => Some(Node::Index(t.clone(), v.iter().map(&mut r).collect())),
+            Node::Call(n, v) => Some(Node::Call(n.clone(), v.iter().map(&mut r).collect())),
+            Node::Unary(op, a) => Some(Node::Unary(*op, r(a))),
+            Node::Cast(a, t) => Some(Node::Cast(r(a), *t)),
+            Node::Binary(op, a, b) => Some(Node::Binary(*op, r(a), r(b))),
+            Node::Cmp(op, a, b) => Some(Node::Cmp(*op, r(a), r(b))),
+            Node::And(a, b) => Some(Node::And(r(a), r(b))),
+            Node::Or(a, b) => Some(Node::Or(r(a), r(b))),
+            Node::If(c, a, b) => Some(Node::If(r(c), r(a), r(b))),
+            Node::Reduce(op, vars, body) => Some(Node::Reduce(
+                *op,
+                vars.iter().map(|v| RVar { name: v.name.clone(), lo: r(&v.lo), hi: r(&v.hi) }).collect(),
+                r(body),
+            )),
+        };
+        let e = match node {
+            Some(n) => Expr { node: Arc::new(n), origin: self.origin },
+            None => self.clone(),
+        };
+        f(&e).unwrap_or(e)
+    }
+
     /// A reference by name to an index or reduction variable, a scalar
     /// input or a dim.
     pub fn name(name: impl Into<String>) -> Expr {

@@ -1,65 +1,29 @@
 //! The executor: runs a graph node by node, each node a kernel from the
-//! operator library (compiled once per node and input shapes, then cached)
-//! or a view (a new shape over the same data).
+//! operator library — a fused node one kernel composed from its members —
+//! (compiled once per node and input shapes, then cached), a view (a new
+//! shape over the same data), or a value.
 //!
 //! The executor does not know the backends: it is given the function that
 //! compiles a definition for its target (the facade passes `Kernel`'s).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use texpr_dsl::{AnyTensor, Compiled, DType, Data, DataMut, Func, Result, Target};
-use texpr_ops::{Attrs, Impl, Input};
+use texpr_dsl::{AnyTensor, Compiled, DType, Data, DataMut, Func, Result, Target, TargetClass};
+use texpr_ops::{Impl, Input};
 
-use crate::{Attr, Dim, Graph, NodeId};
+use crate::attrs::NodeAttrs;
+use crate::passes::{self, Ctx};
+use crate::{Dim, Graph, NodeId, Options};
 
 /// Compiles a definition for a target.
 pub type CompileFn = Arc<dyn Fn(Func, Target) -> Result<Arc<Compiled>> + Send + Sync>;
 
-/// A node's attributes, as the operator library reads them.
-struct NodeAttrs<'a>(&'a BTreeMap<String, Attr>);
-
-impl Attrs for NodeAttrs<'_> {
-    fn int(&self, name: &str) -> Option<i64> {
-        match self.0.get(name) {
-            Some(Attr::Int(v)) => Some(*v),
-            _ => None,
-        }
-    }
-
-    fn float(&self, name: &str) -> Option<f32> {
-        match self.0.get(name) {
-            Some(Attr::Float(v)) => Some(*v),
-            _ => None,
-        }
-    }
-
-    fn ints(&self, name: &str) -> Option<Vec<i64>> {
-        match self.0.get(name) {
-            Some(Attr::Ints(v)) => Some(v.clone()),
-            _ => None,
-        }
-    }
-
-    fn string(&self, name: &str) -> Option<String> {
-        match self.0.get(name) {
-            Some(Attr::String(s)) => Some(s.clone()),
-            _ => None,
-        }
-    }
-
-    fn tensor(&self, name: &str) -> Option<AnyTensor> {
-        match self.0.get(name) {
-            Some(Attr::Tensor(c)) => AnyTensor::from_le_bytes(c.dtype, &c.shape, &c.bytes).ok(),
-            _ => None,
-        }
-    }
-}
-
 /// How one node runs for given input shapes.
 enum Step {
-    /// A compiled kernel.
-    Kernel(Arc<Compiled>),
+    /// A compiled kernel, and the positions of the node's inputs it takes
+    /// (in order).
+    Kernel(Arc<Compiled>, Vec<usize>),
     /// The first input's data, reshaped.
     View(Vec<usize>),
     /// A value computed at implementation time.
@@ -70,26 +34,44 @@ enum Step {
 /// dims and (for small integer inputs, which shape rules may read) values.
 type Key = (u32, Vec<Option<(DType, Vec<usize>, Option<Vec<i64>>)>>);
 
+/// Values by [`ValueId`](crate::ValueId) index during a run.
+type Env = Vec<Option<Arc<AnyTensor>>>;
+
 /// A graph ready to run on a target.
 pub struct Executor {
     graph: Graph,
-    target: Target,
+    options: Options,
     compile: CompileFn,
+    /// The constants, decoded once.
+    consts: Env,
     steps: Mutex<HashMap<Key, Arc<Step>>>,
 }
 
 impl Executor {
-    /// Checks the graph and infers its types (an operator that is not
-    /// known, or inputs that do not fit it, is an error naming the node).
-    pub fn new(mut graph: Graph, target: Target, compile: CompileFn) -> Result<Executor> {
+    /// Checks the graph, infers its types (an operator that is not known,
+    /// or inputs that do not fit it, is an error naming the node) and runs
+    /// the graph passes unless `options` turn them off.
+    pub fn new(mut graph: Graph, options: Options, compile: CompileFn) -> Result<Executor> {
         graph.validate()?;
         crate::infer(&mut graph)?;
-        Ok(Executor { graph, target, compile, steps: Mutex::new(HashMap::new()) })
+        if options.optimizes() {
+            let eval = |g: &Graph, id: NodeId, ins: &[Option<Arc<AnyTensor>>]| {
+                evaluate(g, id, ins, fold_target(options.target()), &compile)
+            };
+            passes::optimize(&mut graph, &Ctx { options: &options, eval: &eval })?;
+        }
+        let consts = decode_constants(&graph)?;
+        Ok(Executor { graph, options, compile, consts, steps: Mutex::new(HashMap::new()) })
     }
 
-    /// The graph (types inferred).
+    /// The graph (types inferred, passes run).
     pub fn graph(&self) -> &Graph {
         &self.graph
+    }
+
+    /// The options it was compiled with.
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 
     /// Runs the graph on its inputs (in order; constants excluded) and
@@ -100,87 +82,21 @@ impl Executor {
         if inputs.len() != g.inputs.len() {
             return Err(g.err(format!("{} input(s) given, the model takes {}", inputs.len(), g.inputs.len())));
         }
-        let mut env: Vec<Option<Arc<AnyTensor>>> = vec![None; g.values.len()];
+        let mut env: Env = self.consts.clone();
         for (v, x) in g.inputs.iter().zip(inputs) {
-            let d = g.value(*v);
-            let at = |m: String| {
-                texpr_dsl::Error::Model(texpr_dsl::ModelError {
-                    model: g.name.clone(),
-                    at: Some(format!("input `{}`", d.name)),
-                    message: m,
-                })
-            };
-            if d.dtype.is_some_and(|t| t != x.dtype()) {
-                return Err(at(format!("expects `{}` elements, got `{}`", d.dtype.unwrap_or(DType::F32), x.dtype())));
-            }
-            if let Some(s) = &d.shape {
-                let fits = s.len() == x.shape().len()
-                    && s.iter().zip(x.shape()).all(|(d, n)| !matches!(d, Dim::Known(k) if k != n));
-                if !fits {
-                    return Err(at(format!("expects shape {}, got {:?}", crate::shape::show(s), x.shape())));
-                }
-            }
+            check_input(g, *v, x)?;
             env[v.0 as usize] = Some(Arc::new(x.clone()));
         }
-        for (i, v) in g.values.iter().enumerate() {
-            if let Some(c) = &v.constant {
-                env[i] = Some(Arc::new(AnyTensor::from_le_bytes(c.dtype, &c.shape, &c.bytes)?));
-            }
-        }
-        for (k, n) in g.nodes.iter().enumerate() {
+        for k in 0..g.nodes.len() {
             let id = NodeId(k as u32);
-            let ins: Vec<Option<Arc<AnyTensor>>> =
-                n.inputs.iter().map(|i| i.and_then(|i| env[i.0 as usize].clone())).collect();
+            let n = g.node(id);
+            let ins: Env = n.inputs.iter().map(|i| i.and_then(|i| env[i.0 as usize].clone())).collect();
             if n.inputs.iter().zip(&ins).any(|(i, x)| i.is_some() && x.is_none()) {
                 return Err(g.node_err(id, "an input has no value (an output texpr does not compute)"));
             }
             let step = self.step(id, &ins)?;
-            match &*step {
-                Step::View(shape) => {
-                    let x = ins.first().cloned().flatten().ok_or_else(|| g.node_err(id, "no input"))?;
-                    let y = (*x).clone().reshaped(shape).map_err(|e| g.node_err(id, e.to_string()))?;
-                    if let Some(o) = n.outputs.first() {
-                        env[o.0 as usize] = Some(Arc::new(y));
-                    }
-                    // Dropout's mask at inference: every element kept.
-                    if n.op == "Dropout"
-                        && let Some(m) = n.outputs.get(1)
-                    {
-                        let ones = texpr_dsl::Tensor::from_vec(shape, vec![true; shape.iter().product()])
-                            .map_err(|e| g.node_err(id, e.to_string()))?;
-                        env[m.0 as usize] = Some(Arc::new(AnyTensor::from(ones)));
-                    }
-                }
-                Step::Value(v) => {
-                    if let Some(o) = n.outputs.first() {
-                        env[o.0 as usize] = Some(v.clone());
-                    }
-                }
-                Step::Kernel(c) => {
-                    // The kernel takes the first present inputs; trailing
-                    // ones (shapes, axes) were read when it was built.
-                    let mut present: Vec<&AnyTensor> = ins.iter().flatten().map(|x| &**x).collect();
-                    present.truncate(c.func().inputs().count());
-                    let data: Vec<Data<'_>> = present.iter().map(|x| x.data()).collect();
-                    let shapes: Vec<&[usize]> = present.iter().map(|x| x.shape()).collect();
-                    let (_, out_shapes) = c.shapes(&data, &shapes)?;
-                    let types = c.func().output_types();
-                    // Sized by the model: too large is an error, not an abort.
-                    let mut outs: Vec<AnyTensor> = types
-                        .iter()
-                        .zip(&out_shapes)
-                        .map(|((t, _), s)| AnyTensor::try_filled(*t, s, texpr_dsl::Scalar::zero(*t)))
-                        .collect::<Result<_>>()
-                        .map_err(|e| g.node_err(id, e.to_string()))?;
-                    {
-                        let mut od: Vec<DataMut<'_>> = outs.iter_mut().map(|o| o.data_mut()).collect();
-                        let os: Vec<&[usize]> = out_shapes.iter().map(|s| s.as_slice()).collect();
-                        c.run(&data, &shapes, &[], &mut od, &os)?;
-                    }
-                    for (o, y) in n.outputs.iter().zip(outs) {
-                        env[o.0 as usize] = Some(Arc::new(y));
-                    }
-                }
+            for (o, y) in n.outputs.iter().zip(execute(g, id, &step, &ins)?) {
+                env[o.0 as usize] = y;
             }
         }
         g.outputs
@@ -196,7 +112,6 @@ impl Executor {
 
     fn step(&self, id: NodeId, ins: &[Option<Arc<AnyTensor>>]) -> Result<Arc<Step>> {
         let g = &self.graph;
-        let n = g.node(id);
         let key: Key = (
             id.0,
             ins.iter()
@@ -213,23 +128,142 @@ impl Executor {
         if let Some(s) = cache {
             return Ok(s);
         }
-        let inputs: Vec<Option<Input<'_>>> = ins
-            .iter()
-            .map(|x| x.as_ref().map(|x| Input { dtype: x.dtype(), shape: x.shape(), value: Some(x) }))
-            .collect();
-        let step = match texpr_ops::implement(&n.op, g.opset, &NodeAttrs(&n.attrs), &inputs, n.outputs.len())
-            .map_err(|m| g.node_err(id, m))?
-        {
-            Impl::View(s) => Step::View(s),
-            Impl::Value(v) => Step::Value(Arc::new(v)),
-            Impl::Kernel(f) => {
-                Step::Kernel((self.compile)(*f, self.target).map_err(|e| g.node_err(id, e.to_string()))?)
-            }
-        };
-        let step = Arc::new(step);
+        let step = Arc::new(build_step(g, id, ins, self.options.target(), &self.compile)?);
         if let Ok(mut c) = self.steps.lock() {
             c.insert(key, step.clone());
         }
         Ok(step)
     }
+}
+
+/// Where constant folding runs nodes: the CPU targets run them themselves,
+/// the GPU targets fold on the CPU.
+fn fold_target(t: Target) -> Target {
+    if t.class() == TargetClass::Cpu { t } else { Target::Cpu }
+}
+
+/// The constants as tensors.
+fn decode_constants(g: &Graph) -> Result<Env> {
+    g.values
+        .iter()
+        .map(|v| match &v.constant {
+            Some(c) => AnyTensor::from_le_bytes(c.dtype, &c.shape, &c.bytes).map(|t| Some(Arc::new(t))),
+            None => Ok(None),
+        })
+        .collect()
+}
+
+/// An input's element type and known dims match the graph's.
+fn check_input(g: &Graph, v: crate::ValueId, x: &AnyTensor) -> Result<()> {
+    let d = g.value(v);
+    let at = |m: String| {
+        texpr_dsl::Error::Model(texpr_dsl::ModelError {
+            model: g.name.clone(),
+            at: Some(format!("input `{}`", d.name)),
+            message: m,
+        })
+    };
+    if d.dtype.is_some_and(|t| t != x.dtype()) {
+        return Err(at(format!("expects `{}` elements, got `{}`", d.dtype.unwrap_or(DType::F32), x.dtype())));
+    }
+    if let Some(s) = &d.shape {
+        let fits =
+            s.len() == x.shape().len() && s.iter().zip(x.shape()).all(|(d, n)| !matches!(d, Dim::Known(k) if k != n));
+        if !fits {
+            return Err(at(format!("expects shape {}, got {:?}", crate::shape::show(s), x.shape())));
+        }
+    }
+    Ok(())
+}
+
+/// How node `id` runs on inputs of these types: its implementation from
+/// the operator library (a fused node's composed from its members'),
+/// kernels compiled for `target`.
+fn build_step(
+    g: &Graph,
+    id: NodeId,
+    ins: &[Option<Arc<AnyTensor>>],
+    target: Target,
+    compile: &CompileFn,
+) -> Result<Step> {
+    let n = g.node(id);
+    let inputs: Vec<Option<Input<'_>>> =
+        ins.iter().map(|x| x.as_ref().map(|x| Input { dtype: x.dtype(), shape: x.shape(), value: Some(x) })).collect();
+    let (builder, args) = if n.is_fused() {
+        let c = crate::compose::compose(g, id, &inputs).map_err(|m| g.node_err(id, m))?;
+        (c.func, c.args)
+    } else {
+        match texpr_ops::implement(&n.op, g.opset, &NodeAttrs(&n.attrs), &inputs, n.outputs.len())
+            .map_err(|m| g.node_err(id, m))?
+        {
+            Impl::View(s) => return Ok(Step::View(s)),
+            Impl::Value(v) => return Ok(Step::Value(Arc::new(v))),
+            Impl::Kernel(f) => {
+                // The kernel takes the first present inputs; trailing ones
+                // (shapes, axes) were read when it was built.
+                let present: Vec<usize> = (0..ins.len()).filter(|k| ins[*k].is_some()).collect();
+                (*f, present)
+            }
+        }
+    };
+    let func = builder.build().map_err(|e| g.node_err(id, e.to_string()))?;
+    let mut args = args;
+    args.truncate(func.inputs().count());
+    let compiled = compile(func, target).map_err(|e| g.node_err(id, e.to_string()))?;
+    Ok(Step::Kernel(compiled, args))
+}
+
+/// Runs one step: the node's outputs.
+fn execute(g: &Graph, id: NodeId, step: &Step, ins: &[Option<Arc<AnyTensor>>]) -> Result<Env> {
+    let n = g.node(id);
+    Ok(match step {
+        Step::View(shape) => {
+            let x = ins.first().cloned().flatten().ok_or_else(|| g.node_err(id, "no input"))?;
+            let y = (*x).clone().reshaped(shape).map_err(|e| g.node_err(id, e.to_string()))?;
+            let mut outs = vec![Some(Arc::new(y))];
+            // Dropout's mask at inference: every element kept.
+            if n.op == "Dropout" && n.outputs.len() > 1 {
+                let ones = texpr_dsl::Tensor::from_vec(shape, vec![true; shape.iter().product()])
+                    .map_err(|e| g.node_err(id, e.to_string()))?;
+                outs.push(Some(Arc::new(AnyTensor::from(ones))));
+            }
+            outs
+        }
+        Step::Value(v) => vec![Some(v.clone())],
+        Step::Kernel(c, args) => {
+            let present: Vec<&AnyTensor> = args.iter().filter_map(|k| ins.get(*k)?.as_deref()).collect();
+            let data: Vec<Data<'_>> = present.iter().map(|x| x.data()).collect();
+            let shapes: Vec<&[usize]> = present.iter().map(|x| x.shape()).collect();
+            let (_, out_shapes) = c.shapes(&data, &shapes)?;
+            let types = c.func().output_types();
+            // Sized by the model: too large is an error, not an abort.
+            let mut outs: Vec<AnyTensor> = types
+                .iter()
+                .zip(&out_shapes)
+                .map(|((t, _), s)| AnyTensor::try_filled(*t, s, texpr_dsl::Scalar::zero(*t)))
+                .collect::<Result<_>>()
+                .map_err(|e| g.node_err(id, e.to_string()))?;
+            {
+                let mut od: Vec<DataMut<'_>> = outs.iter_mut().map(|o| o.data_mut()).collect();
+                let os: Vec<&[usize]> = out_shapes.iter().map(|s| s.as_slice()).collect();
+                c.run(&data, &shapes, &[], &mut od, &os).map_err(|e| g.node_err(id, e.to_string()))?;
+            }
+            outs.into_iter().map(|y| Some(Arc::new(y))).collect()
+        }
+    })
+}
+
+/// Runs node `id` of `g` once on `ins` (what constant folding does).
+pub(crate) fn evaluate(
+    g: &Graph,
+    id: NodeId,
+    ins: &[Option<Arc<AnyTensor>>],
+    target: Target,
+    compile: &CompileFn,
+) -> Result<Vec<AnyTensor>> {
+    let step = build_step(g, id, ins, target, compile)?;
+    execute(g, id, &step, ins)?
+        .into_iter()
+        .map(|v| v.map(Arc::unwrap_or_clone).ok_or_else(|| g.node_err(id, "an output is not computed")))
+        .collect()
 }

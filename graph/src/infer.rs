@@ -20,6 +20,10 @@ pub fn infer(g: &mut Graph) -> Result<()> {
     g.validate()?;
     for k in 0..g.nodes.len() {
         let id = NodeId(k as u32);
+        if g.nodes[k].is_fused() {
+            // Typed before fusion, by its members' rules.
+            continue;
+        }
         let outs = node_types(g, id).map_err(|m| g.node_err(id, m))?;
         let n = &g.nodes[k];
         for (o, (dtype, shape)) in n.outputs.clone().iter().zip(outs) {
@@ -587,6 +591,7 @@ mod tests {
                 inputs: inputs.iter().map(|i| Some(*i)).collect(),
                 outputs: vec![o],
                 attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+                fused: vec![],
             });
             o
         }

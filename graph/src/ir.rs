@@ -105,7 +105,7 @@ impl fmt::Display for Attr {
 }
 
 /// An operator application.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Node {
     /// Its name (may be empty in ONNX; errors then use its first output).
     pub name: String,
@@ -119,6 +119,22 @@ pub struct Node {
     pub outputs: Vec<ValueId>,
     /// Attributes by name.
     pub attrs: BTreeMap<String, Attr>,
+    /// For a fused node (op [`FUSED`], made by the fusion pass): its
+    /// members in order, one kernel; they read the node's inputs and each
+    /// other's outputs, and the last computes the node's output. Values
+    /// only members read are the node's own (their producer is the fused
+    /// node). Empty for every other node.
+    pub fused: Vec<Node>,
+}
+
+/// The operator of a fused node ([`Node::fused`]).
+pub const FUSED: &str = "Fused";
+
+impl Node {
+    /// `true` for a fused node.
+    pub fn is_fused(&self) -> bool {
+        !self.fused.is_empty()
+    }
 }
 
 /// A value: a graph input, a constant, or a node's output.
@@ -237,6 +253,9 @@ impl Graph {
         }
         for (k, n) in self.nodes.iter().enumerate() {
             let id = NodeId(k as u32);
+            if n.is_fused() {
+                self.validate_fused(id, &defined)?;
+            }
             for x in n.inputs.iter().flatten() {
                 match defined.get(x.0 as usize) {
                     None => return Err(self.node_err(id, format!("input #{} does not exist", x.0))),
@@ -277,6 +296,114 @@ impl Graph {
         Ok(())
     }
 
+    /// A fused node's members read its inputs or earlier members' outputs,
+    /// and its outputs are members' outputs.
+    fn validate_fused(&self, id: NodeId, defined: &[bool]) -> Result<()> {
+        let n = self.node(id);
+        let mut inner: Vec<ValueId> = vec![];
+        for m in &n.fused {
+            if m.is_fused() {
+                return Err(self.node_err(id, "a fused node inside a fused node"));
+            }
+            for x in m.inputs.iter().flatten() {
+                let outer = n.inputs.contains(&Some(*x)) && defined.get(x.0 as usize) == Some(&true);
+                if !outer && !inner.contains(x) {
+                    return Err(self.node_err(id, format!("member {} reads a value it cannot see", m.op)));
+                }
+            }
+            for o in &m.outputs {
+                if o.0 as usize >= self.values.len() || inner.contains(o) {
+                    return Err(self.node_err(id, format!("member {} computes an invalid value", m.op)));
+                }
+                inner.push(*o);
+            }
+        }
+        if let Some(o) = n.outputs.iter().find(|o| !inner.contains(o)) {
+            return Err(self.node_err(id, format!("output `{}` is not computed by a member", self.value(*o).name)));
+        }
+        Ok(())
+    }
+
+    /// `outs = Op(ins) attr=value ...`.
+    fn node_line(&self, n: &Node) -> String {
+        let outs: Vec<&str> = n.outputs.iter().map(|o| self.value(*o).name.as_str()).collect();
+        let ins: Vec<&str> = n.inputs.iter().map(|i| i.map_or("_", |i| self.value(i).name.as_str())).collect();
+        let mut line = format!("{} = {}({})", outs.join(", "), n.op, ins.join(", "));
+        for (name, a) in &n.attrs {
+            line.push_str(&format!(" {name}={a}"));
+        }
+        line
+    }
+
+    /// For every value, the nodes that read it (a fused node reads what
+    /// its members read), each once, in order.
+    pub fn readers(&self) -> Vec<Vec<NodeId>> {
+        let mut r: Vec<Vec<NodeId>> = vec![vec![]; self.values.len()];
+        for (k, n) in self.nodes.iter().enumerate() {
+            let id = NodeId(k as u32);
+            let reads = n.inputs.iter().chain(n.fused.iter().flat_map(|m| &m.inputs)).flatten();
+            for v in reads {
+                if let Some(list) = r.get_mut(v.0 as usize)
+                    && list.last() != Some(&id)
+                {
+                    list.push(id);
+                }
+            }
+        }
+        r
+    }
+
+    /// Removes the nodes `keep` rejects and every value nothing refers to
+    /// any more (no node reads or computes it, not a graph input or
+    /// output), renumbering handles.
+    pub fn retain(&mut self, keep: impl Fn(NodeId, &Node) -> bool) {
+        let nodes: Vec<Node> = std::mem::take(&mut self.nodes)
+            .into_iter()
+            .enumerate()
+            .filter(|(k, n)| keep(NodeId(*k as u32), n))
+            .map(|(_, n)| n)
+            .collect();
+        let mut used = vec![false; self.values.len()];
+        for v in self.inputs.iter().chain(&self.outputs) {
+            used[v.0 as usize] = true;
+        }
+        for n in &nodes {
+            for m in std::iter::once(n).chain(&n.fused) {
+                for v in m.inputs.iter().flatten().chain(&m.outputs) {
+                    used[v.0 as usize] = true;
+                }
+            }
+        }
+        let mut map = vec![None; self.values.len()];
+        let mut values = vec![];
+        for (i, v) in std::mem::take(&mut self.values).into_iter().enumerate() {
+            if used[i] {
+                map[i] = Some(ValueId(values.len() as u32));
+                values.push(v);
+            }
+        }
+        let re = |v: &mut ValueId| *v = map[v.0 as usize].unwrap_or(*v);
+        for v in self.inputs.iter_mut().chain(self.outputs.iter_mut()) {
+            re(v);
+        }
+        self.values = values;
+        for v in &mut self.values {
+            v.producer = None;
+        }
+        self.nodes = nodes;
+        let remap = |m: &mut Node| m.inputs.iter_mut().flatten().chain(m.outputs.iter_mut()).for_each(re);
+        for (k, n) in self.nodes.iter_mut().enumerate() {
+            remap(n);
+            n.fused.iter_mut().for_each(remap);
+            // The fused node computes its members' values too.
+            for m in std::iter::once(&*n).chain(&n.fused) {
+                for o in &m.outputs {
+                    self.values[o.0 as usize].producer = Some(NodeId(k as u32));
+                }
+            }
+        }
+    }
+
     fn type_str(&self, v: &ValueDef) -> String {
         let t = v.dtype.map_or("?".to_string(), |t| t.to_string());
         match &v.shape {
@@ -298,16 +425,14 @@ impl fmt::Display for Graph {
             writeln!(f, "  const {}: {}", v.name, self.type_str(v))?;
         }
         for n in &self.nodes {
-            let outs: Vec<&str> = n.outputs.iter().map(|o| self.value(*o).name.as_str()).collect();
-            let ins: Vec<&str> = n.inputs.iter().map(|i| i.map_or("_", |i| self.value(i).name.as_str())).collect();
-            let mut line = format!("  {} = {}({})", outs.join(", "), n.op, ins.join(", "));
-            for (name, a) in &n.attrs {
-                line.push_str(&format!(" {name}={a}"));
-            }
+            let mut line = format!("  {}", self.node_line(n));
             if !n.name.is_empty() {
                 line.push_str(&format!("  # {}", n.name));
             }
             writeln!(f, "{line}")?;
+            for m in &n.fused {
+                writeln!(f, "    | {}", self.node_line(m))?;
+            }
         }
         for o in &self.outputs {
             let v = self.value(*o);

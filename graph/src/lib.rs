@@ -9,16 +9,21 @@
 //! `texpr_dsl::Func`s) sit on top of it.
 #![deny(missing_docs)]
 
+mod attrs;
+mod compose;
 mod exec;
 mod infer;
 mod ir;
+mod options;
+pub mod passes;
 pub mod shape;
 
 pub use exec::{CompileFn, Executor};
 pub use infer::infer;
+pub use options::Options;
 pub use texpr_ops::onnx_dtype;
 
-pub use ir::{Attr, Constant, Dim, Graph, Node, NodeId, ValueDef, ValueId};
+pub use ir::{Attr, Constant, Dim, FUSED, Graph, Node, NodeId, ValueDef, ValueId};
 /// A tensor of any element type: a model's input or output (`From<Tensor<T>>`,
 /// `TryFrom<Value> for Tensor<T>`, `.dtype()`, `.shape()`).
 pub use texpr_dsl::AnyTensor as Value;

@@ -112,6 +112,7 @@ pub fn to_graph(name: &str, m: &ModelProto) -> Result<Graph> {
             inputs,
             outputs,
             attrs,
+            fused: vec![],
         });
     }
     for o in &g.output {

@@ -20,7 +20,7 @@ mod quant;
 mod shape_ops;
 
 use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef, TypeDef};
-use texpr_dsl::{AnyTensor, DType, Func};
+use texpr_dsl::{AnyTensor, DType};
 
 /// An operator's attributes, by name.
 pub trait Attrs {
@@ -50,10 +50,12 @@ pub struct Input<'a> {
 /// How a node runs.
 #[derive(Clone, Debug)]
 pub enum Impl {
-    /// A kernel: the node's first present inputs in order (omitted
-    /// optional ones left out; trailing ones read here, such as axes and
-    /// shapes, are not kernel inputs), one output per node output.
-    Kernel(Box<Func>),
+    /// A kernel, as a definition to build (so that the graph level can
+    /// compose definitions into one): the node's first present inputs in
+    /// order (omitted optional ones left out; trailing ones read here, such
+    /// as axes and shapes, are not kernel inputs), one output per node
+    /// output.
+    Kernel(Box<FuncBuilder>),
     /// The first input's data under a new shape.
     View(Vec<usize>),
     /// A value computed here (`ConstantOfShape`).
@@ -106,7 +108,7 @@ pub(crate) fn elementwise(
     out_t: DType,
     out: &[usize],
     f: impl FnOnce(Vec<Expr>) -> Expr,
-) -> Result<Func, String> {
+) -> Result<FuncBuilder, String> {
     let mut b = FuncBuilder::new(name);
     let r = out.len();
     let loads: Vec<Expr> = ins
@@ -120,7 +122,7 @@ pub(crate) fn elementwise(
     b.output(out_t, dims(out));
     let y = b.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(out_t, out)), idx: idx(r), body: f(loads) });
     b.ret([y]);
-    b.build().map_err(|e| e.to_string())
+    Ok(b)
 }
 
 pub(crate) fn float_only(op: &str, t: DType) -> Result<(), String> {
@@ -393,7 +395,7 @@ fn matmul(a: Input<'_>, b: Input<'_>) -> Result<Impl, String> {
     f.output(a.dtype, dims(&out));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(a.dtype, &out)), idx: idx(out.len()), body });
     f.ret([y]);
-    f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
+    Ok(Impl::Kernel(Box::new(f.clone())))
 }
 
 fn gemm(attrs: &dyn Attrs, a: Input<'_>, b: Input<'_>, c: Option<Input<'_>>) -> Result<Impl, String> {
@@ -432,7 +434,7 @@ fn gemm(attrs: &dyn Attrs, a: Input<'_>, b: Input<'_>, c: Option<Input<'_>>) -> 
     f.output(a.dtype, dims(&[m, n]));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(a.dtype, &[m, n])), idx: idx(2), body });
     f.ret([y]);
-    f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
+    Ok(Impl::Kernel(Box::new(f.clone())))
 }
 
 /// `Softmax`/`LogSoftmax` along `axis` (opset 13 on), or over the
@@ -484,7 +486,7 @@ fn softmax(op: &str, opset: i64, attrs: &dyn Attrs, x: Input<'_>) -> Result<Impl
     f.output(x.dtype, dims(x.shape));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, x.shape)), idx: idx(r), body });
     f.ret([y]);
-    f.build().map(|f| Impl::Kernel(Box::new(f))).map_err(|e| e.to_string())
+    Ok(Impl::Kernel(Box::new(f.clone())))
 }
 
 #[cfg(test)]
@@ -544,7 +546,7 @@ mod tests {
         let Ok(Impl::Kernel(f)) = implement("MatMul", 13, &NoAttrs, &[Some(vector), Some(m)], 1) else {
             panic!("[4] x [4, 3]")
         };
-        assert_eq!(f.output_types()[0].1.len(), 1);
+        assert_eq!(f.build().unwrap().output_types()[0].1.len(), 1);
     }
 
     /// A `ConstantOfShape` promising more elements than memory holds is an
