@@ -79,9 +79,15 @@ impl Model {
     /// folding, fusion) unless [`Options::optimize`] turns them off;
     /// kernels are compiled on a run's first use of each shape.
     pub fn compile_with(&self, options: Options) -> Result<CompiledModel> {
-        let compile: texpr_graph::CompileFn =
-            std::sync::Arc::new(|f: crate::Func, t: crate::Target| crate::Kernel::from_func(f).compile(t));
-        Ok(CompiledModel { exec: texpr_graph::Executor::new(self.graph.clone(), options, compile)? })
+        Ok(CompiledModel { exec: texpr_graph::Executor::new(self.graph.clone(), options, compiler())? })
+    }
+
+    /// The graph after import (types inferred) and after each graph pass
+    /// that changed it, named by the pass (`texpr inspect --passes`; the
+    /// same as `TEXPR_DUMP=graph` prints while compiling).
+    pub fn passes(&self, options: &Options) -> Result<Vec<(String, Graph)>> {
+        let trace = texpr_graph::trace_passes(self.graph.clone(), options, &compiler())?;
+        Ok(trace.into_iter().map(|(name, g)| (name.to_string(), g)).collect())
     }
 
     fn info(&self, id: ValueId) -> ValueInfo {
@@ -113,10 +119,35 @@ impl CompiledModel {
         self.exec.run(inputs)
     }
 
+    /// [`CompiledModel::run`], and the time each node of the compiled
+    /// graph (a fused group is one) took, in the order they ran. Kernels
+    /// are compiled on a run's first use of a shape: run once before to
+    /// time only running.
+    pub fn run_profiled(&self, inputs: &[Value]) -> Result<(Vec<Value>, Vec<KernelTime>)> {
+        let (outs, times) = self.exec.run_profiled(inputs)?;
+        let g = self.exec.graph();
+        Ok((outs, times.into_iter().map(|(id, time)| KernelTime { node: g.label(id), time }).collect()))
+    }
+
     /// The graph it runs: types inferred, graph passes run.
     pub fn graph(&self) -> &Graph {
         self.exec.graph()
     }
+}
+
+/// One node's time in [`CompiledModel::run_profiled`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelTime {
+    /// The node: its name and operator, a fused node's operators joined by
+    /// `+` (`conv1: Conv+Add+Relu`).
+    pub node: String,
+    /// How long it ran.
+    pub time: std::time::Duration,
+}
+
+/// The facade's kernel compiler, given to the graph executor.
+fn compiler() -> texpr_graph::CompileFn {
+    std::sync::Arc::new(|f: crate::Func, t: crate::Target| crate::Kernel::from_func(f).compile(t))
 }
 
 impl fmt::Display for Model {

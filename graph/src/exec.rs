@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use texpr_dsl::{AnyTensor, Compiled, DType, Data, DataMut, Func, Result, Target, TargetClass};
 use texpr_ops::{Impl, Input};
@@ -78,6 +79,23 @@ impl Executor {
     /// returns its outputs. Inputs of the wrong count, type or known dims
     /// are an error naming the input.
     pub fn run(&self, inputs: &[AnyTensor]) -> Result<Vec<AnyTensor>> {
+        self.run_timed(inputs, None)
+    }
+
+    /// [`Executor::run`], and the time each node took (kernels compiled on
+    /// this run's first use of a shape count to the node's time; call once
+    /// before to measure only running).
+    pub fn run_profiled(&self, inputs: &[AnyTensor]) -> Result<(Vec<AnyTensor>, Vec<(NodeId, Duration)>)> {
+        let mut times = vec![];
+        let outs = self.run_timed(inputs, Some(&mut times))?;
+        Ok((outs, times))
+    }
+
+    fn run_timed(
+        &self,
+        inputs: &[AnyTensor],
+        mut times: Option<&mut Vec<(NodeId, Duration)>>,
+    ) -> Result<Vec<AnyTensor>> {
         let g = &self.graph;
         if inputs.len() != g.inputs.len() {
             return Err(g.err(format!("{} input(s) given, the model takes {}", inputs.len(), g.inputs.len())));
@@ -94,9 +112,13 @@ impl Executor {
             if n.inputs.iter().zip(&ins).any(|(i, x)| i.is_some() && x.is_none()) {
                 return Err(g.node_err(id, "an input has no value (an output texpr does not compute)"));
             }
+            let start = Instant::now();
             let step = self.step(id, &ins)?;
             for (o, y) in n.outputs.iter().zip(execute(g, id, &step, &ins)?) {
                 env[o.0 as usize] = y;
+            }
+            if let Some(t) = times.as_deref_mut() {
+                t.push((id, start.elapsed()));
             }
         }
         g.outputs
@@ -134,6 +156,18 @@ impl Executor {
         }
         Ok(step)
     }
+}
+
+/// The graph after import (validated, types inferred) and after each
+/// graph pass that changed it, with the pass's name: what
+/// `TEXPR_DUMP=graph` prints and `texpr inspect --passes` shows.
+pub fn trace_passes(mut graph: Graph, options: &Options, compile: &CompileFn) -> Result<Vec<(&'static str, Graph)>> {
+    graph.validate()?;
+    crate::infer(&mut graph)?;
+    let eval = |g: &Graph, id: NodeId, ins: &[Option<Arc<AnyTensor>>]| {
+        evaluate(g, id, ins, fold_target(options.target()), compile)
+    };
+    passes::trace(&graph, &Ctx { options, eval: &eval })
 }
 
 /// Where constant folding runs nodes: the CPU targets run them themselves,

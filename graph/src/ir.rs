@@ -216,6 +216,24 @@ impl Graph {
         }
     }
 
+    /// A short label for node `id`: its name (or first output) and its
+    /// operator, a fused node's members' operators joined by `+`
+    /// (`conv1: Conv+Add+Relu`), for profiles.
+    pub fn label(&self, id: NodeId) -> String {
+        let n = self.node(id);
+        let ops = if n.is_fused() {
+            n.fused.iter().map(|m| m.op.as_str()).collect::<Vec<_>>().join("+")
+        } else {
+            n.op.clone()
+        };
+        let name = match n.outputs.first() {
+            _ if !n.name.is_empty() => n.name.as_str(),
+            Some(o) => self.value(*o).name.as_str(),
+            None => "",
+        };
+        format!("{name}: {ops}")
+    }
+
     /// An error about node `id`.
     pub fn node_err(&self, id: NodeId, message: impl Into<String>) -> Error {
         Error::Model(ModelError { model: self.name.clone(), at: Some(self.describe(id)), message: message.into() })

@@ -18,7 +18,7 @@ mod options;
 pub mod passes;
 pub mod shape;
 
-pub use exec::{CompileFn, Executor};
+pub use exec::{CompileFn, Executor, trace_passes};
 pub use infer::infer;
 pub use options::Options;
 pub use texpr_ops::onnx_dtype;
