@@ -193,7 +193,7 @@ fn run(a: RunArgs) -> Result<(), String> {
     if a.profile {
         let (_, mut times) = compiled.run_profiled(&inputs).map_err(|e| e.to_string())?;
         let total: Duration = times.iter().map(|k| k.time).sum();
-        times.sort_by(|x, y| y.time.cmp(&x.time));
+        times.sort_by_key(|k| std::cmp::Reverse(k.time));
         println!("profile: {} kernels, {:.3} ms", times.len(), ms(total));
         for k in &times {
             let share = 100.0 * k.time.as_secs_f64() / total.as_secs_f64().max(1e-12);

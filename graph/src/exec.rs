@@ -35,6 +35,9 @@ enum Step {
 /// dims and (for small integer inputs, which shape rules may read) values.
 type Key = (u32, Vec<Option<(DType, Vec<usize>, Option<Vec<i64>>)>>);
 
+/// Each node's time in a profiled run.
+pub type Times = Vec<(NodeId, Duration)>;
+
 /// Values by [`ValueId`](crate::ValueId) index during a run.
 type Env = Vec<Option<Arc<AnyTensor>>>;
 
@@ -85,7 +88,7 @@ impl Executor {
     /// [`Executor::run`], and the time each node took (kernels compiled on
     /// this run's first use of a shape count to the node's time; call once
     /// before to measure only running).
-    pub fn run_profiled(&self, inputs: &[AnyTensor]) -> Result<(Vec<AnyTensor>, Vec<(NodeId, Duration)>)> {
+    pub fn run_profiled(&self, inputs: &[AnyTensor]) -> Result<(Vec<AnyTensor>, Times)> {
         let mut times = vec![];
         let outs = self.run_timed(inputs, Some(&mut times))?;
         Ok((outs, times))
