@@ -147,7 +147,7 @@ pub struct KernelTime {
 
 /// The facade's kernel compiler, given to the graph executor.
 fn compiler() -> texpr_graph::CompileFn {
-    std::sync::Arc::new(|f: crate::Func, t: crate::Target| crate::Kernel::from_func(f).compile(t))
+    std::sync::Arc::new(|p: crate::Program, t: crate::Target| crate::Kernel::new(p).compile(t))
 }
 
 impl fmt::Display for Model {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use texpr_dsl::te::{self, ArgDef, Expr, FuncBuilder, Ident, StageDef, TensorRef, TypeDef};
 use texpr_dsl::{AnyTensor, DType};
-use texpr_ops::{Impl, Input};
+use texpr_ops::{Impl, Input, Template};
 
 use crate::attrs::NodeAttrs;
 use crate::{Graph, NodeId, ValueId};
@@ -25,6 +25,8 @@ type Owned<'a> = (DType, Vec<usize>, Option<&'a AnyTensor>);
 pub(crate) struct Composed {
     pub(crate) func: FuncBuilder,
     pub(crate) args: Vec<usize>,
+    /// The anchor's schedule template, its stages renamed.
+    pub(crate) template: Option<Template>,
 }
 
 /// Composes fused node `id` for its inputs `ins` (by the node's input
@@ -53,6 +55,7 @@ pub(crate) fn compose(g: &Graph, id: NodeId, ins: &[Option<Input<'_>>]) -> Resul
     // Substituted stages: index variables and body.
     let mut inline: HashMap<String, (Vec<String>, Expr)> = HashMap::new();
     let last = *n.outputs.first().ok_or("a fused node without output")?;
+    let mut template = None;
     for (j, m) in n.fused.iter().enumerate() {
         let at = |e: String| {
             let who = if m.name.is_empty() { String::new() } else { format!("`{}` ", m.name) };
@@ -73,7 +76,12 @@ pub(crate) fn compose(g: &Graph, id: NodeId, ins: &[Option<Input<'_>>]) -> Resul
         let inputs: Vec<Option<Input<'_>>> =
             owned.iter().map(|o| o.as_ref().map(|(t, s, v)| Input { dtype: *t, shape: s, value: *v })).collect();
         let b = match texpr_ops::implement(&m.op, g.opset, &NodeAttrs(&m.attrs), &inputs, 1).map_err(at)? {
-            Impl::Kernel(b) => *b,
+            Impl::Kernel(k) => {
+                if j == 0 {
+                    template = k.template.map(|t| t.renamed(|s| format!("m0_{s}")));
+                }
+                k.func
+            }
             Impl::View(shape) => {
                 // The same data under the same dims (an identity): the
                 // member's result is its input.
@@ -148,7 +156,7 @@ pub(crate) fn compose(g: &Graph, id: NodeId, ins: &[Option<Input<'_>>]) -> Resul
         f.output(dtype, shape.iter().map(|d| Expr::int(*d as i128)));
         f.ret([TensorRef { name: result }]);
     }
-    Ok(Composed { func: f, args })
+    Ok(Composed { func: f, args, template })
 }
 
 /// The argument holding value `v` (added on first use) or the stage

@@ -10,15 +10,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use texpr_dsl::{AnyTensor, Compiled, DType, Data, DataMut, Func, Result, Target, TargetClass};
+use texpr_dsl::{AnyTensor, Compiled, DType, Data, DataMut, Program, Result, Target, TargetClass};
 use texpr_ops::{Impl, Input};
 
 use crate::attrs::NodeAttrs;
 use crate::passes::{self, Ctx};
 use crate::{Dim, Graph, NodeId, Options};
 
-/// Compiles a definition for a target.
-pub type CompileFn = Arc<dyn Fn(Func, Target) -> Result<Arc<Compiled>> + Send + Sync>;
+/// Compiles a definition with its schedules for a target.
+pub type CompileFn = Arc<dyn Fn(Program, Target) -> Result<Arc<Compiled>> + Send + Sync>;
 
 /// How one node runs for given input shapes.
 enum Step {
@@ -226,27 +226,35 @@ fn build_step(
     let n = g.node(id);
     let inputs: Vec<Option<Input<'_>>> =
         ins.iter().map(|x| x.as_ref().map(|x| Input { dtype: x.dtype(), shape: x.shape(), value: Some(x) })).collect();
-    let (builder, args) = if n.is_fused() {
+    let (builder, args, template) = if n.is_fused() {
         let c = crate::compose::compose(g, id, &inputs).map_err(|m| g.node_err(id, m))?;
-        (c.func, c.args)
+        (c.func, c.args, c.template)
     } else {
         match texpr_ops::implement(&n.op, g.opset, &NodeAttrs(&n.attrs), &inputs, n.outputs.len())
             .map_err(|m| g.node_err(id, m))?
         {
             Impl::View(s) => return Ok(Step::View(s)),
             Impl::Value(v) => return Ok(Step::Value(Arc::new(v))),
-            Impl::Kernel(f) => {
+            Impl::Kernel(k) => {
                 // The kernel takes the first present inputs; trailing ones
                 // (shapes, axes) were read when it was built.
                 let present: Vec<usize> = (0..ins.len()).filter(|k| ins[*k].is_some()).collect();
-                (*f, present)
+                (k.func, present, k.template)
             }
         }
     };
+    let out = builder.ret.first().map(|r| r.name.clone()).unwrap_or_default();
     let func = builder.build().map_err(|e| g.node_err(id, e.to_string()))?;
     let mut args = args;
     args.truncate(func.inputs().count());
-    let compiled = compile(func, target).map_err(|e| g.node_err(id, e.to_string()))?;
+    // The operator's schedule template where it applies, else the
+    // target's default.
+    let schedule = template.and_then(|t| texpr_ops::schedule(&t, &func, &out, target.class()));
+    let program = match schedule {
+        Some(s) => Program::new(func).with_schedule(s),
+        None => Program::new(func),
+    };
+    let compiled = compile(program, target).map_err(|e| g.node_err(id, e.to_string()))?;
     Ok(Step::Kernel(compiled, args))
 }
 

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use texpr_dsl::interp::Interpreter;
-use texpr_dsl::{AnyTensor, Compiled, DType, Func, Program, Target, Tensor};
+use texpr_dsl::{AnyTensor, Compiled, DType, Program, Target, Tensor};
 use texpr_graph::{Attr, CompileFn, Constant, Dim, Executor, Graph, Node, Options, ValueDef, ValueId};
 
 fn interp() -> CompileFn {
-    Arc::new(|f: Func, t: Target| {
-        let l = Program::new(f.clone()).lower(t)?;
+    Arc::new(|p: Program, t: Target| {
+        let l = p.lower(t)?;
         let exe = Box::new(Interpreter::new(l.flat.clone()));
-        Ok(Arc::new(Compiled::new(Arc::new(f), Arc::new(l), exe)))
+        Ok(Arc::new(Compiled::new(Arc::new(p.func().clone()), Arc::new(l), exe)))
     })
 }
 

@@ -18,6 +18,9 @@ mod more;
 mod nn;
 mod quant;
 mod shape_ops;
+mod templates;
+
+pub use templates::{Template, schedule};
 
 use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef, TypeDef};
 use texpr_dsl::{AnyTensor, DType};
@@ -55,11 +58,28 @@ pub enum Impl {
     /// order (omitted optional ones left out; trailing ones read here, such
     /// as axes and shapes, are not kernel inputs), one output per node
     /// output.
-    Kernel(Box<FuncBuilder>),
+    Kernel(Box<KernelDef>),
     /// The first input's data under a new shape.
     View(Vec<usize>),
     /// A value computed here (`ConstantOfShape`).
     Value(AnyTensor),
+}
+
+/// A kernel's definition, and how the CPU schedules it when its class
+/// default would be naive.
+#[derive(Clone, Debug)]
+pub struct KernelDef {
+    /// The definition, to build.
+    pub func: FuncBuilder,
+    /// Its schedule template.
+    pub template: Option<Template>,
+}
+
+impl Impl {
+    /// A kernel with the class default schedule.
+    pub fn kernel(func: FuncBuilder) -> Impl {
+        Impl::Kernel(Box::new(KernelDef { func, template: None }))
+    }
 }
 
 pub(crate) fn dims(shape: &[usize]) -> Vec<Expr> {
@@ -170,7 +190,7 @@ pub fn implement(
     let name = op.to_ascii_lowercase();
     let unary = |f: fn(Expr) -> Expr| {
         float_only(op, x.dtype)?;
-        elementwise(&name, &[x], x.dtype, x.shape, |v| f(v[0].clone())).map(|f| Impl::Kernel(Box::new(f)))
+        elementwise(&name, &[x], x.dtype, x.shape, |v| f(v[0].clone())).map(Impl::kernel)
     };
     match op {
         "Identity" => Ok(Impl::View(x.shape.to_vec())),
@@ -196,8 +216,7 @@ pub fn implement(
         }
         "Relu" => {
             let zero = |t: DType| if t.is_float() { Expr::float(0.0) } else { Expr::int(0) };
-            elementwise(&name, &[x], x.dtype, x.shape, |v| te::max(v[0].clone(), zero(x.dtype)))
-                .map(|f| Impl::Kernel(Box::new(f)))
+            elementwise(&name, &[x], x.dtype, x.shape, |v| te::max(v[0].clone(), zero(x.dtype))).map(Impl::kernel)
         }
         "Sigmoid" => unary(te::sigmoid),
         "Tanh" => unary(te::tanh),
@@ -205,10 +224,8 @@ pub fn implement(
         "Log" => unary(te::ln),
         "Sqrt" => unary(te::sqrt),
         "Erf" => unary(te::erf),
-        "Neg" => elementwise(&name, &[x], x.dtype, x.shape, |v| -v[0].clone()).map(|f| Impl::Kernel(Box::new(f))),
-        "Abs" => {
-            elementwise(&name, &[x], x.dtype, x.shape, |v| te::abs(v[0].clone())).map(|f| Impl::Kernel(Box::new(f)))
-        }
+        "Neg" => elementwise(&name, &[x], x.dtype, x.shape, |v| -v[0].clone()).map(Impl::kernel),
+        "Abs" => elementwise(&name, &[x], x.dtype, x.shape, |v| te::abs(v[0].clone())).map(Impl::kernel),
         "Add" | "Sub" | "Mul" | "Div" => {
             let y = get(1)?;
             if x.dtype != y.dtype {
@@ -234,7 +251,7 @@ pub fn implement(
                     _ => a / b,
                 }
             })
-            .map(|f| Impl::Kernel(Box::new(f)))
+            .map(Impl::kernel)
         }
         "Reshape" => {
             let s = get(1)?;
@@ -395,7 +412,7 @@ fn matmul(a: Input<'_>, b: Input<'_>) -> Result<Impl, String> {
     f.output(a.dtype, dims(&out));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(a.dtype, &out)), idx: idx(out.len()), body });
     f.ret([y]);
-    Ok(Impl::Kernel(Box::new(f.clone())))
+    Ok(Impl::kernel(f.clone()))
 }
 
 fn gemm(attrs: &dyn Attrs, a: Input<'_>, b: Input<'_>, c: Option<Input<'_>>) -> Result<Impl, String> {
@@ -434,7 +451,7 @@ fn gemm(attrs: &dyn Attrs, a: Input<'_>, b: Input<'_>, c: Option<Input<'_>>) -> 
     f.output(a.dtype, dims(&[m, n]));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(a.dtype, &[m, n])), idx: idx(2), body });
     f.ret([y]);
-    Ok(Impl::Kernel(Box::new(f.clone())))
+    Ok(Impl::kernel(f.clone()))
 }
 
 /// `Softmax`/`LogSoftmax` along `axis` (opset 13 on), or over the
@@ -486,7 +503,7 @@ fn softmax(op: &str, opset: i64, attrs: &dyn Attrs, x: Input<'_>) -> Result<Impl
     f.output(x.dtype, dims(x.shape));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, x.shape)), idx: idx(r), body });
     f.ret([y]);
-    Ok(Impl::Kernel(Box::new(f.clone())))
+    Ok(Impl::kernel(f.clone()))
 }
 
 #[cfg(test)]
@@ -543,10 +560,10 @@ mod tests {
             Ok(_) => panic!("[4] x [3, 4] must not multiply"),
         }
         let m = Input { dtype: DType::F32, shape: &[4, 3], value: None };
-        let Ok(Impl::Kernel(f)) = implement("MatMul", 13, &NoAttrs, &[Some(vector), Some(m)], 1) else {
+        let Ok(Impl::Kernel(k)) = implement("MatMul", 13, &NoAttrs, &[Some(vector), Some(m)], 1) else {
             panic!("[4] x [4, 3]")
         };
-        assert_eq!(f.build().unwrap().output_types()[0].1.len(), 1);
+        assert_eq!(k.func.build().unwrap().output_types()[0].1.len(), 1);
     }
 
     /// A `ConstantOfShape` promising more elements than memory holds is an

@@ -9,7 +9,7 @@ use crate::{Attrs, Impl, Input, broadcast_shape, dims, elementwise, float_only, 
 type R<T> = Result<T, String>;
 
 fn built(f: &FuncBuilder) -> R<Impl> {
-    Ok(Impl::Kernel(Box::new(f.clone())))
+    Ok(Impl::kernel(f.clone()))
 }
 
 fn c(t: DType, v: f64) -> Expr {
@@ -96,7 +96,7 @@ pub(crate) fn activation(op: &str, opset: i64, attrs: &dyn Attrs, ins: &[Option<
         }
         other => Err(format!("`{other}`")),
     }
-    .map(|f| Impl::Kernel(Box::new(f)))
+    .map(Impl::kernel)
 }
 
 /// `Pow`, comparisons and `Where`, with broadcasting.
@@ -144,7 +144,7 @@ pub(crate) fn binary(op: &str, ins: &[Input<'_>]) -> R<Impl> {
             elementwise(&name, ins, ins[1].dtype, &out, |v| te::select(v[0].clone(), v[1].clone(), v[2].clone()))?
         }
     };
-    Ok(Impl::Kernel(Box::new(f)))
+    Ok(Impl::kernel(f))
 }
 
 pub(crate) fn cast(attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
@@ -158,7 +158,7 @@ pub(crate) fn cast(attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
     } else {
         elementwise("cast", &[x], t, x.shape, |v| v[0].clone().cast(t))?
     };
-    Ok(Impl::Kernel(Box::new(f)))
+    Ok(Impl::kernel(f))
 }
 
 pub(crate) fn shape(attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
@@ -180,7 +180,7 @@ pub(crate) fn expand(x: Input<'_>, s: Input<'_>) -> R<Impl> {
         .map_err(|_| format!("shape {target:?}"))?;
     let out = broadcast_shape(x.shape, &target)?;
     let f = elementwise("expand", &[x], x.dtype, &out, |v| v[0].clone())?;
-    Ok(Impl::Kernel(Box::new(f)))
+    Ok(Impl::kernel(f))
 }
 
 /// `ReduceMean/Sum/Max/Min`: axes from the attribute (before opset 18; 13

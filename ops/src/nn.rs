@@ -4,12 +4,15 @@
 use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef};
 use texpr_dsl::{AnyTensor, DType, ReduceOp, Scalar};
 
-use crate::{Attrs, Impl, Input, broadcast_index, broadcast_shape, dims, float_only, idx, ints_of, ty, var};
+use crate::templates::CONV_TILE;
+use crate::{
+    Attrs, Impl, Input, KernelDef, Template, broadcast_index, broadcast_shape, dims, float_only, idx, ints_of, ty, var,
+};
 
 type R<T> = Result<T, String>;
 
 fn built(f: &FuncBuilder) -> R<Impl> {
-    Ok(Impl::Kernel(Box::new(f.clone())))
+    Ok(Impl::kernel(f.clone()))
 }
 
 fn lit(n: i64) -> Expr {
@@ -124,31 +127,98 @@ pub(crate) fn conv(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Inpu
     let r = win.k.len();
     let mut out = vec![x.shape[0], w.shape[0]];
     out.extend(&win.out);
+    if let Some(b) = b
+        && (b.shape != [w.shape[0]] || b.dtype != x.dtype)
+    {
+        return Err(format!("bias of shape {:?}", b.shape));
+    }
+    let depthwise = g == c && f == c && cg == 1;
+    // With a schedule template (2-D), `acc` is computed in whole register
+    // tiles: its filters and columns rounded up to the tile (the extra ones
+    // read the last filter and zero padding, and are never stored), so no
+    // tile runs a partial vector.
+    let templated = r == 2;
+    let (tf, tw) = CONV_TILE;
+    let mut acc_shape = out.clone();
+    if templated {
+        acc_shape[3] = out[3].div_ceil(tw) * tw;
+        if !depthwise {
+            acc_shape[1] = out[1].div_ceil(tf) * tf;
+        }
+    }
     let mut fb = FuncBuilder::new("conv");
     let tx = fb.input("x", x.dtype, dims(x.shape));
     let tw = fb.input("w", w.dtype, dims(w.shape));
-    // Input channel: the filter's group times channels per group, plus `c`.
-    let ch = var(1) / lit(f / g) * lit(cg) + Expr::name("c");
+    let tb = b.map(|b| fb.input("b", b.dtype, dims(b.shape)));
+    // The input read without guards: a zero-padded copy `xp` where the
+    // window reaches past the input (the padded extent covers every read),
+    // the input itself where it does not.
+    let end: Vec<i64> = (0..r)
+        .map(|i| {
+            let read = (acc_shape[i + 2] as i64 - 1) * win.s[i] + (win.k[i] - 1) * win.d[i] + 1;
+            (x.shape[i + 2] as i64 + win.pad[i]).max(read)
+        })
+        .collect();
+    let padded = (0..r).any(|i| win.pad[i] > 0 || end[i] > x.shape[i + 2] as i64);
+    let src = if padded {
+        let mut shape = x.shape[..2].to_vec();
+        shape.extend(end.iter().map(|e| *e as usize));
+        let pos: Vec<Expr> = (0..r).map(|i| var(i + 2) - lit(win.pad[i])).collect();
+        let inside = (0..r)
+            .map(|i| pos[i].clone().ge(lit(0)).and(pos[i].clone().lt(lit(x.shape[i + 2] as i64))))
+            .reduce(|a, b| a.and(b))
+            .unwrap_or_else(|| Expr::bool(true));
+        let mut xi = vec![var(0), var(1)];
+        xi.extend(pos);
+        let body = te::if_(inside, tx.at(xi), zero(x.dtype));
+        fb.add_stage(StageDef { name: Ident::new("xp"), ty: Some(ty(x.dtype, &shape)), idx: idx(r + 2), body })
+    } else {
+        tx
+    };
+    // Input channel: the filter itself (depthwise), or its group times
+    // channels per group plus `c`.
+    // Filters past the last (a rounded-up tile) read the last one.
+    let filter = if acc_shape[1] > out[1] { te::min(var(1), lit(f - 1)) } else { var(1) };
+    let ch = if depthwise {
+        var(1)
+    } else if g == 1 {
+        Expr::name("c")
+    } else {
+        filter.clone() / lit(f / g) * lit(cg) + Expr::name("c")
+    };
     let mut xi = vec![var(0), ch];
-    xi.extend((0..r).map(|i| win.pos(i)));
-    let mut wi = vec![var(1), Expr::name("c")];
+    xi.extend((0..r).map(|i| {
+        var(i + 2) * lit(win.s[i]) + Expr::name(format!("w{i}")) * lit(win.d[i])
+            - lit(if padded { 0 } else { win.pad[i] })
+    }));
+    let mut wi = vec![filter, if depthwise { lit(0) } else { Expr::name("c") }];
     wi.extend((0..r).map(|i| Expr::name(format!("w{i}"))));
-    let hi: Vec<i64> = x.shape[2..].iter().map(|n| *n as i64).collect();
-    let body = te::if_(win.inside(&hi, &vec![0; r]), tx.at(xi) * tw.at(wi), zero(x.dtype));
-    let mut rv = vec![te::rvar("c", 0i64, lit(cg))];
+    let mut rv = if depthwise { vec![] } else { vec![te::rvar("c", 0i64, lit(cg))] };
     rv.extend(win.rvars());
-    let mut body = te::reduce(ReduceOp::Sum, rv, body);
-    if let Some(b) = b {
-        if b.shape != [w.shape[0]] || b.dtype != x.dtype {
-            return Err(format!("bias of shape {:?}", b.shape));
-        }
-        let tb = fb.input("b", b.dtype, dims(b.shape));
-        body = body + tb.at([var(1)]);
-    }
+    let sum = te::reduce(ReduceOp::Sum, rv, src.at(xi) * tw.at(wi));
+    let acc = fb.add_stage(StageDef {
+        name: Ident::new("acc"),
+        ty: Some(ty(x.dtype, &acc_shape)),
+        idx: idx(out.len()),
+        body: sum,
+    });
+    let here: Vec<Expr> = (0..out.len()).map(var).collect();
+    let body = match &tb {
+        Some(tb) => acc.at(here) + tb.at([var(1)]),
+        None => acc.at(here),
+    };
     fb.output(x.dtype, dims(&out));
     let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, &out)), idx: idx(out.len()), body });
     fb.ret([y]);
-    built(&fb)
+    let pad = padded.then(|| "xp".to_string());
+    let template = templated.then(|| {
+        if depthwise {
+            Template::Depthwise { acc: "acc".into(), pad }
+        } else {
+            Template::Conv { acc: "acc".into(), pad }
+        }
+    });
+    Ok(Impl::Kernel(Box::new(KernelDef { func: fb, template })))
 }
 
 pub(crate) fn pool(op: &str, attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {

@@ -70,7 +70,7 @@ pub(crate) fn quantize(attrs: &dyn Attrs, x: Input<'_>, scale: Input<'_>, zp: Op
     f.output(t, dims(x.shape));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(t, x.shape)), idx: idx(r), body });
     f.ret([y]);
-    Ok(Impl::Kernel(Box::new(f.clone())))
+    Ok(Impl::kernel(f.clone()))
 }
 
 pub(crate) fn dequantize(attrs: &dyn Attrs, x: Input<'_>, scale: Input<'_>, zp: Option<Input<'_>>) -> R<Impl> {
@@ -92,5 +92,5 @@ pub(crate) fn dequantize(attrs: &dyn Attrs, x: Input<'_>, scale: Input<'_>, zp: 
     f.output(t, dims(x.shape));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(t, x.shape)), idx: idx(r), body });
     f.ret([y]);
-    Ok(Impl::Kernel(Box::new(f.clone())))
+    Ok(Impl::kernel(f.clone()))
 }

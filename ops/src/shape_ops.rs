@@ -8,7 +8,7 @@ use crate::{Attrs, Impl, Input, dims, float_only, idx, ints_of, ty, var};
 type R<T> = Result<T, String>;
 
 fn built(f: &FuncBuilder) -> R<Impl> {
-    Ok(Impl::Kernel(Box::new(f.clone())))
+    Ok(Impl::kernel(f.clone()))
 }
 
 fn lit(n: i64) -> Expr {
