@@ -8,9 +8,13 @@
 #   target/onnx-data/: the light models with their outputs, and every node
 #   test case as `model.onnx` + `test_data_set_*/{input,output}_*.pb`.
 #   Regenerated when the installed `onnx` version changes.
+# - onnxruntime (pinned), the numerics oracle and the benchmark peer, and
+#   the CNN-shaped models scripts/onnx_models.py writes with its outputs
+#   into target/onnx-models/ (regenerated when either changes).
 #
-# Exports TEXPR_ONNX_DATA (that folder). Nothing here fails the sourcing
-# script: the conformance tests say what is missing (and fail under CI=true).
+# Exports TEXPR_ONNX_DATA and TEXPR_ONNX_MODELS (those folders). Nothing here
+# fails the sourcing script: the tests say what is missing (and fail under
+# CI=true).
 
 _texpr_onnx_deps() {
     local root
@@ -36,6 +40,14 @@ _texpr_onnx_deps() {
             { echo "onnx-deps: could not write the ONNX test data" >&2; return 0; }
     fi
     export TEXPR_ONNX_DATA="$out"
+    if ! "$py" -I -c 'import onnxruntime' >/dev/null 2>&1; then
+        echo "onnx-deps: installing onnxruntime into $root/.venv" >&2
+        "$py" -m pip install -q --disable-pip-version-check 'onnxruntime==1.23.*' ||
+            { echo "onnx-deps: could not install onnxruntime" >&2; return 0; }
+    fi
+    "$py" -I "$root/scripts/onnx_models.py" "$root/target/onnx-models" >/dev/null ||
+        { echo "onnx-deps: could not write the models" >&2; return 0; }
+    export TEXPR_ONNX_MODELS="$root/target/onnx-models"
     return 0
 }
 
