@@ -129,10 +129,26 @@ impl CompiledModel {
         Ok((outs, times.into_iter().map(|(id, time)| KernelTime { node: g.label(id), time }).collect()))
     }
 
+    /// The memory plan of the intermediate values, made by the first run
+    /// for given input types and dims (later runs with them use it); `None`
+    /// before, or with the graph passes off.
+    pub fn memory(&self) -> Option<MemoryUse> {
+        self.exec.memory().map(|(arena_bytes, unshared_bytes)| MemoryUse { arena_bytes, unshared_bytes })
+    }
+
     /// The graph it runs: types inferred, graph passes run.
     pub fn graph(&self) -> &Graph {
         self.exec.graph()
     }
+}
+
+/// What a run's intermediate values take ([`CompiledModel::memory`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// The arena's size: values whose lifetimes do not overlap share bytes.
+    pub arena_bytes: usize,
+    /// What the same values take without sharing.
+    pub unshared_bytes: usize,
 }
 
 /// One node's time in [`CompiledModel::run_profiled`].

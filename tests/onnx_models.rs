@@ -36,7 +36,15 @@ fn check(name: &str, options: Options) {
     let model = Model::load_onnx(d.join("model.onnx")).unwrap();
     let x = load(d.join("test_data_set_0/input_0.pb"));
     let want = load(d.join("test_data_set_0/output_0.pb"));
-    let got = model.compile_with(options.clone()).unwrap().run(&[x]).unwrap().remove(0);
+    let compiled = model.compile_with(options.clone()).unwrap();
+    let first = compiled.run(std::slice::from_ref(&x)).unwrap().remove(0);
+    // The second run uses the memory plan the first made.
+    let got = compiled.run(&[x]).unwrap().remove(0);
+    assert_eq!(first, got, "{name}: the planned run differs from the measuring one");
+    if let Some(m) = compiled.memory() {
+        eprintln!("{name}: arena {} B, {} B unshared", m.arena_bytes, m.unshared_bytes);
+        assert!(m.arena_bytes * 2 <= m.unshared_bytes, "{name}: the plan shares too little");
+    }
     assert_eq!((got.dtype(), got.shape()), (want.dtype(), want.shape()));
     let (mut err, mut top) = (0f64, 0f64);
     for i in 0..want.len() {

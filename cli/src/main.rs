@@ -165,6 +165,13 @@ fn run(a: RunArgs) -> Result<(), String> {
     for (info, v) in model.outputs().iter().zip(&outs) {
         println!("output {}: {}", info.name, data::summary(v));
     }
+    if let Some(m) = compiled.memory() {
+        println!(
+            "memory: intermediate values in a {:.2} MiB arena ({:.2} MiB without sharing)",
+            m.arena_bytes as f64 / (1 << 20) as f64,
+            m.unshared_bytes as f64 / (1 << 20) as f64
+        );
+    }
     if let Some(dir) = &a.output {
         std::fs::create_dir_all(dir).map_err(|e| format!("`{}`: {e}", dir.display()))?;
         for (info, v) in model.outputs().iter().zip(&outs) {

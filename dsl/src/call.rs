@@ -378,6 +378,13 @@ impl Compiled {
         Ok((dims, outs))
     }
 
+    /// The output shapes for inputs of these types and dims (what
+    /// [`Compiled::shapes`] computes, without the data).
+    pub fn output_shapes_for(&self, inputs: &[(DType, &[usize])]) -> Result<Vec<Vec<usize>>> {
+        let dims = bind_dims(&self.func, inputs)?;
+        output_shapes(&self.func, &dims)
+    }
+
     /// Runs with inputs and preallocated outputs (shapes are checked).
     pub fn run<'b>(
         &self,

@@ -7,6 +7,7 @@
 //! compiles a definition for its target (the facade passes `Kernel`'s).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use texpr_dsl::{AnyTensor, Compiled, DType, Data, DataMut, Program, Result, Targ
 use texpr_ops::{Impl, Input};
 
 use crate::attrs::NodeAttrs;
+use crate::memory::{Life, MIN_ELEMS, Plan, plannable};
 use crate::passes::{self, Ctx};
 use crate::{Dim, Graph, NodeId, Options};
 
@@ -49,6 +51,59 @@ pub struct Executor {
     /// The constants, decoded once.
     consts: Env,
     steps: Mutex<HashMap<Key, Arc<Step>>>,
+    /// Memory plans by the inputs' types and dims (made by the first run
+    /// with them), when the passes are on.
+    plans: Mutex<HashMap<Signature, Arc<Plan>>>,
+    /// Arenas free for a run to take.
+    arenas: Mutex<Vec<Vec<u64>>>,
+    /// The arena and unshared sizes of the last plan made, in bytes.
+    last_plan: Mutex<Option<(usize, usize)>>,
+}
+
+/// What a memory plan is keyed by: the inputs' types, dims and (small
+/// integer inputs, which may shape the rest) values.
+type Signature = Vec<(DType, Vec<usize>, Option<Vec<i64>>)>;
+
+/// A value during a run: owned, or a range of the run's arena (in words).
+#[derive(Clone, Debug)]
+enum Val {
+    Own(Arc<AnyTensor>),
+    Arena { dtype: DType, shape: Vec<usize>, words: Range<usize> },
+}
+
+impl Val {
+    fn dtype(&self) -> DType {
+        match self {
+            Val::Own(t) => t.dtype(),
+            Val::Arena { dtype, .. } => *dtype,
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            Val::Own(t) => t.shape(),
+            Val::Arena { shape, .. } => shape,
+        }
+    }
+
+    fn tensor(&self) -> Option<&Arc<AnyTensor>> {
+        match self {
+            Val::Own(t) => Some(t),
+            Val::Arena { .. } => None,
+        }
+    }
+}
+
+/// Where a kernel output goes.
+enum Dest {
+    Own,
+    Arena(Range<usize>),
+}
+
+/// The small integer values a step or plan key includes.
+fn small_values(x: &AnyTensor) -> Option<Vec<i64>> {
+    (x.dtype() == DType::I64 && x.len() <= 16)
+        .then(|| (0..x.len()).filter_map(|i| x.get(i).and_then(|s| s.as_i64())).collect())
 }
 
 impl Executor {
@@ -65,7 +120,16 @@ impl Executor {
             passes::optimize(&mut graph, &Ctx { options: &options, eval: &eval })?;
         }
         let consts = decode_constants(&graph)?;
-        Ok(Executor { graph, options, compile, consts, steps: Mutex::new(HashMap::new()) })
+        Ok(Executor {
+            graph,
+            options,
+            compile,
+            consts,
+            steps: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::new()),
+            arenas: Mutex::new(vec![]),
+            last_plan: Mutex::new(None),
+        })
     }
 
     /// The graph (types inferred, passes run).
@@ -94,71 +158,304 @@ impl Executor {
         Ok((outs, times))
     }
 
-    fn run_timed(
-        &self,
-        inputs: &[AnyTensor],
-        mut times: Option<&mut Vec<(NodeId, Duration)>>,
-    ) -> Result<Vec<AnyTensor>> {
+    /// The memory plan made last (by the first run for some input types
+    /// and dims, with the passes on): the arena's bytes, and what the
+    /// planned values take without sharing.
+    pub fn memory(&self) -> Option<(usize, usize)> {
+        self.last_plan.lock().ok().and_then(|p| *p)
+    }
+
+    fn run_timed(&self, inputs: &[AnyTensor], mut times: Option<&mut Times>) -> Result<Vec<AnyTensor>> {
         let g = &self.graph;
         if inputs.len() != g.inputs.len() {
             return Err(g.err(format!("{} input(s) given, the model takes {}", inputs.len(), g.inputs.len())));
         }
-        let mut env: Env = self.consts.clone();
+        let mut env: Vec<Option<Val>> = self.consts.iter().map(|c| c.clone().map(Val::Own)).collect();
         for (v, x) in g.inputs.iter().zip(inputs) {
             check_input(g, *v, x)?;
-            env[v.0 as usize] = Some(Arc::new(x.clone()));
+            env[v.0 as usize] = Some(Val::Own(Arc::new(x.clone())));
         }
+        let sig: Signature = inputs.iter().map(|x| (x.dtype(), x.shape().to_vec(), small_values(x))).collect();
+        let plan = match self.options.optimizes() {
+            true => self.plans.lock().map_err(|_| g.err("a run panicked earlier"))?.get(&sig).cloned(),
+            false => None,
+        };
+        let mut arena = match &plan {
+            Some(p) => self.take_arena(p.words),
+            None => vec![],
+        };
+        // The measuring run: which node's view each value is (by root).
+        let mut views: Vec<Option<usize>> = vec![None; g.values.len()];
+        let mut kernel_made = vec![false; g.values.len()];
         for k in 0..g.nodes.len() {
             let id = NodeId(k as u32);
             let n = g.node(id);
-            let ins: Env = n.inputs.iter().map(|i| i.and_then(|i| env[i.0 as usize].clone())).collect();
+            let ins: Vec<Option<Val>> = n.inputs.iter().map(|i| i.and_then(|i| env[i.0 as usize].clone())).collect();
             if n.inputs.iter().zip(&ins).any(|(i, x)| i.is_some() && x.is_none()) {
                 return Err(g.node_err(id, "an input has no value (an output texpr does not compute)"));
             }
             let start = Instant::now();
             let step = self.step(id, &ins)?;
-            for (o, y) in n.outputs.iter().zip(execute(g, id, &step, &ins)?) {
-                env[o.0 as usize] = y;
+            let outs = match &*step {
+                Step::Kernel(c, args) => {
+                    let dests: Vec<Dest> = n
+                        .outputs
+                        .iter()
+                        .map(|o| match plan.as_ref().and_then(|p| p.at[o.0 as usize].clone()) {
+                            Some(r) => Dest::Arena(r),
+                            None => Dest::Own,
+                        })
+                        .collect();
+                    for o in &n.outputs {
+                        kernel_made[o.0 as usize] = true;
+                    }
+                    run_kernel(g, id, c, args, &ins, dests, &mut arena)?
+                }
+                Step::View(shape) if matches!(ins.first(), Some(Some(Val::Arena { .. }))) => {
+                    let Some(Some(Val::Arena { dtype, words, .. })) = ins.first() else { unreachable!() };
+                    vec![Val::Arena { dtype: *dtype, shape: shape.clone(), words: words.clone() }]
+                }
+                _ => {
+                    let owned: Env =
+                        ins.iter().map(|x| x.as_ref().map(|x| owned(x, &arena)).transpose()).collect::<Result<_>>()?;
+                    let outs = execute(g, id, &step, &owned)?;
+                    outs.into_iter()
+                        .map(|o| o.map(Val::Own).ok_or_else(|| g.node_err(id, "no output")))
+                        .collect::<Result<_>>()?
+                }
+            };
+            if let (Step::View(_), Some(Some(x))) = (&*step, n.inputs.first()) {
+                let root = views[x.0 as usize].unwrap_or(x.0 as usize);
+                if let Some(o) = n.outputs.first() {
+                    views[o.0 as usize] = Some(root);
+                }
+            }
+            for (o, y) in n.outputs.iter().zip(outs) {
+                env[o.0 as usize] = Some(y);
             }
             if let Some(t) = times.as_deref_mut() {
                 t.push((id, start.elapsed()));
             }
         }
-        g.outputs
+        let outs = g
+            .outputs
             .iter()
-            .map(|o| {
-                env[o.0 as usize]
-                    .as_ref()
-                    .map(|v| (**v).clone())
-                    .ok_or_else(|| g.err(format!("output `{}` was not computed", g.value(*o).name)))
+            .map(|o| match &env[o.0 as usize] {
+                Some(v) => owned(v, &arena).map(Arc::unwrap_or_clone),
+                None => Err(g.err(format!("output `{}` was not computed", g.value(*o).name))),
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        if plan.is_some() {
+            if let Ok(mut pool) = self.arenas.lock() {
+                pool.push(arena);
+            }
+        } else if self.options.optimizes() {
+            self.make_plan(sig, &env, &views, &kernel_made);
+        }
+        Ok(outs)
     }
 
-    fn step(&self, id: NodeId, ins: &[Option<Arc<AnyTensor>>]) -> Result<Arc<Step>> {
+    /// An arena of at least `words` words (from the pool, or new).
+    fn take_arena(&self, words: usize) -> Vec<u64> {
+        let mut a = self.arenas.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        if a.len() < words {
+            a = vec![0; words];
+        }
+        a
+    }
+
+    /// The memory plan for a measured run: every plannable value with its
+    /// lifetime (views extend their root's).
+    fn make_plan(&self, sig: Signature, env: &[Option<Val>], views: &[Option<usize>], kernel_made: &[bool]) {
+        let g = &self.graph;
+        let readers = g.readers();
+        let outputs: Vec<usize> = g.outputs.iter().map(|o| views[o.0 as usize].unwrap_or(o.0 as usize)).collect();
+        let mut lives: Vec<Life> = vec![];
+        let mut index: HashMap<usize, usize> = HashMap::new();
+        for (v, val) in env.iter().enumerate() {
+            let (Some(val), Some(p)) = (val, g.values[v].producer) else { continue };
+            let n: usize = val.shape().iter().product();
+            if !kernel_made[v] || views[v].is_some() || !plannable(val.dtype()) || n < MIN_ELEMS || outputs.contains(&v)
+            {
+                continue;
+            }
+            let last = readers[v].iter().map(|r| r.0 as usize).max().unwrap_or(p.0 as usize);
+            index.insert(v, lives.len());
+            lives.push(Life { value: v, bytes: n * val.dtype().bytes(), first: p.0 as usize, last, views: vec![] });
+        }
+        for (v, root) in views.iter().enumerate() {
+            if let Some(k) = root.and_then(|r| index.get(&r)) {
+                let last = readers[v].iter().map(|r| r.0 as usize).max().unwrap_or(0);
+                lives[*k].last = lives[*k].last.max(last);
+                lives[*k].views.push(v);
+            }
+        }
+        let plan = crate::memory::plan(g.values.len(), &lives);
+        if let Ok(mut last) = self.last_plan.lock() {
+            *last = Some((plan.words * 8, plan.unshared));
+        }
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.insert(sig, Arc::new(plan));
+        }
+    }
+
+    fn step(&self, id: NodeId, ins: &[Option<Val>]) -> Result<Arc<Step>> {
         let g = &self.graph;
         let key: Key = (
             id.0,
             ins.iter()
-                .map(|x| {
-                    x.as_ref().map(|x| {
-                        let small = (x.dtype() == DType::I64 && x.len() <= 16)
-                            .then(|| (0..x.len()).filter_map(|i| x.get(i).and_then(|s| s.as_i64())).collect());
-                        (x.dtype(), x.shape().to_vec(), small)
-                    })
-                })
+                .map(|x| x.as_ref().map(|x| (x.dtype(), x.shape().to_vec(), x.tensor().and_then(|t| small_values(t)))))
                 .collect(),
         );
         let cache = self.steps.lock().map_err(|_| g.err("a run panicked earlier"))?.get(&key).cloned();
         if let Some(s) = cache {
             return Ok(s);
         }
-        let step = Arc::new(build_step(g, id, ins, self.options.target(), &self.compile)?);
+        let inputs: Vec<Option<Input<'_>>> = ins
+            .iter()
+            .map(|x| x.as_ref().map(|x| Input { dtype: x.dtype(), shape: x.shape(), value: x.tensor().map(|t| &**t) }))
+            .collect();
+        let step = Arc::new(build_step(g, id, &inputs, self.options.target(), &self.compile)?);
         if let Ok(mut c) = self.steps.lock() {
             c.insert(key, step.clone());
         }
         Ok(step)
     }
+}
+
+/// A value as an owned tensor (an arena value copied out).
+fn owned(v: &Val, arena: &[u64]) -> Result<Arc<AnyTensor>> {
+    match v {
+        Val::Own(t) => Ok(t.clone()),
+        Val::Arena { dtype, shape, words } => {
+            let n = shape.iter().product();
+            let err = || {
+                texpr_dsl::Error::Internal(texpr_dsl::error::InternalError {
+                    context: "memory plan".into(),
+                    message: format!("arena range {words:?} holds no {n} `{dtype}`s"),
+                })
+            };
+            let d = arena.get(words.clone()).and_then(|w| crate::memory::data(*dtype, w, n)).ok_or_else(err)?;
+            let mut t = AnyTensor::try_filled(*dtype, shape, texpr_dsl::Scalar::zero(*dtype))?;
+            copy(d, t.data_mut()).ok_or_else(err)?;
+            Ok(Arc::new(t))
+        }
+    }
+}
+
+fn copy(from: Data<'_>, to: DataMut<'_>) -> Option<()> {
+    match (from, to) {
+        (Data::F32(a), DataMut::F32(b)) => b.copy_from_slice(a),
+        (Data::F64(a), DataMut::F64(b)) => b.copy_from_slice(a),
+        (Data::F16(a), DataMut::F16(b)) => b.copy_from_slice(a),
+        (Data::BF16(a), DataMut::BF16(b)) => b.copy_from_slice(a),
+        _ => return None,
+    }
+    Some(())
+}
+
+/// Runs a kernel on values, its outputs written where `dests` says (an
+/// arena range too small for the output, or of a type the arena does not
+/// hold, is allocated on its own instead).
+fn run_kernel(
+    g: &Graph,
+    id: NodeId,
+    c: &Compiled,
+    args: &[usize],
+    ins: &[Option<Val>],
+    dests: Vec<Dest>,
+    arena: &mut [u64],
+) -> Result<Vec<Val>> {
+    let present: Vec<&Val> = args.iter().filter_map(|k| ins.get(*k)?.as_ref()).collect();
+    let shapes: Vec<&[usize]> = present.iter().map(|x| x.shape()).collect();
+    let types = c.func().output_types();
+    let owned_ins: Vec<Option<Arc<AnyTensor>>> = present.iter().map(|x| x.tensor().cloned()).collect();
+    let typed: Vec<(DType, &[usize])> = present.iter().map(|x| (x.dtype(), x.shape())).collect();
+    let out_shapes = c.output_shapes_for(&typed).map_err(|e| g.node_err(id, e.to_string()))?;
+    // Each output: an arena range that fits, or its own tensor.
+    let mut own: Vec<Option<AnyTensor>> = vec![];
+    let mut ranges: Vec<Range<usize>> = vec![];
+    let mut out_at: Vec<Option<usize>> = vec![];
+    for ((t, _), (s, d)) in types.iter().zip(out_shapes.iter().zip(dests)) {
+        let n: usize = s.iter().product();
+        match d {
+            Dest::Arena(r) if plannable(*t) && (r.end - r.start) * 8 >= n * t.bytes() => {
+                out_at.push(Some(ranges.len()));
+                ranges.push(r);
+                own.push(None);
+            }
+            _ => {
+                out_at.push(None);
+                let t = AnyTensor::try_filled(*t, s, texpr_dsl::Scalar::zero(*t))
+                    .map_err(|e| g.node_err(id, e.to_string()))?;
+                own.push(Some(t));
+            }
+        }
+    }
+    // The inputs' distinct arena ranges, after the outputs'.
+    let n_out = ranges.len();
+    let mut in_at: Vec<Option<usize>> = vec![];
+    for x in &present {
+        match x {
+            Val::Arena { words, .. } => {
+                if ranges[..n_out].iter().any(|r| r.start < words.end && words.start < r.end) {
+                    return Err(
+                        g.node_err(id, "internal error: an output's memory overlaps an input's (a bug in texpr)")
+                    );
+                }
+                let k = match ranges[n_out..].iter().position(|r| r == words) {
+                    Some(k) => n_out + k,
+                    None => {
+                        ranges.push(words.clone());
+                        ranges.len() - 1
+                    }
+                };
+                in_at.push(Some(k));
+            }
+            Val::Own(_) => in_at.push(None),
+        }
+    }
+    let bad = || g.node_err(id, "internal error: arena ranges overlap (a bug in texpr)");
+    let mut slices = crate::memory::carve(arena, &ranges).ok_or_else(bad)?;
+    let in_slices: Vec<&[u64]> = slices.split_off(n_out).into_iter().map(|s| &*s).collect();
+    let data: Vec<Data<'_>> = present
+        .iter()
+        .zip(&in_at)
+        .zip(&owned_ins)
+        .map(|((x, at), o)| match (at, o) {
+            (Some(k), _) => {
+                crate::memory::data(x.dtype(), in_slices[*k - n_out], x.shape().iter().product()).ok_or_else(bad)
+            }
+            (None, Some(t)) => Ok(t.data()),
+            (None, None) => Err(bad()),
+        })
+        .collect::<Result<_>>()?;
+    {
+        let mut out_slices = slices.into_iter();
+        let mut od: Vec<DataMut<'_>> = vec![];
+        for (((t, _), s), (at, o)) in types.iter().zip(&out_shapes).zip(out_at.iter().zip(own.iter_mut())) {
+            match (at, o) {
+                (Some(_), _) => {
+                    let w = out_slices.next().ok_or_else(bad)?;
+                    od.push(crate::memory::data_mut(*t, w, s.iter().product()).ok_or_else(bad)?);
+                }
+                (None, Some(t)) => od.push(t.data_mut()),
+                (None, None) => return Err(bad()),
+            }
+        }
+        let os: Vec<&[usize]> = out_shapes.iter().map(|s| s.as_slice()).collect();
+        c.run(&data, &shapes, &[], &mut od, &os).map_err(|e| g.node_err(id, e.to_string()))?;
+    }
+    Ok(types
+        .iter()
+        .zip(out_shapes)
+        .zip(out_at.iter().zip(own))
+        .map(|(((t, _), s), (at, o))| match (at, o) {
+            (Some(k), _) => Val::Arena { dtype: *t, shape: s, words: ranges[*k].clone() },
+            (None, Some(o)) => Val::Own(Arc::new(o)),
+            (None, None) => Val::Own(Arc::new(AnyTensor::zeros(*t, &s))),
+        })
+        .collect())
 }
 
 /// The graph after import (validated, types inferred) and after each
@@ -219,18 +516,17 @@ fn check_input(g: &Graph, v: crate::ValueId, x: &AnyTensor) -> Result<()> {
 fn build_step(
     g: &Graph,
     id: NodeId,
-    ins: &[Option<Arc<AnyTensor>>],
+    inputs: &[Option<Input<'_>>],
     target: Target,
     compile: &CompileFn,
 ) -> Result<Step> {
     let n = g.node(id);
-    let inputs: Vec<Option<Input<'_>>> =
-        ins.iter().map(|x| x.as_ref().map(|x| Input { dtype: x.dtype(), shape: x.shape(), value: Some(x) })).collect();
+    let ins = inputs;
     let (builder, args, template) = if n.is_fused() {
-        let c = crate::compose::compose(g, id, &inputs).map_err(|m| g.node_err(id, m))?;
+        let c = crate::compose::compose(g, id, inputs).map_err(|m| g.node_err(id, m))?;
         (c.func, c.args, c.template)
     } else {
-        match texpr_ops::implement(&n.op, g.opset, &NodeAttrs(&n.attrs), &inputs, n.outputs.len())
+        match texpr_ops::implement(&n.op, g.opset, &NodeAttrs(&n.attrs), inputs, n.outputs.len())
             .map_err(|m| g.node_err(id, m))?
         {
             Impl::View(s) => return Ok(Step::View(s)),
@@ -306,7 +602,9 @@ pub(crate) fn evaluate(
     target: Target,
     compile: &CompileFn,
 ) -> Result<Vec<AnyTensor>> {
-    let step = build_step(g, id, ins, target, compile)?;
+    let inputs: Vec<Option<Input<'_>>> =
+        ins.iter().map(|x| x.as_ref().map(|x| Input { dtype: x.dtype(), shape: x.shape(), value: Some(x) })).collect();
+    let step = build_step(g, id, &inputs, target, compile)?;
     execute(g, id, &step, ins)?
         .into_iter()
         .map(|v| v.map(Arc::unwrap_or_clone).ok_or_else(|| g.node_err(id, "an output is not computed")))

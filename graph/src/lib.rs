@@ -14,6 +14,7 @@ mod compose;
 mod exec;
 mod infer;
 mod ir;
+mod memory;
 mod options;
 pub mod passes;
 pub mod shape;
