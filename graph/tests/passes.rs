@@ -190,3 +190,17 @@ fn optimize_false_keeps_the_graph() {
     assert_eq!(opt.graph().nodes.len(), 1);
     assert!(opt.graph().nodes[0].is_fused());
 }
+
+/// A fully connected layer's `[N, K]` weights are stored transposed once
+/// (`transB` becomes 0), and its bias add and activation fuse with it.
+#[test]
+fn gemm_weights_are_transposed_at_compile_time() {
+    let mut g = G::new();
+    let a = g.input("x", &[2, 6]);
+    let w = g.f32s("w", &[5, 6], &ramp(30, 0.2));
+    let b = g.f32s("b", &[5], &ramp(5, 0.1));
+    let fc = g.node("Gemm", &[a, w, b], "fc", &[("transB", Attr::Int(1))]);
+    let y = g.node("Relu", &[fc], "y", &[]);
+    g.output(y);
+    insta::assert_snapshot!(check(&g.0, &[x(&[2, 6])]));
+}

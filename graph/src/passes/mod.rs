@@ -13,6 +13,7 @@ mod cse;
 mod dead;
 mod fold;
 mod fuse;
+mod layout;
 
 use std::sync::Arc;
 
@@ -48,6 +49,8 @@ pub const PASSES: &[Pass] = &[
     Pass { name: "eliminate_common", run: cse::eliminate_common },
     // A convolution's batch norm folded into its weights and bias.
     Pass { name: "fold_batch_norm", run: batch_norm::fold_batch_norm },
+    // Constant operands in the layout their kernels read best.
+    Pass { name: "transpose_weights", run: layout::transpose_weights },
     // Nothing reads it: gone.
     Pass { name: "eliminate_dead", run: dead::eliminate_dead },
     // Element-wise chains, and the element-wise tail of a convolution or
