@@ -30,8 +30,8 @@ fn load(path: PathBuf) -> Value {
     Value::from_le_bytes(c.dtype, &c.shape, &c.bytes).unwrap()
 }
 
-fn check(name: &str, options: Options) {
-    let Some(d) = models() else { return };
+fn check(name: &str, options: Options) -> Option<String> {
+    let d = models()?;
     let d = d.join(name);
     let model = Model::load_onnx(d.join("model.onnx")).unwrap();
     let x = load(d.join("test_data_set_0/input_0.pb"));
@@ -54,11 +54,45 @@ fn check(name: &str, options: Options) {
     }
     eprintln!("{name} ({options:?}): max |got - want| / max |want| = {:.2e}", err / top);
     assert!(err <= 1e-4 * top, "{name}: error {err} against outputs up to {top}");
+    Some(compiled.graph().to_string())
 }
 
 #[test]
 fn resnet18() {
     check("resnet18", Options::new(Target::Cpu));
+}
+
+/// The middle operators (pooling, concatenation) forced to the CPU, the
+/// rest on OpenCL: the compiler marks them and inserts the copies.
+#[test]
+fn squeezenet_on_opencl_with_pooling_on_the_cpu() {
+    if let Err(e) = texpr_backends::opencl::device() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true: needs an OpenCL platform (scripts/gpu-deps.sh installs PoCL): {e}");
+        }
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let o = Options::new(Target::OpenCl).fallback(Target::Cpu).on_cpu(["MaxPool", "Concat"]);
+    let Some(g) = check("squeezenet", o) else { return };
+    let on_cpu = g.lines().filter(|l| l.contains(" @cpu") && !l.contains("Copy(")).count();
+    let copies = g.lines().filter(|l| l.contains("= Copy(")).count();
+    assert_eq!(on_cpu, 3 + 8, "3 pools and 8 concatenations on the CPU:\n{g}");
+    // Into the CPU: both branches of each concatenation and the first
+    // pool's input (17); out of it: each CPU run's last result (9). A pool
+    // after a concatenation needs none between them, and no copy copies a
+    // copy (no round trips).
+    assert_eq!(copies, 26, "{g}");
+    let copied: Vec<&str> =
+        g.lines().filter(|l| l.contains("= Copy(")).map(|l| l.trim().split(' ').next().unwrap()).collect();
+    for l in g.lines().filter(|l| l.contains("= Copy(")) {
+        let src = l.split("Copy(").nth(1).and_then(|r| r.split(')').next()).unwrap();
+        assert!(!copied.contains(&src), "a round trip: {l}");
+    }
+    // The same with the graph passes off: placement still happens.
+    let o = Options::new(Target::OpenCl).fallback(Target::Cpu).on_cpu(["MaxPool"]).optimize(false);
+    let g = check("squeezenet", o).unwrap_or_default();
+    assert_eq!(g.lines().filter(|l| l.contains("MaxPool(") && l.contains(" @cpu")).count(), 3, "{g}");
 }
 
 #[test]
@@ -86,7 +120,9 @@ fn without_graph_passes() {
 #[test]
 fn squeezenet_on_opencl() {
     match texpr_backends::opencl::device() {
-        Ok(_) => check("squeezenet", Options::new(Target::OpenCl)),
+        Ok(_) => {
+            check("squeezenet", Options::new(Target::OpenCl));
+        }
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true: needs an OpenCL platform (scripts/gpu-deps.sh installs PoCL): {e}")
         }

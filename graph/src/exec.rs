@@ -113,12 +113,10 @@ impl Executor {
     pub fn new(mut graph: Graph, options: Options, compile: CompileFn) -> Result<Executor> {
         graph.validate()?;
         crate::infer(&mut graph)?;
-        if options.optimizes() {
-            let eval = |g: &Graph, id: NodeId, ins: &[Option<Arc<AnyTensor>>]| {
-                evaluate(g, id, ins, fold_target(options.target()), &compile)
-            };
-            passes::optimize(&mut graph, &Ctx { options: &options, eval: &eval })?;
-        }
+        let eval = |g: &Graph, id: NodeId, ins: &[Option<Arc<AnyTensor>>]| {
+            evaluate(g, id, ins, fold_target(options.target()), &compile)
+        };
+        passes::optimize(&mut graph, &Ctx { options: &options, eval: &eval })?;
         let consts = decode_constants(&graph)?;
         Ok(Executor {
             graph,
@@ -315,7 +313,16 @@ impl Executor {
             .iter()
             .map(|x| x.as_ref().map(|x| Input { dtype: x.dtype(), shape: x.shape(), value: x.tensor().map(|t| &**t) }))
             .collect();
-        let step = Arc::new(build_step(g, id, &inputs, self.options.target(), &self.compile)?);
+        let target = g.node(id).device.unwrap_or(self.options.target());
+        let step = match build_step(g, id, &inputs, target, &self.compile) {
+            Ok(s) => s,
+            // What the target cannot compile runs on the fallback.
+            Err(e) => match self.options.fallback_target() {
+                Some(f) if f != target => build_step(g, id, &inputs, f, &self.compile).map_err(|_| e)?,
+                _ => return Err(e),
+            },
+        };
+        let step = Arc::new(step);
         if let Ok(mut c) = self.steps.lock() {
             c.insert(key, step.clone());
         }
@@ -522,6 +529,11 @@ fn build_step(
 ) -> Result<Step> {
     let n = g.node(id);
     let ins = inputs;
+    if n.op == crate::COPY && n.domain == "texpr" {
+        // Values live on the host between kernels: a copy moves nothing.
+        let x = inputs.first().copied().flatten().ok_or_else(|| g.node_err(id, "a copy of nothing"))?;
+        return Ok(Step::View(x.shape.to_vec()));
+    }
     let (builder, args, template) = if n.is_fused() {
         let c = crate::compose::compose(g, id, inputs).map_err(|m| g.node_err(id, m))?;
         (c.func, c.args, c.template)
@@ -560,8 +572,12 @@ fn execute(g: &Graph, id: NodeId, step: &Step, ins: &[Option<Arc<AnyTensor>>]) -
     Ok(match step {
         Step::View(shape) => {
             let x = ins.first().cloned().flatten().ok_or_else(|| g.node_err(id, "no input"))?;
-            let y = (*x).clone().reshaped(shape).map_err(|e| g.node_err(id, e.to_string()))?;
-            let mut outs = vec![Some(Arc::new(y))];
+            let y = if x.shape() == shape.as_slice() {
+                x
+            } else {
+                Arc::new((*x).clone().reshaped(shape).map_err(|e| g.node_err(id, e.to_string()))?)
+            };
+            let mut outs = vec![Some(y)];
             // Dropout's mask at inference: every element kept.
             if n.op == "Dropout" && n.outputs.len() > 1 {
                 let ones = texpr_dsl::Tensor::from_vec(shape, vec![true; shape.iter().product()])

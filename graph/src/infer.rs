@@ -167,6 +167,7 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
     let n = g.node(id);
     let op = n.op.as_str();
     match op {
+        crate::COPY if n.domain == "texpr" => same(required(g, id, 0)?),
         "Relu" | "Sigmoid" | "Tanh" | "LeakyRelu" | "HardSigmoid" | "HardSwish" | "Gelu" | "Erf" | "Sqrt" | "Exp"
         | "Log" | "Neg" | "Abs" | "Identity" | "Softmax" | "LogSoftmax" | "LRN" | "Clip" => same(required(g, id, 0)?),
         "Dropout" => {
@@ -592,6 +593,7 @@ mod tests {
                 outputs: vec![o],
                 attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
                 fused: vec![],
+                device: None,
             });
             o
         }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use texpr_dsl::error::ModelError;
-use texpr_dsl::{DType, Error, Result};
+use texpr_dsl::{DType, Error, Result, Target};
 
 /// A node of a [`Graph`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,7 +125,14 @@ pub struct Node {
     /// only members read are the node's own (their producer is the fused
     /// node). Empty for every other node.
     pub fused: Vec<Node>,
+    /// Where it runs, when the device placement pass put it elsewhere than
+    /// the compile target (`None`: the target).
+    pub device: Option<Target>,
 }
+
+/// The operator of a copy between devices (domain `texpr`), inserted by
+/// the device placement passes.
+pub const COPY: &str = "Copy";
 
 /// The operator of a fused node ([`Node::fused`]).
 pub const FUSED: &str = "Fused";
@@ -231,7 +238,10 @@ impl Graph {
             Some(o) => self.value(*o).name.as_str(),
             None => "",
         };
-        format!("{name}: {ops}")
+        match n.device {
+            Some(d) => format!("{name}: {ops} @{d}"),
+            None => format!("{name}: {ops}"),
+        }
     }
 
     /// An error about node `id`.
@@ -349,6 +359,9 @@ impl Graph {
         let mut line = format!("{} = {}({})", outs.join(", "), n.op, ins.join(", "));
         for (name, a) in &n.attrs {
             line.push_str(&format!(" {name}={a}"));
+        }
+        if let Some(d) = n.device {
+            line.push_str(&format!(" @{d}"));
         }
         line
     }

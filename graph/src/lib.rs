@@ -24,7 +24,7 @@ pub use infer::infer;
 pub use options::Options;
 pub use texpr_ops::onnx_dtype;
 
-pub use ir::{Attr, Constant, Dim, FUSED, Graph, Node, NodeId, ValueDef, ValueId};
+pub use ir::{Attr, COPY, Constant, Dim, FUSED, Graph, Node, NodeId, ValueDef, ValueId};
 /// A tensor of any element type: a model's input or output (`From<Tensor<T>>`,
 /// `TryFrom<Value> for Tensor<T>`, `.dtype()`, `.shape()`).
 pub use texpr_dsl::AnyTensor as Value;

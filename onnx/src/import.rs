@@ -113,6 +113,7 @@ pub fn to_graph(name: &str, m: &ModelProto) -> Result<Graph> {
             outputs,
             attrs,
             fused: vec![],
+            device: None,
         });
     }
     for o in &g.output {

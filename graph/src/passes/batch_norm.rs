@@ -64,7 +64,12 @@ fn pattern(
     let y = bn.inputs[0]?;
     let c = g.value(y).producer?;
     let conv = g.node(c);
-    if conv.op != "Conv" || !conv.domain.is_empty() || conv.outputs != [y] || g.outputs.contains(&y) {
+    if conv.op != "Conv"
+        || !conv.domain.is_empty()
+        || conv.outputs != [y]
+        || g.outputs.contains(&y)
+        || conv.device != bn.device
+    {
         return None;
     }
     if readers[y.0 as usize] != [b] {

@@ -39,7 +39,7 @@ pub(super) fn eliminate_common(g: &mut Graph, _: &Ctx<'_>) -> Result<bool> {
         let list = seen.entry((n.op.clone(), n.inputs.clone())).or_default();
         let earlier = list.iter().copied().find(|e| {
             let m = &g.nodes[*e];
-            m.domain == n.domain && m.attrs == n.attrs && m.outputs.len() == n.outputs.len()
+            m.domain == n.domain && m.device == n.device && m.attrs == n.attrs && m.outputs.len() == n.outputs.len()
         });
         match earlier {
             Some(e) => {

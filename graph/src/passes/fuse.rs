@@ -132,6 +132,7 @@ pub(super) fn fuse(g: &mut Graph, _: &Ctx<'_>) -> Result<bool> {
         }
         let last = *group.last().unwrap_or(&0);
         let name = members.iter().map(|m| m.name.as_str()).find(|n| !n.is_empty()).unwrap_or("").to_string();
+        let device = members[0].device;
         g.nodes[last] = Node {
             name,
             op: FUSED.into(),
@@ -140,6 +141,7 @@ pub(super) fn fuse(g: &mut Graph, _: &Ctx<'_>) -> Result<bool> {
             outputs: vec![inner[inner.len() - 1]],
             attrs: Default::default(),
             fused: members,
+            device,
         };
         for m in &group[..group.len() - 1] {
             gone[*m] = true;
@@ -154,6 +156,9 @@ pub(super) fn fuse(g: &mut Graph, _: &Ctx<'_>) -> Result<bool> {
 fn joins(g: &Graph, group: &[usize], r: usize) -> bool {
     let n = &g.nodes[r];
     if !n.domain.is_empty() || n.outputs.len() != 1 || !ELEMENTWISE.contains(&n.op.as_str()) {
+        return false;
+    }
+    if n.device != g.nodes[group[0]].device {
         return false;
     }
     let out = g.value(n.outputs[0]).shape.as_ref();
