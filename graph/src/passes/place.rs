@@ -31,7 +31,7 @@ pub(super) fn place_devices(g: &mut Graph, ctx: &Ctx<'_>) -> Result<bool> {
     let fallback = o.fallback_target().unwrap_or(Target::Cpu);
     let mut changed = false;
     for n in &mut g.nodes {
-        if fallback != o.target() && o.cpu_ops().iter().any(|op| *op == n.op) && n.device != Some(fallback) {
+        if fallback != o.target() && o.cpu_ops().contains(&n.op) && n.device != Some(fallback) {
             n.device = Some(fallback);
             changed = true;
         }
