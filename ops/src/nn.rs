@@ -215,7 +215,9 @@ pub(crate) fn conv(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Inpu
         if depthwise {
             Template::Depthwise { acc: "acc".into(), pad }
         } else {
-            Template::Conv { acc: "acc".into(), pad }
+            let weights: usize = w.shape.iter().product();
+            let input: usize = x.shape[1..].iter().product();
+            Template::Conv { acc: "acc".into(), pad, filters_outer: weights > input }
         }
     });
     Ok(Impl::Kernel(Box::new(KernelDef { func: fb, template })))

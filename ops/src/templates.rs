@@ -29,6 +29,11 @@ pub enum Template {
         acc: String,
         /// The zero-padded input stage.
         pad: Option<String>,
+        /// Tiles of filters outermost (in parallel), rows inside: when the
+        /// weights are larger than the input, each tile's weights then stay
+        /// in cache over every row instead of streaming from memory once
+        /// per row (rows outermost otherwise).
+        filters_outer: bool,
     },
     /// A depthwise 2-D convolution (one filter per channel): `acc[n, c, h,
     /// w]` over the window (`w0`, `w1`). Planes (`n`, `c` fused) in
@@ -47,7 +52,9 @@ impl Template {
     /// a member's stages).
     pub fn renamed(&self, f: impl Fn(&str) -> String) -> Template {
         match self {
-            Template::Conv { acc, pad } => Template::Conv { acc: f(acc), pad: pad.as_deref().map(&f) },
+            Template::Conv { acc, pad, filters_outer } => {
+                Template::Conv { acc: f(acc), pad: pad.as_deref().map(&f), filters_outer: *filters_outer }
+            }
             Template::Depthwise { acc, pad } => Template::Depthwise { acc: f(acc), pad: pad.as_deref().map(&f) },
         }
     }
@@ -62,21 +69,27 @@ pub fn schedule(template: &Template, func: &Func, out: &str, class: TargetClass)
     }
     let mut s = Schedule::new(func, Some(class));
     let r = match template {
-        Template::Conv { acc, pad } => conv(&mut s, out, acc, pad.as_deref()),
+        Template::Conv { acc, pad, filters_outer } => conv(&mut s, out, acc, pad.as_deref(), *filters_outer),
         Template::Depthwise { acc, pad } => depthwise(&mut s, out, acc, pad.as_deref()),
     };
     r.ok().map(|()| s)
 }
 
-fn conv(s: &mut Schedule, out: &str, acc: &str, pad: Option<&str>) -> Result<()> {
+fn conv(s: &mut Schedule, out: &str, acc: &str, pad: Option<&str>, filters_outer: bool) -> Result<()> {
     let (z, a) = (s.stage(out)?, s.stage(acc)?);
     let [n, f, h, w] = axes(s, z, ["i0", "i1", "i2", "i3"])?;
     let [fo, wo, fi, wi] = s.tile(f, w, CONV_TILE.0 as i64, CONV_TILE.1 as i64)?;
-    s.reorder(&[n, h, fo, wo, fi, wi])?;
+    if filters_outer {
+        s.reorder(&[n, fo, h, wo, fi, wi])?;
+        let tiles = s.fuse(n, fo)?;
+        s.parallel(tiles)?;
+    } else {
+        s.reorder(&[n, h, fo, wo, fi, wi])?;
+        let rows = s.fuse(n, h)?;
+        s.parallel(rows)?;
+    }
     s.unroll(fi)?;
     s.vectorize(wi)?;
-    let rows = s.fuse(n, h)?;
-    s.parallel(rows)?;
     s.compute_at(a, wo)?;
     let [c, r0, r1, af, aw] = axes(s, a, ["c", "w0", "w1", "i1", "i3"])?;
     s.reorder(&[r0, r1, c, af, aw])?;
