@@ -18,6 +18,9 @@ use texpr::prelude::*;
 /// The operators the executor implements so far.
 #[rustfmt::skip]
 const IMPLEMENTED: &[&str] = &[
+    "ConvTranspose",
+    "Resize",
+    "Upsample",
     "Identity",
     "Dropout",
     "Relu",

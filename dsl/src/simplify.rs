@@ -174,9 +174,17 @@ fn canonical(e: &Expr) -> Expr {
         .iter()
         .filter(|(t, _)| matches!(t, crate::arith::Atom::Other(Expr::Binary(BinOp::Min | BinOp::Max, ..))))
         .collect();
+    // Only over index arithmetic (variables, dims, parameters, integer
+    // constants): `r + min(x, y)` → `min(x + r, y + r)` adds `r` to a side
+    // before it is clamped, which can overflow where a side is unbounded (a
+    // float cast to an integer, a loaded index) and `r` is not 0.
+    let bounded = |e: &Expr| !e.any(&mut |x| matches!(x, Expr::Cast(..) | Expr::Load(..) | Expr::Call(..)));
     if let [(crate::arith::Atom::Other(Expr::Binary(op, x, y)), k)] = minmax.as_slice()
         && (*k == 1 || *k == -1)
         && (a.terms.len() > 1 || a.c != 0)
+        && bounded(x)
+        && bounded(y)
+        && a.terms.iter().all(|(t, _)| !matches!(t, crate::arith::Atom::Other(o) if !bounded(o)))
     {
         let mut rest = a.clone();
         rest.take(&crate::arith::Atom::Other(Expr::binary(*op, (**x).clone(), (**y).clone())));
@@ -375,6 +383,26 @@ mod tests {
         p.push_loop(y.as_var(), &Expr::int(0), &Expr::int(4));
         assert_eq!(simplify_in(&((x * 4 + y.clone()) / 4), Some(&p)).to_string(), "v0");
         assert_eq!(simplify_in(&Expr::cmp(CmpOp::Lt, y, Expr::int(4)), Some(&p)), Expr::bool(true));
+    }
+
+    /// An offset is added to a clamp's sides only where they are index
+    /// arithmetic: `8 * i + min(max(k as i64, 0), 3)` with `k` a float could
+    /// overflow in `8 * i + k as i64` before the clamp (it did, for ONNX's
+    /// Resize).
+    #[test]
+    fn offsets_stay_outside_clamps_of_unbounded_values() {
+        let mut vt = VarTable::default();
+        let i = Expr::Var(vt.add_index("i"));
+        let k = Expr::Var(vt.add("k", DType::F64));
+        let cast = Expr::Cast(DType::I64, k.into());
+        let clamp = Expr::min(Expr::binary(BinOp::Max, cast, Expr::int(0)), Expr::int(3));
+        let s = simplify(&(i.clone() * 8 + clamp)).to_string();
+        assert!(s.starts_with("v0 * 8 + min(max("), "{s}");
+        // Index arithmetic inside still distributes (region extents).
+        assert_eq!(
+            simplify(&(Expr::min(Expr::int(16), i.clone() * -16 + 40) + i * 16)).to_string(),
+            "min(v0 * 16 + 16, 40)"
+        );
     }
 
     impl Expr {

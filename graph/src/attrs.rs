@@ -32,6 +32,13 @@ impl Attrs for NodeAttrs<'_> {
         }
     }
 
+    fn floats(&self, name: &str) -> Option<Vec<f32>> {
+        match self.0.get(name) {
+            Some(Attr::Floats(v)) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
     fn string(&self, name: &str) -> Option<String> {
         match self.0.get(name) {
             Some(Attr::String(s)) => Some(s.clone()),

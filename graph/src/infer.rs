@@ -536,8 +536,75 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
             });
             Ok(vec![(Some(DType::I64), Some(vec![n]))])
         }
-        other => Err(format!("texpr does not implement the operator `{other}`")),
+        _ => by_library(g, id),
     }
+}
+
+/// An operator without a rule here: its types from the operator library,
+/// which builds it for the inputs' dims when all are known (constant
+/// inputs' values given); with dims not known, the first input's type and
+/// unknown dims. The library's error (an operator it does not implement,
+/// inputs it cannot take) is the node's.
+fn by_library(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
+    let n = g.node(id);
+    let mut owned: Vec<Option<(DType, Vec<usize>, Option<texpr_dsl::AnyTensor>)>> = vec![];
+    let mut known = true;
+    for i in &n.inputs {
+        owned.push(match i {
+            None => None,
+            Some(v) => {
+                let d = g.value(*v);
+                let dims: Option<Vec<usize>> = d
+                    .shape
+                    .as_ref()
+                    .and_then(|s| s.iter().map(|x| if let Dim::Known(k) = x { Some(*k) } else { None }).collect());
+                match (d.dtype, dims) {
+                    (Some(t), Some(s)) => {
+                        let value = d
+                            .constant
+                            .as_ref()
+                            .and_then(|c| texpr_dsl::AnyTensor::from_le_bytes(c.dtype, &c.shape, &c.bytes).ok());
+                        Some((t, s, value))
+                    }
+                    _ => {
+                        known = false;
+                        None
+                    }
+                }
+            }
+        });
+    }
+    let first = n.inputs.first().copied().flatten().and_then(|v| g.value(v).dtype);
+    if !known {
+        // Not typed before a run; the run says what the node computes.
+        return Ok(vec![(first, None); n.outputs.len()]);
+    }
+    let inputs: Vec<Option<texpr_ops::Input<'_>>> = owned
+        .iter()
+        .map(|o| o.as_ref().map(|(t, s, v)| texpr_ops::Input { dtype: *t, shape: s, value: v.as_ref() }))
+        .collect();
+    let imp = match texpr_ops::implement(&n.op, g.opset, &crate::attrs::NodeAttrs(&n.attrs), &inputs, n.outputs.len()) {
+        Ok(imp) => imp,
+        Err(e) if e.starts_with(texpr_ops::UNKNOWN_OPERATOR) => return Err(e),
+        // Values known only at run time (a shape fed as an input), or
+        // inputs the run will reject with this message.
+        Err(_) => return Ok(vec![(first, None); n.outputs.len()]),
+    };
+    let dims = |shape: &[usize]| Some(shape.iter().map(|d| Dim::Known(*d)).collect::<Vec<_>>());
+    Ok(match imp {
+        texpr_ops::Impl::Kernel(k) => k
+            .func
+            .outputs
+            .iter()
+            .map(|t| {
+                let shape: Option<Vec<usize>> =
+                    t.shape.iter().map(|d| d.as_int().and_then(|d| usize::try_from(d).ok())).collect();
+                (Some(t.dtype), shape.and_then(|s| dims(&s)))
+            })
+            .collect(),
+        texpr_ops::Impl::View(s) => vec![(first, dims(&s))],
+        texpr_ops::Impl::Value(v) => vec![(Some(v.dtype()), dims(v.shape()))],
+    })
 }
 
 #[cfg(test)]

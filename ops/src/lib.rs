@@ -17,6 +17,7 @@
 mod more;
 mod nn;
 mod quant;
+mod resize;
 mod shape_ops;
 mod templates;
 
@@ -24,6 +25,9 @@ pub use templates::{Template, schedule};
 
 use texpr_dsl::te::{self, Expr, FuncBuilder, Ident, StageDef, TypeDef};
 use texpr_dsl::{AnyTensor, DType};
+
+/// How [`implement`]'s error for an operator it does not know begins.
+pub const UNKNOWN_OPERATOR: &str = "texpr does not implement the operator";
 
 /// An operator's attributes, by name.
 pub trait Attrs {
@@ -33,6 +37,11 @@ pub trait Attrs {
     fn float(&self, name: &str) -> Option<f32>;
     /// A list of integers.
     fn ints(&self, name: &str) -> Option<Vec<i64>>;
+    /// A list of floats.
+    fn floats(&self, name: &str) -> Option<Vec<f32>> {
+        let _ = name;
+        None
+    }
     /// A string.
     fn string(&self, name: &str) -> Option<String>;
     /// A tensor (as a value).
@@ -325,6 +334,8 @@ pub fn implement(
             Ok(Impl::View((0..r).filter(|k| !drop.contains(k)).map(|k| x.shape[k as usize]).collect()))
         }
         "Conv" => nn::conv(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
+        "Resize" | "Upsample" => resize::resize(op, opset, attrs, inputs),
+        "ConvTranspose" => nn::conv_transpose(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
         "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => nn::pool(op, attrs, x),
         "BatchNormalization" => {
             let ins: Vec<Input<'_>> = (0..5).map(get).collect::<Result<_, _>>()?;
@@ -355,7 +366,7 @@ pub fn implement(
         "MatMul" => matmul(x, get(1)?),
         "Gemm" => gemm(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
         "Softmax" | "LogSoftmax" => softmax(op, opset, attrs, x),
-        other => Err(format!("texpr does not implement the operator `{other}`")),
+        other => Err(format!("{UNKNOWN_OPERATOR} `{other}`")),
     }
 }
 

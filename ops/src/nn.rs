@@ -223,6 +223,106 @@ pub(crate) fn conv(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Inpu
     Ok(Impl::Kernel(Box::new(KernelDef { func: fb, template })))
 }
 
+/// `ConvTranspose` (the gradient of a convolution: each input element
+/// scatters its window into the output), as a gather over the output:
+/// `y[n, m, o] = Σ_{c, k} x[n, c, (o + pad - k·d) / s] · w[c, m', k]` where
+/// `o + pad - k·d` is a non-negative multiple of `s` inside the input, over
+/// the input channels of `m`'s group (`m'`: `m` within its group).
+pub(crate) fn conv_transpose(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Input<'_>>) -> R<Impl> {
+    float_only("ConvTranspose", x.dtype)?;
+    let r = x.shape.len().saturating_sub(2);
+    if r == 0 || w.shape.len() != x.shape.len() || w.dtype != x.dtype {
+        return Err(format!("ConvTranspose of {:?} with weights {:?}", x.shape, w.shape));
+    }
+    let g = attrs.int("group").unwrap_or(1);
+    let (c, mg) = (x.shape[1] as i64, w.shape[1] as i64);
+    if g < 1 || w.shape[0] as i64 != c || c % g != 0 {
+        return Err(format!("{c} input channels, weights {:?}, group {g}", w.shape));
+    }
+    let (cg, m) = (c / g, mg * g);
+    let list = |name: &str, default: i64| attrs.ints(name).unwrap_or_else(|| vec![default; r]);
+    let kernel = attrs.ints("kernel_shape").unwrap_or_else(|| w.shape[2..].iter().map(|k| *k as i64).collect());
+    let (s, d, outpad) = (list("strides", 1), list("dilations", 1), list("output_padding", 0));
+    let mut pads = attrs.ints("pads").unwrap_or_else(|| vec![0; 2 * r]);
+    if [&kernel, &s, &d, &outpad].iter().any(|v| v.len() != r)
+        || pads.len() != 2 * r
+        || kernel.iter().zip(&w.shape[2..]).any(|(k, n)| *k != *n as i64)
+        || s.iter().chain(&d).any(|v| *v < 1)
+    {
+        return Err(format!(
+            "kernel {kernel:?}, strides {s:?}, dilations {d:?}, pads {pads:?}, output_padding {outpad:?}"
+        ));
+    }
+    let auto = attrs.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+    let full: Vec<i64> =
+        (0..r).map(|i| s[i] * (x.shape[i + 2] as i64 - 1) + outpad[i] + (kernel[i] - 1) * d[i] + 1).collect();
+    let wanted: Option<Vec<i64>> = match attrs.ints("output_shape") {
+        Some(o) => Some(o[o.len().saturating_sub(r)..].to_vec()),
+        None if auto == "SAME_UPPER" || auto == "SAME_LOWER" => {
+            Some((0..r).map(|i| x.shape[i + 2] as i64 * s[i]).collect())
+        }
+        None => None,
+    };
+    if let Some(o) = &wanted {
+        if o.len() != r {
+            return Err(format!("output_shape {o:?} for a {r}-D kernel"));
+        }
+        for i in 0..r {
+            let total = full[i] - o[i];
+            // Floor division, as ONNX's reference (a negative total pads
+            // the end negatively: output_shape past the full output).
+            let half = total.div_euclid(2);
+            let (a, z) = if auto == "SAME_UPPER" { (half, total - half) } else { (total - half, half) };
+            pads[i] = a;
+            pads[i + r] = z;
+        }
+    } else if auto == "VALID" {
+        pads = vec![0; 2 * r];
+    }
+    let out_sp: Vec<i64> = (0..r).map(|i| full[i] - pads[i] - pads[i + r]).collect();
+    if out_sp.iter().any(|o| *o < 1) {
+        return Err(format!("an output of {out_sp:?}"));
+    }
+    let mut out = vec![x.shape[0], m as usize];
+    out.extend(out_sp.iter().map(|o| *o as usize));
+    if let Some(b) = b
+        && (b.shape != [m as usize] || b.dtype != x.dtype)
+    {
+        return Err(format!("bias of shape {:?}", b.shape));
+    }
+    let mut fb = FuncBuilder::new("convtranspose");
+    let tx = fb.input("x", x.dtype, dims(x.shape));
+    let tw = fb.input("w", w.dtype, dims(w.shape));
+    let tb = b.map(|b| fb.input("b", b.dtype, dims(b.shape)));
+    // Input channel: the output channel's group times channels per group,
+    // plus `c`; the weight's output channel within the group.
+    let ch = var(1) / lit(mg) * lit(cg) + Expr::name("c");
+    let t: Vec<Expr> = (0..r).map(|i| var(i + 2) + lit(pads[i]) - Expr::name(format!("w{i}")) * lit(d[i])).collect();
+    let hit = (0..r)
+        .map(|i| {
+            t[i].clone()
+                .ge(lit(0))
+                .and((t[i].clone() % lit(s[i])).eq(lit(0)))
+                .and((t[i].clone() / lit(s[i])).lt(lit(x.shape[i + 2] as i64)))
+        })
+        .reduce(|a, b| a.and(b))
+        .unwrap_or_else(|| Expr::bool(true));
+    let mut xi = vec![var(0), ch.clone()];
+    xi.extend((0..r).map(|i| t[i].clone() / lit(s[i])));
+    let mut wi = vec![ch, var(1) % lit(mg)];
+    wi.extend((0..r).map(|i| Expr::name(format!("w{i}"))));
+    let mut rv = vec![te::rvar("c", 0i64, lit(cg))];
+    rv.extend((0..r).map(|i| te::rvar(format!("w{i}").as_str(), 0i64, lit(kernel[i]))));
+    let mut body = te::reduce(ReduceOp::Sum, rv, te::if_(hit, tx.at(xi) * tw.at(wi), zero(x.dtype)));
+    if let Some(tb) = &tb {
+        body = body + tb.at([var(1)]);
+    }
+    fb.output(x.dtype, dims(&out));
+    let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, &out)), idx: idx(out.len()), body });
+    fb.ret([y]);
+    built(&fb)
+}
+
 pub(crate) fn pool(op: &str, attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
     // Max pooling of integers is exact; averages need floats.
     if !op.ends_with("MaxPool") || !x.dtype.is_numeric() {
