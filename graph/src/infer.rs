@@ -547,7 +547,8 @@ fn node_types(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
 /// inputs it cannot take) is the node's.
 fn by_library(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
     let n = g.node(id);
-    let mut owned: Vec<Option<(DType, Vec<usize>, Option<texpr_dsl::AnyTensor>)>> = vec![];
+    type Known = (DType, Vec<usize>, Option<texpr_dsl::AnyTensor>);
+    let mut owned: Vec<Option<Known>> = vec![];
     let mut known = true;
     for i in &n.inputs {
         owned.push(match i {
