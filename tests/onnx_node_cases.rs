@@ -19,6 +19,10 @@ use texpr::prelude::*;
 #[rustfmt::skip]
 const IMPLEMENTED: &[&str] = &[
     "ConvTranspose",
+    "MatMulInteger",
+    "ConvInteger",
+    "QLinearMatMul",
+    "QLinearConv",
     "Resize",
     "Upsample",
     "Identity",

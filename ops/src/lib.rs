@@ -16,6 +16,7 @@
 
 mod more;
 mod nn;
+mod qlinear;
 mod quant;
 mod resize;
 mod shape_ops;
@@ -335,8 +336,9 @@ pub fn implement(
         }
         "Conv" => nn::conv(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
         "Resize" | "Upsample" => resize::resize(op, opset, attrs, inputs),
+        "MatMulInteger" | "ConvInteger" | "QLinearMatMul" | "QLinearConv" => qlinear::implement(op, attrs, inputs),
         "ConvTranspose" => nn::conv_transpose(attrs, x, get(1)?, inputs.get(2).copied().flatten()),
-        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => nn::pool(op, attrs, x),
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => nn::pool(op, attrs, x, outputs),
         "BatchNormalization" => {
             let ins: Vec<Input<'_>> = (0..5).map(get).collect::<Result<_, _>>()?;
             nn::batch_norm(attrs, &ins)

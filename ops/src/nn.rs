@@ -15,24 +15,24 @@ fn built(f: &FuncBuilder) -> R<Impl> {
     Ok(Impl::kernel(f.clone()))
 }
 
-fn lit(n: i64) -> Expr {
+pub(crate) fn lit(n: i64) -> Expr {
     Expr::int(n as i128)
 }
 
 /// The window geometry of a convolution or pooling over `x` (N, C,
 /// spatial...): per spatial dim the kernel, stride, dilation, begin pad and
 /// output size.
-struct Window {
-    k: Vec<i64>,
+pub(crate) struct Window {
+    pub(crate) k: Vec<i64>,
     s: Vec<i64>,
     d: Vec<i64>,
     pad: Vec<i64>,
-    out: Vec<usize>,
+    pub(crate) out: Vec<usize>,
     /// The end of the padded input (for `count_include_pad`).
     padded_end: Vec<i64>,
 }
 
-fn window(attrs: &dyn Attrs, x: &[usize], kernel: Vec<i64>, ceil: bool) -> R<Window> {
+pub(crate) fn window(attrs: &dyn Attrs, x: &[usize], kernel: Vec<i64>, ceil: bool) -> R<Window> {
     let r = kernel.len();
     if x.len() != r + 2 {
         return Err(format!("input of rank {} for a {r}-D kernel", x.len()));
@@ -88,19 +88,19 @@ fn window(attrs: &dyn Attrs, x: &[usize], kernel: Vec<i64>, ceil: bool) -> R<Win
 impl Window {
     /// The input position along spatial dim `i` of output position
     /// `i{i+2}` and window variable `w{i}`.
-    fn pos(&self, i: usize) -> Expr {
+    pub(crate) fn pos(&self, i: usize) -> Expr {
         var(i + 2) * lit(self.s[i]) + Expr::name(format!("w{i}")) * lit(self.d[i]) - lit(self.pad[i])
     }
 
     /// `lo <= pos < hi` for every spatial dim.
-    fn inside(&self, hi: &[i64], lo: &[i64]) -> Expr {
+    pub(crate) fn inside(&self, hi: &[i64], lo: &[i64]) -> Expr {
         (0..self.k.len())
             .map(|i| self.pos(i).ge(lit(lo[i])).and(self.pos(i).lt(lit(hi[i]))))
             .reduce(|a, b| a.and(b))
             .unwrap_or_else(|| Expr::bool(true))
     }
 
-    fn rvars(&self) -> Vec<te::RVar> {
+    pub(crate) fn rvars(&self) -> Vec<te::RVar> {
         self.k.iter().enumerate().map(|(i, k)| te::rvar(format!("w{i}").as_str(), 0i64, lit(*k))).collect()
     }
 }
@@ -323,7 +323,7 @@ pub(crate) fn conv_transpose(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: O
     built(&fb)
 }
 
-pub(crate) fn pool(op: &str, attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
+pub(crate) fn pool(op: &str, attrs: &dyn Attrs, x: Input<'_>, outputs: usize) -> R<Impl> {
     // Max pooling of integers is exact; averages need floats.
     if !op.ends_with("MaxPool") || !x.dtype.is_numeric() {
         float_only(op, x.dtype)?;
@@ -377,6 +377,43 @@ pub(crate) fn pool(op: &str, attrs: &dyn Attrs, x: Input<'_>) -> R<Impl> {
     };
     fb.output(x.dtype, dims(&out));
     let y = fb.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(x.dtype, &out)), idx: idx(out.len()), body });
+    if op == "MaxPool" && outputs > 1 {
+        // Indices: the first (lowest flat index) window element equal to
+        // the maximum, flattened row-major over the input (column-major
+        // over the spatial dims with `storage_order = 1`).
+        let mut xi = vec![var(0), var(1)];
+        xi.extend((0..r).map(|i| win.pos(i)));
+        let inside = win.inside(&hi, &vec![0; r]);
+        let sp: Vec<i64> = x.shape[2..].iter().map(|n| *n as i64).collect();
+        let column_major = attrs.int("storage_order").unwrap_or(0) != 0;
+        let mut flat = (var(0) * lit(x.shape[1] as i64) + var(1)).cast(DType::I64);
+        let plane: i64 = sp.iter().product();
+        let mut spatial = Expr::int(0);
+        if column_major {
+            let mut stride = 1;
+            for i in 0..r {
+                spatial = spatial + win.pos(i) * lit(stride);
+                stride *= sp[i];
+            }
+        } else {
+            for i in 0..r {
+                spatial = spatial * lit(sp[i]) + win.pos(i);
+            }
+        }
+        flat = flat * lit(plane) + spatial;
+        let here: Vec<Expr> = (0..out.len()).map(var).collect();
+        let hit = inside.and(tx.at(xi).eq(y.at(here)));
+        let ib = te::reduce(ReduceOp::Min, win.rvars(), te::if_(hit, flat, Expr::typed(Scalar::I64(i64::MAX))));
+        fb.output(DType::I64, dims(&out));
+        let ind = fb.add_stage(StageDef {
+            name: Ident::new("indices"),
+            ty: Some(ty(DType::I64, &out)),
+            idx: idx(out.len()),
+            body: ib,
+        });
+        fb.ret([y, ind]);
+        return built(&fb);
+    }
     fb.ret([y]);
     built(&fb)
 }

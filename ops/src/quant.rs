@@ -10,12 +10,22 @@ type R<T> = Result<T, String>;
 
 /// The index of a scale or zero point at output position `i...`: a scalar,
 /// or one value per element along `axis`.
-fn param_index(p: &Input<'_>, axis: usize) -> R<Vec<Expr>> {
+fn param_index(p: &Input<'_>, x: &[usize], axis: usize, block: i64) -> R<Vec<Expr>> {
     match p.shape.len() {
         0 => Ok(vec![]),
+        // Blocked: the parameter has the input's rank, the axis in blocks
+        // of `block_size` elements.
+        n if n == x.len() && block > 0 => {
+            let fits = (0..n)
+                .all(|k| if k == axis { p.shape[k] == x[k].div_ceil(block as usize) } else { p.shape[k] == x[k] });
+            if !fits {
+                return Err(format!("a parameter of shape {:?} for {:?} in blocks of {block}", p.shape, x));
+            }
+            Ok((0..n).map(|k| if k == axis { var(k) / Expr::int(block as i128) } else { var(k) }).collect())
+        }
         1 if p.shape[0] == 1 => Ok(vec![Expr::int(0)]),
         1 => Ok(vec![var(axis)]),
-        _ => Err(format!("blocked quantization (a parameter of shape {:?}) is not supported", p.shape)),
+        _ => Err(format!("a parameter of shape {:?} (per tensor, per axis, or blocked with block_size)", p.shape)),
     }
 }
 
@@ -32,7 +42,18 @@ fn axis(attrs: &dyn Attrs, r: usize, per_axis: bool) -> R<usize> {
 }
 
 fn per_axis(p: &[Option<&Input<'_>>]) -> bool {
-    p.iter().flatten().any(|p| p.shape.len() == 1 && p.shape[0] > 1)
+    p.iter().flatten().any(|p| !p.shape.is_empty() && p.shape.iter().product::<usize>() > 1)
+}
+
+/// `v` (an `f64` expression) rounded half to even: floor, then up past .5,
+/// and at exactly .5 up only from an odd floor.
+pub(crate) fn round_half_even(v: Expr) -> Expr {
+    let c = |x: f64| Expr::typed(Scalar::F64(x));
+    let fl = te::floor(v.clone());
+    let d = v - fl.clone();
+    let odd = fl.clone() - te::floor(fl.clone() * c(0.5)) * c(2.0);
+    let up = te::select(d.clone().gt(c(0.5)), c(1.0), te::select(d.lt(c(0.5)), c(0.0), odd));
+    fl + up
 }
 
 pub(crate) fn quantize(attrs: &dyn Attrs, x: Input<'_>, scale: Input<'_>, zp: Option<Input<'_>>) -> R<Impl> {
@@ -48,22 +69,17 @@ pub(crate) fn quantize(attrs: &dyn Attrs, x: Input<'_>, scale: Input<'_>, zp: Op
     }
     let r = x.shape.len();
     let a = axis(attrs, r, per_axis(&[Some(&scale), zp.as_ref()]))?;
+    let block = attrs.int("block_size").unwrap_or(0);
     let mut f = FuncBuilder::new("quantize");
     let tx = f.input("x", x.dtype, dims(x.shape));
     let ts = f.input("scale", scale.dtype, dims(scale.shape));
     let w = DType::F64;
-    let v = tx.at((0..r).map(var)).cast(w) / ts.at(param_index(&scale, a)?).cast(w);
-    // Round half to even: floor, then up past .5, and at exactly .5 up
-    // only from an odd floor.
-    let fl = te::floor(v.clone());
-    let d = v - fl.clone();
+    let v = tx.at((0..r).map(var)).cast(w) / ts.at(param_index(&scale, x.shape, a, block)?).cast(w);
     let c = |x: f64| Expr::typed(Scalar::F64(x));
-    let odd = fl.clone() - te::floor(fl.clone() * c(0.5)) * c(2.0);
-    let up = te::select(d.clone().gt(c(0.5)), c(1.0), te::select(d.lt(c(0.5)), c(0.0), odd));
-    let mut q = fl + up;
+    let mut q = round_half_even(v);
     if let Some(z) = zp {
         let tz = f.input("zero_point", z.dtype, dims(z.shape));
-        q = q + tz.at(param_index(&z, a)?).cast(w);
+        q = q + tz.at(param_index(&z, x.shape, a, block)?).cast(w);
     }
     let (lo, hi) = texpr_dsl::value::int_range(t);
     let body = te::clamp(q, c(lo as f64), c(hi as f64)).cast(t);
@@ -79,6 +95,7 @@ pub(crate) fn dequantize(attrs: &dyn Attrs, x: Input<'_>, scale: Input<'_>, zp: 
     }
     let r = x.shape.len();
     let a = axis(attrs, r, per_axis(&[Some(&scale), zp.as_ref()]))?;
+    let block = attrs.int("block_size").unwrap_or(0);
     let t = scale.dtype;
     let mut f = FuncBuilder::new("dequantize");
     let tx = f.input("x", x.dtype, dims(x.shape));
@@ -86,9 +103,9 @@ pub(crate) fn dequantize(attrs: &dyn Attrs, x: Input<'_>, scale: Input<'_>, zp: 
     let mut v = tx.at((0..r).map(var)).cast(DType::F64);
     if let Some(z) = zp {
         let tz = f.input("zero_point", z.dtype, dims(z.shape));
-        v = v - tz.at(param_index(&z, a)?).cast(DType::F64);
+        v = v - tz.at(param_index(&z, x.shape, a, block)?).cast(DType::F64);
     }
-    let body = (v * ts.at(param_index(&scale, a)?).cast(DType::F64)).cast(t);
+    let body = (v * ts.at(param_index(&scale, x.shape, a, block)?).cast(DType::F64)).cast(t);
     f.output(t, dims(x.shape));
     let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(t, x.shape)), idx: idx(r), body });
     f.ret([y]);
