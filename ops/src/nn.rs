@@ -391,13 +391,13 @@ pub(crate) fn pool(op: &str, attrs: &dyn Attrs, x: Input<'_>, outputs: usize) ->
         let mut spatial = Expr::int(0);
         if column_major {
             let mut stride = 1;
-            for i in 0..r {
+            for (i, n) in sp.iter().enumerate() {
                 spatial = spatial + win.pos(i) * lit(stride);
-                stride *= sp[i];
+                stride *= n;
             }
         } else {
-            for i in 0..r {
-                spatial = spatial * lit(sp[i]) + win.pos(i);
+            for (i, n) in sp.iter().enumerate() {
+                spatial = spatial * lit(*n) + win.pos(i);
             }
         }
         flat = flat * lit(plane) + spatial;
