@@ -118,7 +118,7 @@ impl Executor {
         };
         passes::optimize(&mut graph, &Ctx { options: &options, eval: &eval })?;
         let consts = decode_constants(&graph)?;
-        Ok(Executor {
+        let exec = Executor {
             graph,
             options,
             compile,
@@ -127,7 +127,53 @@ impl Executor {
             plans: Mutex::new(HashMap::new()),
             arenas: Mutex::new(vec![]),
             last_plan: Mutex::new(None),
-        })
+        };
+        exec.precompile(&exec.graph);
+        Ok(exec)
+    }
+
+    /// Compiles the kernel of every node whose inputs' types and dims `g`
+    /// (the graph, or a copy typed for a run's inputs) knows, in parallel
+    /// on the CPU targets (GPU contexts stay on the calling thread): at
+    /// compile time for a model whose inputs have fixed dims, and on the
+    /// first run for other input dims. A node that fails here is left to
+    /// the run, which reports it.
+    fn precompile(&self, g: &Graph) {
+        let ready: Vec<NodeId> = (0..g.nodes.len() as u32)
+            .map(NodeId)
+            .filter(|id| {
+                g.node(*id).inputs.iter().flatten().all(|v| {
+                    let d = g.value(*v);
+                    d.dtype.is_some() && d.shape.as_ref().is_some_and(|s| s.iter().all(|x| matches!(x, Dim::Known(_))))
+                })
+            })
+            .collect();
+        let build = |id: &NodeId| {
+            let ins: Vec<Option<Val>> = g
+                .node(*id)
+                .inputs
+                .iter()
+                .map(|i| {
+                    i.map(|v| match &self.consts[v.0 as usize] {
+                        Some(c) => Val::Own(c.clone()),
+                        None => {
+                            let d = g.value(v);
+                            let shape =
+                                d.shape.iter().flatten().map(|x| if let Dim::Known(k) = x { *k } else { 0 }).collect();
+                            // Dims only: what a step is built from.
+                            Val::Arena { dtype: d.dtype.unwrap_or(DType::F32), shape, words: 0..0 }
+                        }
+                    })
+                })
+                .collect();
+            let _ = self.step(*id, &ins);
+        };
+        if self.options.target().class() == TargetClass::Cpu {
+            use rayon::prelude::*;
+            ready.par_iter().for_each(build);
+        } else {
+            ready.iter().for_each(build);
+        }
     }
 
     /// The graph (types inferred, passes run).
@@ -178,6 +224,17 @@ impl Executor {
             true => self.plans.lock().map_err(|_| g.err("a run panicked earlier"))?.get(&sig).cloned(),
             false => None,
         };
+        if plan.is_none() {
+            // The first run for these inputs: the graph typed for them, and
+            // every kernel it then knows compiled up front, in parallel.
+            let mut typed = g.clone();
+            for (v, x) in g.inputs.iter().zip(inputs) {
+                typed.values[v.0 as usize].shape = Some(x.shape().iter().map(|d| Dim::Known(*d)).collect());
+            }
+            if crate::infer(&mut typed).is_ok() {
+                self.precompile(&typed);
+            }
+        }
         let mut arena = match &plan {
             Some(p) => self.take_arena(p.words),
             None => vec![],

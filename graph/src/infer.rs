@@ -577,7 +577,27 @@ fn by_library(g: &Graph, id: NodeId) -> std::result::Result<Vec<Type>, String> {
     }
     let first = n.inputs.first().copied().flatten().and_then(|v| g.value(v).dtype);
     if !known {
-        // Not typed before a run; the run says what the node computes.
+        // Not typed before a run (the run says what the node computes), but
+        // an operator the library does not know is an error now: asked
+        // with stand-in inputs, it says so before looking at them.
+        let ones = [1usize; 4];
+        let probe: Vec<Option<texpr_ops::Input<'_>>> = n
+            .inputs
+            .iter()
+            .map(|i| {
+                i.map(|v| {
+                    let d = g.value(v);
+                    let rank = d.shape.as_ref().map_or(1, |s| s.len().min(4));
+                    texpr_ops::Input { dtype: d.dtype.unwrap_or(DType::F32), shape: &ones[..rank], value: None }
+                })
+            })
+            .collect();
+        if let Err(e) =
+            texpr_ops::implement(&n.op, g.opset, &crate::attrs::NodeAttrs(&n.attrs), &probe, n.outputs.len())
+            && e.starts_with(texpr_ops::UNKNOWN_OPERATOR)
+        {
+            return Err(e);
+        }
         return Ok(vec![(first, None); n.outputs.len()]);
     }
     let inputs: Vec<Option<texpr_ops::Input<'_>>> = owned
