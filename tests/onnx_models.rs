@@ -12,18 +12,9 @@ use std::path::PathBuf;
 use texpr::graph::{Model, Options, Value};
 use texpr::prelude::*;
 
-fn models() -> Option<PathBuf> {
-    match std::env::var_os("TEXPR_ONNX_MODELS").map(PathBuf::from) {
-        Some(d) if d.join("VERSION").exists() => Some(d),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true: TEXPR_ONNX_MODELS is not set to the models scripts/onnx-deps.sh writes")
-        }
-        _ => {
-            eprintln!("skipped: no models (`source scripts/onnx-deps.sh` sets TEXPR_ONNX_MODELS)");
-            None
-        }
-    }
-}
+#[path = "../onnx/tests/common/mod.rs"]
+mod common;
+use common::models;
 
 fn load(path: PathBuf) -> Value {
     let c = texpr_onnx::decode_tensor("t", &std::fs::read(path).unwrap()).unwrap();

@@ -94,11 +94,42 @@ fn requantize(args: &Args, q: &Requant<'_>, acc: Expr, n: usize, per: Expr, out_
     Ok(te::clamp(v, c(lo), c(hi)).cast(out_t))
 }
 
+/// The output: the `i32` sum itself, or (quantized) the sum as a stage
+/// `acc` requantized with the second scale per `per` (`n` of them).
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    mut f: FuncBuilder,
+    args: &Args,
+    q: Option<&Requant<'_>>,
+    sum: Expr,
+    out: &[usize],
+    out_t: DType,
+    n: usize,
+    per: Expr,
+) -> R<Impl> {
+    let body = match q {
+        None => sum,
+        Some(q) => {
+            let acc = f.add_stage(StageDef {
+                name: Ident::new("acc"),
+                ty: Some(ty(DType::I32, out)),
+                idx: idx(out.len()),
+                body: sum,
+            });
+            requantize(args, q, acc.at((0..out.len()).map(var)), n, per, out_t)?
+        }
+    };
+    f.output(out_t, dims(out));
+    let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(out_t, out)), idx: idx(out.len()), body });
+    f.ret([y]);
+    Ok(Impl::kernel(f))
+}
+
 /// `MatMulInteger` (`q = None`) or `QLinearMatMul`: `a` `[.., M, K]` times
 /// `b` `[.., K, N]` (batch dims broadcast), zero points per tensor, per row
 /// of `a` or per column of `b`.
 fn matmul(
-    mut f: FuncBuilder,
+    f: FuncBuilder,
     args: &Args,
     a: Input<'_>,
     a_zp: Option<Input<'_>>,
@@ -140,23 +171,7 @@ fn matmul(
     };
     let term = shifted(ta.at(ia), za) * shifted(tb.at(ib), zb);
     let sum = te::reduce(ReduceOp::Sum, vec![te::rvar("k", 0i64, Expr::int(k as i128))], term);
-    let body = match &q {
-        None => sum,
-        Some(q) => {
-            let acc = f.add_stage(StageDef {
-                name: Ident::new("acc"),
-                ty: Some(ty(DType::I32, &out)),
-                idx: idx(out.len()),
-                body: sum,
-            });
-            let v = acc.at((0..out.len()).map(var));
-            requantize(args, q, v, n, var(nb + 1), out_t)?
-        }
-    };
-    f.output(out_t, dims(&out));
-    let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(out_t, &out)), idx: idx(out.len()), body });
-    f.ret([y]);
-    Ok(Impl::kernel(f))
+    finish(f, args, q.as_ref(), sum, &out, out_t, n, var(nb + 1))
 }
 
 /// `ConvInteger` (`q = None`) or `QLinearConv`: a grouped, strided, dilated,
@@ -165,7 +180,7 @@ fn matmul(
 /// points and scales per tensor or per output channel.
 #[allow(clippy::too_many_arguments)]
 fn conv(
-    mut f: FuncBuilder,
+    f: FuncBuilder,
     args: &Args,
     attrs: &dyn Attrs,
     x: Input<'_>,
@@ -220,23 +235,7 @@ fn conv(
         }
         sum = sum + args.get("bias")?.at([var(1)]);
     }
-    let body = match &q {
-        None => sum,
-        Some(q) => {
-            let acc = f.add_stage(StageDef {
-                name: Ident::new("acc"),
-                ty: Some(ty(DType::I32, &out)),
-                idx: idx(out.len()),
-                body: sum,
-            });
-            let v = acc.at((0..out.len()).map(var));
-            requantize(args, q, v, fl as usize, var(1), out_t)?
-        }
-    };
-    f.output(out_t, dims(&out));
-    let y = f.add_stage(StageDef { name: Ident::new("y"), ty: Some(ty(out_t, &out)), idx: idx(out.len()), body });
-    f.ret([y]);
-    Ok(Impl::kernel(f))
+    finish(f, args, q.as_ref(), sum, &out, out_t, fl as usize, var(1))
 }
 
 /// Dispatches the four operators on the node's inputs (declared as kernel

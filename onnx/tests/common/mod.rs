@@ -89,13 +89,24 @@ pub fn small_model() -> ModelProto {
 /// without it a test fails under `CI=true` and is skipped, saying so,
 /// otherwise.
 pub fn data() -> Option<PathBuf> {
-    match std::env::var_os("TEXPR_ONNX_DATA").map(PathBuf::from) {
+    folder("TEXPR_ONNX_DATA", "the ONNX test data")
+}
+
+/// The CNN-shaped models with onnxruntime's outputs (`$TEXPR_ONNX_MODELS`,
+/// written by scripts/onnx-deps.sh), under the same rules as [`data`].
+pub fn models() -> Option<PathBuf> {
+    folder("TEXPR_ONNX_MODELS", "the onnxruntime-checked models")
+}
+
+/// The folder `$var` names, when it holds a `VERSION` file.
+fn folder(var: &str, what: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
         Some(d) if d.join("VERSION").exists() => Some(d),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true: TEXPR_ONNX_DATA is not set to the ONNX test data (scripts/onnx-deps.sh writes it)")
+            panic!("CI=true: {var} is not set to {what} (scripts/onnx-deps.sh writes it)")
         }
         _ => {
-            eprintln!("skipped: no ONNX test data (`source scripts/onnx-deps.sh` sets TEXPR_ONNX_DATA)");
+            eprintln!("skipped: no {what} (`source scripts/onnx-deps.sh` sets {var})");
             None
         }
     }
