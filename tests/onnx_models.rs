@@ -120,3 +120,53 @@ fn squeezenet_on_opencl() {
         Err(e) => eprintln!("skipped: {e}"),
     }
 }
+
+/// Every kernel of the models compiled for CUDA compiles with NVRTC (sm_80;
+/// no GPU needed): the executor runs with a compile function that checks
+/// each program's CUDA C and then runs it on the CPU, so the outputs are
+/// checked against onnxruntime as well.
+#[test]
+fn cuda_kernels_compile_with_nvrtc() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if let Err(e) = texpr_backends::cuda::nvrtc_available() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true: needs NVRTC (scripts/gpu-deps.sh installs it): {e}");
+        }
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let Some(dir) = models() else { return };
+    for name in ["squeezenet", "mobilenetv2", "shufflenet"] {
+        let d = dir.join(name);
+        let graph = texpr_onnx::graph_from_bytes(name, &std::fs::read(d.join("model.onnx")).unwrap()).unwrap();
+        let checked = Arc::new(AtomicUsize::new(0));
+        let count = checked.clone();
+        let compile: texpr_graph::CompileFn = Arc::new(move |p: texpr::Program, t: Target| {
+            if t == Target::Cuda {
+                let k = Kernel::new(p.clone());
+                let l = k.lower(Target::Cuda)?;
+                let src = texpr_backends::source(Target::Cuda, &l)?;
+                let fname = p.func().name.clone();
+                texpr_backends::cuda::nvrtc_compile(&src, &fname, "sm_80")
+                    .unwrap_or_else(|e| panic!("{fname}: NVRTC: {e}\n{src}"));
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            Kernel::new(p).compile(Target::Cpu)
+        });
+        let exec = texpr_graph::Executor::new(graph, Options::new(Target::Cuda), compile).unwrap();
+        let x = load(d.join("test_data_set_0/input_0.pb"));
+        let want = load(d.join("test_data_set_0/output_0.pb"));
+        let got = exec.run(&[x]).unwrap().remove(0);
+        let (mut err, mut top) = (0f64, 0f64);
+        for i in 0..want.len() {
+            let (g, w) = (got.get(i).unwrap().as_f64(), want.get(i).unwrap().as_f64());
+            err = err.max((g - w).abs());
+            top = top.max(w.abs());
+        }
+        let n = checked.load(Ordering::Relaxed);
+        eprintln!("{name}: {n} CUDA kernels compiled with NVRTC; max error / max |output| {:.2e}", err / top);
+        assert!(n >= 20, "{name}: only {n} kernels");
+        assert!(err <= 1e-4 * top, "{name}: error {err} against outputs up to {top}");
+    }
+}
