@@ -72,7 +72,17 @@ pub fn schedule(template: &Template, func: &Func, out: &str, class: TargetClass)
         Template::Conv { acc, pad, filters_outer } => conv(&mut s, out, acc, pad.as_deref(), *filters_outer),
         Template::Depthwise { acc, pad } => depthwise(&mut s, out, acc, pad.as_deref()),
     };
-    r.ok().map(|()| s)
+    match r {
+        Ok(()) => Some(s),
+        Err(e) => {
+            // The target's default runs instead; `TEXPR_DUMP=templates`
+            // says why.
+            if texpr_dsl::dump_enabled("templates") {
+                eprintln!("template {template:?} does not apply to `{}`: {e}", func.name);
+            }
+            None
+        }
+    }
 }
 
 fn conv(s: &mut Schedule, out: &str, acc: &str, pad: Option<&str>, filters_outer: bool) -> Result<()> {
