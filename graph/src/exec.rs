@@ -64,17 +64,20 @@ pub struct Executor {
 /// integer inputs, which may shape the rest) values.
 type Signature = Vec<(DType, Vec<usize>, Option<Vec<i64>>)>;
 
-/// A value during a run: owned, or a range of the run's arena (in words).
+/// A value during a run: owned, an owned tensor's data under another
+/// shape (a reshape costs no copy), or a range of the run's arena (in
+/// words).
 #[derive(Clone, Debug)]
 enum Val {
     Own(Arc<AnyTensor>),
+    View { base: Arc<AnyTensor>, shape: Vec<usize> },
     Arena { dtype: DType, shape: Vec<usize>, words: Range<usize> },
 }
 
 impl Val {
     fn dtype(&self) -> DType {
         match self {
-            Val::Own(t) => t.dtype(),
+            Val::Own(t) | Val::View { base: t, .. } => t.dtype(),
             Val::Arena { dtype, .. } => *dtype,
         }
     }
@@ -82,13 +85,23 @@ impl Val {
     fn shape(&self) -> &[usize] {
         match self {
             Val::Own(t) => t.shape(),
-            Val::Arena { shape, .. } => shape,
+            Val::View { shape, .. } | Val::Arena { shape, .. } => shape,
         }
     }
 
+    /// The value as a tensor of its shape, where it is one (rules read
+    /// values only of small tensors, which are never views or in the arena).
     fn tensor(&self) -> Option<&Arc<AnyTensor>> {
         match self {
             Val::Own(t) => Some(t),
+            Val::View { .. } | Val::Arena { .. } => None,
+        }
+    }
+
+    /// The elements, for an owned tensor or a view of one.
+    fn owned_data(&self) -> Option<Data<'_>> {
+        match self {
+            Val::Own(t) | Val::View { base: t, .. } => Some(t.data()),
             Val::Arena { .. } => None,
         }
     }
@@ -266,9 +279,16 @@ impl Executor {
                     }
                     run_kernel(g, id, c, args, &ins, dests, &mut arena)?
                 }
-                Step::View(shape) if matches!(ins.first(), Some(Some(Val::Arena { .. }))) => {
-                    let Some(Some(Val::Arena { dtype, words, .. })) = ins.first() else { unreachable!() };
-                    vec![Val::Arena { dtype: *dtype, shape: shape.clone(), words: words.clone() }]
+                // A reshape of a large value: the same data, no copy (small
+                // ones stay tensors: rules may read their values).
+                Step::View(shape) if n.outputs.len() == 1 && shape.iter().product::<usize>() >= MIN_ELEMS => {
+                    match ins.first().cloned().flatten() {
+                        Some(Val::Arena { dtype, words, .. }) => {
+                            vec![Val::Arena { dtype, shape: shape.clone(), words }]
+                        }
+                        Some(Val::Own(base) | Val::View { base, .. }) => vec![Val::View { base, shape: shape.clone() }],
+                        None => return Err(g.node_err(id, "no input")),
+                    }
                 }
                 _ => {
                     let owned: Env =
@@ -391,6 +411,7 @@ impl Executor {
 fn owned(v: &Val, arena: &[u64]) -> Result<Arc<AnyTensor>> {
     match v {
         Val::Own(t) => Ok(t.clone()),
+        Val::View { base, shape } => Ok(Arc::new((**base).clone().reshaped(shape)?)),
         Val::Arena { dtype, shape, words } => {
             let n = shape.iter().product();
             let err = || {
@@ -433,7 +454,6 @@ fn run_kernel(
     let present: Vec<&Val> = args.iter().filter_map(|k| ins.get(*k)?.as_ref()).collect();
     let shapes: Vec<&[usize]> = present.iter().map(|x| x.shape()).collect();
     let types = c.func().output_types();
-    let owned_ins: Vec<Option<Arc<AnyTensor>>> = present.iter().map(|x| x.tensor().cloned()).collect();
     let typed: Vec<(DType, &[usize])> = present.iter().map(|x| (x.dtype(), x.shape())).collect();
     let out_shapes = c.output_shapes_for(&typed).map_err(|e| g.node_err(id, e.to_string()))?;
     // Each output: an arena range that fits, or its own tensor.
@@ -476,7 +496,7 @@ fn run_kernel(
                 };
                 in_at.push(Some(k));
             }
-            Val::Own(_) => in_at.push(None),
+            Val::Own(_) | Val::View { .. } => in_at.push(None),
         }
     }
     let bad = || g.node_err(id, "internal error: arena ranges overlap (a bug in texpr)");
@@ -485,13 +505,11 @@ fn run_kernel(
     let data: Vec<Data<'_>> = present
         .iter()
         .zip(&in_at)
-        .zip(&owned_ins)
-        .map(|((x, at), o)| match (at, o) {
-            (Some(k), _) => {
+        .map(|(x, at)| match at {
+            Some(k) => {
                 crate::memory::data(x.dtype(), in_slices[*k - n_out], x.shape().iter().product()).ok_or_else(bad)
             }
-            (None, Some(t)) => Ok(t.data()),
-            (None, None) => Err(bad()),
+            None => x.owned_data().ok_or_else(bad),
         })
         .collect::<Result<_>>()?;
     {
