@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-VERSION = "1"  # bump when a model changes
+VERSION = "2"  # bump when a model changes
 
 
 class Builder:
@@ -81,10 +81,10 @@ class Builder:
         b = self.rng.normal(0, 0.01, classes).astype(np.float32)
         return self.node("Gemm", [y, self.const("fc_w", w), self.const("fc_b", b)], "fc", transB=1)
 
-    def model(self, out, out_shape):
+    def model(self, out, out_shape, size=224):
         g = helper.make_graph(
             self.nodes, self.name,
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
             [helper.make_tensor_value_info(out, TensorProto.FLOAT, out_shape)],
             initializer=self.inits)
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="texpr-models")
@@ -187,7 +187,33 @@ def squeezenet():
     return b.model(b.node("Softmax", [x], "prob", axis=1), ["N", 1000])
 
 
-MODELS = {"resnet18": resnet18, "mobilenetv2": mobilenetv2, "shufflenet": shufflenet, "squeezenet": squeezenet}
+def tiny():
+    """A 1x3x32x32 network with every kind of node of the four above (for
+    the corrupted-model test: small enough to compile and run thousands of
+    variants): a conv with batch norm and ReLU6, a residual block, a
+    depthwise conv, a channel split, shuffle and concatenation, a fire
+    module, max pooling, the classifier head and a softmax."""
+    b = Builder("tiny", 32)
+    x = b.conv_bn("input", 3, 8, 3, 2, act="relu6")
+    y = b.conv_bn(x, 8, 8, 3, act=None)
+    x = b.node("Relu", [b.node("Add", [y, x])])
+    x = b.conv_bn(x, 8, 8, 3, 1, group=8, act=None)
+    left, right = b.node("Split", [x, b.const("split", np.array([4, 4], np.int64))], "split", n_out=2, axis=1)
+    right = b.conv_bn(right, 4, 4, 1)
+    x = b.node("Concat", [left, right], "cat", axis=1)
+    x = b.node("Reshape", [x, b.const("s5", np.array([-1, 2, 4, 16, 16], np.int64))], "r5")
+    x = b.node("Transpose", [x], "shuf", perm=[0, 2, 1, 3, 4])
+    x = b.node("Reshape", [x, b.const("s4", np.array([-1, 8, 16, 16], np.int64))], "r4")
+    x = b.node("MaxPool", [x], "pool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    sq = b.node("Relu", [b.conv(x, 8, 4, 1, bias=True)])
+    x = b.node("Concat", [b.node("Relu", [b.conv(sq, 4, 8, 1, bias=True)]),
+                          b.node("Relu", [b.conv(sq, 4, 8, 3, bias=True)])], "cat", axis=1)
+    x = b.node("Softmax", [b.head(x, 16, classes=10)], "prob", axis=1)
+    return b.model(x, ["N", 10], size=32)
+
+
+MODELS = {"resnet18": resnet18, "mobilenetv2": mobilenetv2, "shufflenet": shufflenet, "squeezenet": squeezenet,
+          "tiny": tiny}
 
 
 def main():
@@ -203,7 +229,8 @@ def main():
         d = os.path.join(out, name)
         os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
         onnx.save(m, os.path.join(d, "model.onnx"))
-        x = np.random.default_rng(7).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
+        size = m.graph.input[0].type.tensor_type.shape.dim[2].dim_value
+        x = np.random.default_rng(7).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         opts.intra_op_num_threads = 1

@@ -102,6 +102,60 @@ fn squeezenet() {
 }
 
 #[test]
+fn tiny() {
+    check("tiny", Options::new(Target::Cpu));
+    check("tiny", Options::new(Target::Interp));
+}
+
+/// Corrupted variants of a real model (every truncation at a multiple of
+/// 97 bytes, 200 random flips of 1–4 bits, seeded): loading, compiling
+/// (every graph pass) and running each variant that loads is an `Ok` or an
+/// `Err`, never a panic or a crash.
+#[test]
+fn corrupted_models_compile_and_run_without_panics() {
+    let Some(dir) = models() else { return };
+    let bytes = std::fs::read(dir.join("tiny/model.onnx")).unwrap();
+    let attempt = |b: &[u8]| -> Result<(), String> {
+        let m = Model::from_onnx_bytes(b).map_err(|e| e.to_string())?;
+        let compiled = m.compile_with(Options::new(Target::Interp)).map_err(|e| e.to_string())?;
+        let inputs: Vec<Value> = m
+            .inputs()
+            .iter()
+            .map(|i| {
+                let shape: Vec<usize> = i.shape.iter().map(|d| d.unwrap_or(1).min(64)).collect();
+                Value::try_filled(i.dtype, &shape, texpr::Scalar::from_f64(i.dtype, 0.5)).map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        compiled.run(&inputs).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let (mut loaded, mut ran) = (0, 0);
+    for cut in (0..bytes.len()).step_by(97) {
+        assert!(attempt(&bytes[..cut]).is_err(), "truncated at {cut}: runs");
+    }
+    let mut state = 0x2545f4914f6cdd1du64;
+    for k in 0..200 {
+        let mut b = bytes.clone();
+        for _ in 0..1 + state % 4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bit = (state % (b.len() as u64 * 8)) as usize;
+            b[bit / 8] ^= 1 << (bit % 8);
+        }
+        let r = std::panic::catch_unwind(|| attempt(&b));
+        match r {
+            Err(_) => panic!("variant {k} panicked"),
+            Ok(r) => {
+                loaded += usize::from(Model::from_onnx_bytes(&b).is_ok());
+                ran += usize::from(r.is_ok());
+            }
+        }
+    }
+    eprintln!("200 corrupted variants: {loaded} load, {ran} run");
+    assert!(ran > 40, "only {ran} variants ran: the corruption test tests little");
+}
+
+#[test]
 fn without_graph_passes() {
     for m in ["resnet18", "mobilenetv2", "shufflenet", "squeezenet"] {
         check(m, Options::new(Target::Cpu).optimize(false));
