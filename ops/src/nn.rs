@@ -159,11 +159,22 @@ pub(crate) fn conv(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Inpu
             (x.shape[i + 2] as i64 + win.pad[i]).max(read)
         })
         .collect();
-    let padded = (0..r).any(|i| win.pad[i] > 0 || end[i] > x.shape[i + 2] as i64);
+    // Stride 2 along the rows (the vectorized axis): the padded copy keeps
+    // even and odd columns apart, `xp[.., h, parity, j]` at column `2j +
+    // parity`, so each tap of the window reads whole vectors (a stride-2
+    // load is lane by lane). The templates unroll the taps along the row
+    // (parity and offset then are constants).
+    let split = templated && win.s[r - 1] == 2 && win.d[r - 1] == 1 && win.k[r - 1] <= 7;
+    let padded = split || (0..r).any(|i| win.pad[i] > 0 || end[i] > x.shape[i + 2] as i64);
     let src = if padded {
         let mut shape = x.shape[..2].to_vec();
         shape.extend(end.iter().map(|e| *e as usize));
-        let pos: Vec<Expr> = (0..r).map(|i| var(i + 2) - lit(win.pad[i])).collect();
+        let mut pos: Vec<Expr> = (0..r).map(|i| var(i + 2) - lit(win.pad[i])).collect();
+        if split {
+            let last = shape.pop().unwrap_or(0);
+            shape.extend([2, last.div_ceil(2)]);
+            pos[r - 1] = var(r + 2) * lit(2) + var(r + 1) - lit(win.pad[r - 1]);
+        }
         let inside = (0..r)
             .map(|i| pos[i].clone().ge(lit(0)).and(pos[i].clone().lt(lit(x.shape[i + 2] as i64))))
             .reduce(|a, b| a.and(b))
@@ -171,7 +182,7 @@ pub(crate) fn conv(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Inpu
         let mut xi = vec![var(0), var(1)];
         xi.extend(pos);
         let body = te::if_(inside, tx.at(xi), zero(x.dtype));
-        fb.add_stage(StageDef { name: Ident::new("xp"), ty: Some(ty(x.dtype, &shape)), idx: idx(r + 2), body })
+        fb.add_stage(StageDef { name: Ident::new("xp"), ty: Some(ty(x.dtype, &shape)), idx: idx(shape.len()), body })
     } else {
         tx
     };
@@ -191,6 +202,12 @@ pub(crate) fn conv(attrs: &dyn Attrs, x: Input<'_>, w: Input<'_>, b: Option<Inpu
         var(i + 2) * lit(win.s[i]) + Expr::name(format!("w{i}")) * lit(win.d[i])
             - lit(if padded { 0 } else { win.pad[i] })
     }));
+    if split {
+        // Column `2o + t` is parity `t % 2`, position `o + t / 2`.
+        let t = Expr::name(format!("w{}", r - 1));
+        xi.pop();
+        xi.extend([t.clone() % lit(2), var(r + 1) + t / lit(2)]);
+    }
     let mut wi = vec![filter, if depthwise { lit(0) } else { Expr::name("c") }];
     wi.extend((0..r).map(|i| Expr::name(format!("w{i}"))));
     let mut rv = if depthwise { vec![] } else { vec![te::rvar("c", 0i64, lit(cg))] };

@@ -107,12 +107,29 @@ fn conv(s: &mut Schedule, out: &str, acc: &str, pad: Option<&str>, filters_outer
     s.vectorize(aw)?;
     if let Some(p) = pad {
         let p = s.stage(p)?;
-        let [pc, pw] = axes(s, p, ["i1", "i3"])?;
+        if s.loops(p)?.len() == 5 {
+            // Even and odd columns apart: the row's taps unrolled.
+            s.unroll(r1)?;
+        }
+        let [pc] = axes(s, p, ["i1"])?;
+        let pw = innermost(s, p)?;
         let (_, pi) = s.split(pw, 8)?;
         s.vectorize(pi)?;
         s.parallel(pc)?;
     }
     Ok(())
+}
+
+/// A stage's innermost loop (the padded input's rows; with even and odd
+/// columns apart, their halves).
+fn innermost(s: &Schedule, st: StageRef) -> Result<AxisRef> {
+    let loops = s.loops(st)?;
+    loops.last().copied().ok_or_else(|| {
+        texpr_dsl::Error::Internal(texpr_dsl::error::InternalError {
+            context: "conv template".into(),
+            message: "a stage without loops".into(),
+        })
+    })
 }
 
 fn depthwise(s: &mut Schedule, out: &str, acc: &str, pad: Option<&str>) -> Result<()> {
@@ -132,7 +149,7 @@ fn depthwise(s: &mut Schedule, out: &str, acc: &str, pad: Option<&str>) -> Resul
     if let Some(p) = pad {
         let p = s.stage(p)?;
         s.compute_at(p, planes)?;
-        let [pw] = axes(s, p, ["i3"])?;
+        let pw = innermost(s, p)?;
         let (_, pi) = s.split(pw, 8)?;
         s.vectorize(pi)?;
     }
