@@ -101,6 +101,36 @@ fn squeezenet() {
     check("squeezenet", Options::new(Target::Cpu));
 }
 
+/// `CompiledModel` is `Send + Sync`; runs from several threads at once
+/// (each takes its own arena from the pool) give the single-thread result.
+#[test]
+fn concurrent_runs_agree() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let Some(d) = models() else { return };
+    let model = Model::load_onnx(d.join("tiny/model.onnx")).unwrap();
+    let compiled = model.compile(Target::Cpu).unwrap();
+    send_sync(&compiled);
+    let inputs: Vec<Value> = (0..4)
+        .map(|k| {
+            Value::from(Tensor::<f32>::from_fn(&[1, 3, 32, 32], move |i| {
+                ((i[1] * 7 + i[2] * 3 + i[3] + k) % 13) as f32 * 0.1
+            }))
+        })
+        .collect();
+    let want: Vec<Vec<Value>> = inputs.iter().map(|x| compiled.run(std::slice::from_ref(x)).unwrap()).collect();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    for (x, w) in inputs.iter().zip(&want) {
+                        assert_eq!(&compiled.run(std::slice::from_ref(x)).unwrap(), w);
+                    }
+                }
+            });
+        }
+    });
+}
+
 #[test]
 fn tiny() {
     check("tiny", Options::new(Target::Cpu));
