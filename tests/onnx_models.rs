@@ -16,6 +16,30 @@ use texpr::prelude::*;
 mod common;
 use common::models;
 
+/// The largest difference, and the largest expected magnitude.
+fn deviation(got: &Value, want: &Value) -> (f64, f64) {
+    assert_eq!((got.dtype(), got.shape()), (want.dtype(), want.shape()));
+    (0..want.len()).fold((0f64, 0f64), |(err, top), i| {
+        let (g, w) = (got.get(i).unwrap().as_f64(), want.get(i).unwrap().as_f64());
+        (err.max((g - w).abs()), top.max(w.abs()))
+    })
+}
+
+/// `true` when the device `what` is there; else `false` (the test is
+/// skipped, saying so), or under `CI=true` a failure.
+fn available(what: Result<(), String>, needs: &str) -> bool {
+    match what {
+        Ok(()) => true,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true: needs {needs} (scripts/gpu-deps.sh installs it): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            false
+        }
+    }
+}
+
 fn load(path: PathBuf) -> Value {
     let c = texpr_onnx::decode_tensor("t", &std::fs::read(path).unwrap()).unwrap();
     Value::from_le_bytes(c.dtype, &c.shape, &c.bytes).unwrap()
@@ -36,13 +60,7 @@ fn check(name: &str, options: Options) -> Option<String> {
         eprintln!("{name}: arena {} B, {} B unshared", m.arena_bytes, m.unshared_bytes);
         assert!(m.arena_bytes * 2 <= m.unshared_bytes, "{name}: the plan shares too little");
     }
-    assert_eq!((got.dtype(), got.shape()), (want.dtype(), want.shape()));
-    let (mut err, mut top) = (0f64, 0f64);
-    for i in 0..want.len() {
-        let (g, w) = (got.get(i).unwrap().as_f64(), want.get(i).unwrap().as_f64());
-        err = err.max((g - w).abs());
-        top = top.max(w.abs());
-    }
+    let (err, top) = deviation(&got, &want);
     eprintln!("{name} ({options:?}): max |got - want| / max |want| = {:.2e}", err / top);
     assert!(err <= 1e-4 * top, "{name}: error {err} against outputs up to {top}");
     Some(compiled.graph().to_string())
@@ -57,11 +75,7 @@ fn resnet18() {
 /// rest on OpenCL: the compiler marks them and inserts the copies.
 #[test]
 fn squeezenet_on_opencl_with_pooling_on_the_cpu() {
-    if let Err(e) = texpr_backends::opencl::device() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true: needs an OpenCL platform (scripts/gpu-deps.sh installs PoCL): {e}");
-        }
-        eprintln!("skipped: {e}");
+    if !available(texpr_backends::opencl::device().map(|_| ()).map_err(|e| e.to_string()), "an OpenCL platform") {
         return;
     }
     let o = Options::new(Target::OpenCl).fallback(Target::Cpu).on_cpu(["MaxPool", "Concat"]);
@@ -165,13 +179,7 @@ fn corrupted_models_compile_and_run_without_panics() {
     let mut state = 0x2545f4914f6cdd1du64;
     for k in 0..200 {
         let mut b = bytes.clone();
-        for _ in 0..1 + state % 4 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let bit = (state % (b.len() as u64 * 8)) as usize;
-            b[bit / 8] ^= 1 << (bit % 8);
-        }
+        common::flip_bits(&mut state, &mut b);
         let r = std::panic::catch_unwind(|| attempt(&b));
         match r {
             Err(_) => panic!("variant {k} panicked"),
@@ -194,14 +202,8 @@ fn without_graph_passes() {
 
 #[test]
 fn squeezenet_on_opencl() {
-    match texpr_backends::opencl::device() {
-        Ok(_) => {
-            check("squeezenet", Options::new(Target::OpenCl));
-        }
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true: needs an OpenCL platform (scripts/gpu-deps.sh installs PoCL): {e}")
-        }
-        Err(e) => eprintln!("skipped: {e}"),
+    if available(texpr_backends::opencl::device().map(|_| ()).map_err(|e| e.to_string()), "an OpenCL platform") {
+        check("squeezenet", Options::new(Target::OpenCl));
     }
 }
 
@@ -213,11 +215,7 @@ fn squeezenet_on_opencl() {
 fn cuda_kernels_compile_with_nvrtc() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    if let Err(e) = texpr_backends::cuda::nvrtc_available() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true: needs NVRTC (scripts/gpu-deps.sh installs it): {e}");
-        }
-        eprintln!("skipped: {e}");
+    if !available(texpr_backends::cuda::nvrtc_available(), "NVRTC") {
         return;
     }
     let Some(dir) = models() else { return };
@@ -242,12 +240,7 @@ fn cuda_kernels_compile_with_nvrtc() {
         let x = load(d.join("test_data_set_0/input_0.pb"));
         let want = load(d.join("test_data_set_0/output_0.pb"));
         let got = exec.run(&[x]).unwrap().remove(0);
-        let (mut err, mut top) = (0f64, 0f64);
-        for i in 0..want.len() {
-            let (g, w) = (got.get(i).unwrap().as_f64(), want.get(i).unwrap().as_f64());
-            err = err.max((g - w).abs());
-            top = top.max(w.abs());
-        }
+        let (err, top) = deviation(&got, &want);
         let n = checked.load(Ordering::Relaxed);
         eprintln!("{name}: {n} CUDA kernels compiled with NVRTC; max error / max |output| {:.2e}", err / top);
         assert!(n >= 20, "{name}: only {n} kernels");

@@ -218,13 +218,7 @@ fn corrupted_real_models_never_panic() {
     let mut state = 0x853c49e6748fea9bu64;
     for _ in 0..1000 {
         let mut b = bytes.clone();
-        for _ in 0..1 + state % 4 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let bit = (state % (b.len() as u64 * 8)) as usize;
-            b[bit / 8] ^= 1 << (bit % 8);
-        }
+        common::flip_bits(&mut state, &mut b);
         if let Ok(mut g) = graph_from_bytes("s.onnx", &b) {
             let _ = texpr_graph::infer(&mut g);
         }

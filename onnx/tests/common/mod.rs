@@ -128,3 +128,15 @@ pub fn sorted(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     });
     v
 }
+
+/// Flips 1 to 4 random bits of `bytes` (xorshift64 on `state`): the
+/// corrupted-model tests' mutation.
+pub fn flip_bits(state: &mut u64, bytes: &mut [u8]) {
+    for _ in 0..1 + *state % 4 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        let bit = (*state % (bytes.len() as u64 * 8)) as usize;
+        bytes[bit / 8] ^= 1 << (bit % 8);
+    }
+}
