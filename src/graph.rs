@@ -133,7 +133,11 @@ impl CompiledModel {
     /// for given input types and dims (later runs with them use it); `None`
     /// before, or with the graph passes off.
     pub fn memory(&self) -> Option<MemoryUse> {
-        self.exec.memory().map(|(arena_bytes, unshared_bytes)| MemoryUse { arena_bytes, unshared_bytes })
+        self.exec.memory().map(|(arena_bytes, unshared_bytes, concats_in_place)| MemoryUse {
+            arena_bytes,
+            unshared_bytes,
+            concats_in_place,
+        })
     }
 
     /// The graph it runs: types inferred, graph passes run.
@@ -149,6 +153,9 @@ pub struct MemoryUse {
     pub arena_bytes: usize,
     /// What the same values take without sharing.
     pub unshared_bytes: usize,
+    /// Concatenations whose inputs are written side by side into their
+    /// output, so that they copy nothing.
+    pub concats_in_place: usize,
 }
 
 /// One node's time in [`CompiledModel::run_profiled`].

@@ -57,8 +57,15 @@ fn check(name: &str, options: Options) -> Option<String> {
     let got = compiled.run(&[x]).unwrap().remove(0);
     assert_eq!(first, got, "{name}: the planned run differs from the measuring one");
     if let Some(m) = compiled.memory() {
-        eprintln!("{name}: arena {} B, {} B unshared", m.arena_bytes, m.unshared_bytes);
+        eprintln!(
+            "{name}: arena {} B, {} B unshared, {} concatenations in place",
+            m.arena_bytes, m.unshared_bytes, m.concats_in_place
+        );
         assert!(m.arena_bytes * 2 <= m.unshared_bytes, "{name}: the plan shares too little");
+        if name == "squeezenet" && options.cpu_ops().is_empty() {
+            // Each fire module's expand branches written side by side.
+            assert_eq!(m.concats_in_place, 8, "{name}");
+        }
     }
     let (err, top) = deviation(&got, &want);
     eprintln!("{name} ({options:?}): max |got - want| / max |want| = {:.2e}", err / top);

@@ -167,9 +167,10 @@ fn run(a: RunArgs) -> Result<(), String> {
     }
     if let Some(m) = compiled.memory() {
         println!(
-            "memory: intermediate values in a {:.2} MiB arena ({:.2} MiB without sharing)",
+            "memory: intermediate values in a {:.2} MiB arena ({:.2} MiB without sharing), {} concatenation(s) in place",
             m.arena_bytes as f64 / (1 << 20) as f64,
-            m.unshared_bytes as f64 / (1 << 20) as f64
+            m.unshared_bytes as f64 / (1 << 20) as f64,
+            m.concats_in_place
         );
     }
     if let Some(dir) = &a.output {

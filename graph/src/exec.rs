@@ -57,7 +57,7 @@ pub struct Executor {
     /// Arenas free for a run to take.
     arenas: Mutex<Vec<Vec<u64>>>,
     /// The arena and unshared sizes of the last plan made, in bytes.
-    last_plan: Mutex<Option<(usize, usize)>>,
+    last_plan: Mutex<Option<(usize, usize, usize)>>,
 }
 
 /// What a memory plan is keyed by: the inputs' types, dims and (small
@@ -216,9 +216,9 @@ impl Executor {
     }
 
     /// The memory plan made last (by the first run for some input types
-    /// and dims, with the passes on): the arena's bytes, and what the
-    /// planned values take without sharing.
-    pub fn memory(&self) -> Option<(usize, usize)> {
+    /// and dims, with the passes on): the arena's bytes, what the planned
+    /// values take without sharing, and the concatenations done in place.
+    pub fn memory(&self) -> Option<(usize, usize, usize)> {
         self.last_plan.lock().ok().and_then(|p| *p)
     }
 
@@ -263,6 +263,18 @@ impl Executor {
                 return Err(g.node_err(id, "an input has no value (an output texpr does not compute)"));
             }
             let start = Instant::now();
+            // A concatenation done in place: its inputs are already side by
+            // side in its output's range.
+            if let Some((dtype, shape)) = plan.as_ref().and_then(|p| p.in_place.get(&k))
+                && let Some(words) = plan.as_ref().and_then(|p| p.at[n.outputs[0].0 as usize].clone())
+                && in_place(&ins, &words, plan.as_deref())
+            {
+                env[n.outputs[0].0 as usize] = Some(Val::Arena { dtype: *dtype, shape: shape.clone(), words });
+                if let Some(t) = times.as_deref_mut() {
+                    t.push((id, start.elapsed()));
+                }
+                continue;
+            }
             let step = self.step(id, &ins)?;
             let outs = match &*step {
                 Step::Kernel(c, args) => {
@@ -356,7 +368,14 @@ impl Executor {
             }
             let last = readers[v].iter().map(|r| r.0 as usize).max().unwrap_or(p.0 as usize);
             index.insert(v, lives.len());
-            lives.push(Life { value: v, bytes: n * val.dtype().bytes(), first: p.0 as usize, last, views: vec![] });
+            lives.push(Life {
+                value: v,
+                bytes: n * val.dtype().bytes(),
+                first: p.0 as usize,
+                last,
+                views: vec![],
+                parts: vec![],
+            });
         }
         for (v, root) in views.iter().enumerate() {
             if let Some(k) = root.and_then(|r| index.get(&r)) {
@@ -365,13 +384,79 @@ impl Executor {
                 lives[*k].views.push(v);
             }
         }
-        let plan = crate::memory::plan(g.values.len(), &lives);
+        let in_place = self.concats_in_place(env, views, &readers, &index, &mut lives);
+        let mut plan = crate::memory::plan(g.values.len(), &lives);
+        plan.in_place = in_place;
         if let Ok(mut last) = self.last_plan.lock() {
-            *last = Some((plan.words * 8, plan.unshared));
+            *last = Some((plan.words * 8, plan.unshared, plan.in_place.len()));
         }
         if let Ok(mut plans) = self.plans.lock() {
             plans.insert(sig, Arc::new(plan));
         }
+    }
+
+    /// Concatenations whose inputs can be written straight into the output:
+    /// along an axis with only 1s before it (each input a contiguous block
+    /// of the output, in order), every input a planned kernel result read by
+    /// nothing else, of the output's type, ending on a word. The inputs
+    /// become parts of the output's life, which starts with the first of
+    /// them.
+    fn concats_in_place(
+        &self,
+        env: &[Option<Val>],
+        views: &[Option<usize>],
+        readers: &[Vec<NodeId>],
+        index: &HashMap<usize, usize>,
+        lives: &mut [Life],
+    ) -> HashMap<usize, (DType, Vec<usize>)> {
+        let g = &self.graph;
+        let mut done = HashMap::new();
+        let mut taken: Vec<usize> = vec![];
+        for (k, n) in g.nodes.iter().enumerate() {
+            if n.op != "Concat" || !n.domain.is_empty() || n.is_fused() || n.outputs.len() != 1 {
+                continue;
+            }
+            let out = n.outputs[0].0 as usize;
+            let (Some(&c), Some(Some(val))) = (index.get(&out), env.get(out)) else { continue };
+            let shape = val.shape().to_vec();
+            let r = shape.len() as i64;
+            let axis = match n.attrs.get("axis") {
+                Some(crate::Attr::Int(a)) if *a < 0 => a + r,
+                Some(crate::Attr::Int(a)) => *a,
+                _ => continue,
+            };
+            if !(0..r).contains(&axis) || shape[..axis as usize].iter().any(|d| *d != 1) {
+                continue;
+            }
+            let ins: Vec<usize> = n.inputs.iter().flatten().map(|v| v.0 as usize).collect();
+            let mut offset = 0;
+            let mut parts = vec![];
+            for v in &ins {
+                let Some(&p) = index.get(v) else { break };
+                let fits = views[*v].is_none()
+                    && readers[*v] == [NodeId(k as u32)]
+                    && !taken.contains(v)
+                    && env[*v].as_ref().is_some_and(|x| x.dtype() == val.dtype())
+                    && lives[p].bytes.is_multiple_of(8)
+                    && lives[p].parts.is_empty();
+                if !fits || ins.iter().filter(|w| *w == v).count() > 1 {
+                    break;
+                }
+                parts.push((*v, offset, p));
+                offset += lives[p].bytes;
+            }
+            if parts.len() != ins.len() || offset != lives[c].bytes {
+                continue;
+            }
+            for (v, off, p) in parts {
+                lives[c].first = lives[c].first.min(lives[p].first);
+                lives[c].parts.push((v, off));
+                taken.push(v);
+            }
+            taken.push(out);
+            done.insert(k, (val.dtype(), shape));
+        }
+        done
     }
 
     fn step(&self, id: NodeId, ins: &[Option<Val>]) -> Result<Arc<Step>> {
@@ -405,6 +490,20 @@ impl Executor {
         }
         Ok(step)
     }
+}
+
+/// Whether a concatenation's inputs are in the arena, side by side, and
+/// fill `words` (what the plan arranged; anything else runs the kernel).
+fn in_place(ins: &[Option<Val>], words: &Range<usize>, plan: Option<&Plan>) -> bool {
+    let Some(_) = plan else { return false };
+    let mut at = words.start;
+    for x in ins.iter().flatten() {
+        match x {
+            Val::Arena { words: w, .. } if w.start == at => at = w.end,
+            _ => return false,
+        }
+    }
+    at == words.end
 }
 
 /// A value as an owned tensor (an arena value copied out).

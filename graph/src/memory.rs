@@ -8,7 +8,10 @@
 //! to the last node reading it or a view of it). Later runs with those
 //! inputs take an arena from a pool (one per concurrent run) and write
 //! kernel outputs into it: no allocation, no zeroing, memory that stays in
-//! cache. A view (a reshape) shares its input's bytes.
+//! cache. A view (a reshape) shares its input's bytes. A concatenation
+//! along an axis with only 1s before it, of results read by nothing else,
+//! is done in place: its inputs are written side by side into its output's
+//! range and the node copies nothing.
 //!
 //! Planned: floating-point values of at least [`MIN_ELEMS`] elements that
 //! are not graph outputs (nor viewed by one). Integer and `bool` values
@@ -17,6 +20,7 @@
 //! larger at run time than its planned range is allocated on its own too:
 //! the plan is never trusted with a size.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use texpr_dsl::{DType, Data, DataMut, bf16, f16};
@@ -35,6 +39,10 @@ pub(crate) struct Plan {
     /// The planned values' bytes, each counted once (what they would take
     /// without sharing).
     pub(crate) unshared: usize,
+    /// Concatenations done in place (by node index): their inputs were
+    /// written side by side into the output's range, so the node only
+    /// names the range; with the output's type and dims.
+    pub(crate) in_place: HashMap<usize, (DType, Vec<usize>)>,
 }
 
 /// A plannable value as the measuring run saw it.
@@ -50,12 +58,17 @@ pub(crate) struct Life {
     pub(crate) last: usize,
     /// Views of it (values sharing its bytes).
     pub(crate) views: Vec<usize>,
+    /// Values placed inside it: value and byte offset (the inputs of a
+    /// concatenation done in place).
+    pub(crate) parts: Vec<(usize, usize)>,
 }
 
 /// Assigns arena ranges: largest first, each at the lowest offset where it
 /// overlaps no placed value alive at the same time.
 pub(crate) fn plan(values: usize, lives: &[Life]) -> Plan {
-    let mut order: Vec<&Life> = lives.iter().collect();
+    // Parts are placed with their container.
+    let inside: Vec<usize> = lives.iter().flat_map(|l| l.parts.iter().map(|(v, _)| *v)).collect();
+    let mut order: Vec<&Life> = lives.iter().filter(|l| !inside.contains(&l.value)).collect();
     order.sort_by_key(|l| (std::cmp::Reverse(l.bytes), l.first, l.value));
     let mut placed: Vec<(&Life, Range<usize>)> = vec![];
     let mut at = vec![None; values];
@@ -77,9 +90,14 @@ pub(crate) fn plan(values: usize, lives: &[Life]) -> Plan {
         for v in std::iter::once(l.value).chain(l.views.iter().copied()) {
             at[v] = Some(range.clone());
         }
+        for (v, off) in &l.parts {
+            let size = lives.iter().find(|p| p.value == *v).map_or(0, |p| p.bytes);
+            at[*v] = Some(range.start + off / 8..range.start + (off + size).div_ceil(8));
+        }
         placed.push((l, range));
     }
-    Plan { at, words, unshared: lives.iter().map(|l| l.bytes.div_ceil(64) * 64).sum() }
+    let unshared = lives.iter().map(|l| l.bytes.div_ceil(64) * 64).sum();
+    Plan { at, words, unshared, in_place: HashMap::new() }
 }
 
 /// `true` for the element types the arena holds.
@@ -136,7 +154,7 @@ mod tests {
     use super::*;
 
     fn life(value: usize, bytes: usize, first: usize, last: usize) -> Life {
-        Life { value, bytes, first, last, views: vec![] }
+        Life { value, bytes, first, last, views: vec![], parts: vec![] }
     }
 
     /// A chain `a → b → c → d`: each value dies as the next is made, so two
