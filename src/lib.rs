@@ -34,6 +34,12 @@ mod backend;
 pub mod graph;
 mod kernel;
 
+/// The operator library of the model level: each ONNX operator as a texpr
+/// definition at concrete shapes ([`ops::implement`]), its schedule
+/// templates ([`ops::Template`], [`ops::schedule`]). `texpr::graph` uses it;
+/// it is here for tools that build or inspect single operators.
+pub use texpr_ops as ops;
+
 pub use kernel::{Input, Kernel, Output};
 pub use texpr_dsl::call::Compiled;
 pub use texpr_dsl::{
