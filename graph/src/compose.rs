@@ -119,7 +119,7 @@ pub(crate) fn compose(g: &Graph, id: NodeId, ins: &[Option<Input<'_>>]) -> Resul
                     None => te::index(t, idx.to_vec()),
                 })
             });
-            let name = rename[&s.name.name].clone();
+            let name = format!("m{j}_{}", s.name.name);
             let idx: Vec<String> = s.idx.iter().map(|i| i.name.clone()).collect();
             if s.name.name == ret && out != last && reads.get(&out) == Some(&1) && !body.has_reduce() {
                 inline.insert(name, (idx, body));
@@ -135,7 +135,9 @@ pub(crate) fn compose(g: &Graph, id: NodeId, ins: &[Option<Input<'_>>]) -> Resul
             .collect::<Option<_>>()
             .ok_or_else(|| at("an output dim that is not a number".into()))?;
         types.insert(out, (out_ty.dtype, shape));
-        name_of.insert(out, rename[&ret].clone());
+        let ret_name =
+            rename.get(&ret).cloned().ok_or_else(|| at(format!("returns `{ret}`, which it does not define")))?;
+        name_of.insert(out, ret_name);
     }
     let (dtype, shape) = types.get(&last).cloned().ok_or("the output is not computed")?;
     let result = name_of.get(&last).cloned().ok_or("the output is not computed")?;

@@ -19,6 +19,10 @@ use crate::{Attrs, Impl, Input, dims, float_only, idx, ints_of, ty, var};
 
 type R<T> = Result<T, String>;
 
+/// The most taps per axis an antialiased kernel may have (downsampling by
+/// up to 1/32 for linear, 1/16 for cubic).
+const MAX_TAPS: i64 = 64;
+
 fn f(v: f64) -> Expr {
     Expr::typed(Scalar::F64(v))
 }
@@ -209,6 +213,13 @@ pub(crate) fn resize(op: &str, opset: i64, attrs: &dyn Attrs, ins: &[Option<Inpu
                     let reach = if mode == "linear" { 1.0 } else { 2.0 };
                     let start = (-reach / sc).floor() + 1.0;
                     let n = (2.0 - 2.0 * start) as i64;
+                    // A scale from the model: a kernel of more taps than
+                    // this is a model error, not a definition to build.
+                    if n > MAX_TAPS {
+                        return Err(format!(
+                            "antialiased {mode} resizing by {s} needs {n} taps per axis (at most {MAX_TAPS})"
+                        ));
+                    }
                     let offs: Vec<f64> = (0..n).map(|k| start + k as f64).collect();
                     let raw: Vec<Expr> = offs
                         .iter()
@@ -288,4 +299,45 @@ pub(crate) fn resize(op: &str, opset: i64, attrs: &dyn Attrs, ins: &[Option<Inpu
 /// Opset 7's `Upsample` scales attribute.
 fn attrs_scales(attrs: &dyn Attrs) -> R<Vec<f64>> {
     attrs.floats("scales").map(|v| v.into_iter().map(f64::from).collect()).ok_or_else(|| "no scales".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use texpr_dsl::{AnyTensor, DType, Tensor};
+
+    use crate::{Attrs, Input, implement};
+
+    struct Antialias;
+
+    impl Attrs for Antialias {
+        fn int(&self, name: &str) -> Option<i64> {
+            (name == "antialias").then_some(1)
+        }
+        fn float(&self, _: &str) -> Option<f32> {
+            None
+        }
+        fn ints(&self, _: &str) -> Option<Vec<i64>> {
+            None
+        }
+        fn string(&self, name: &str) -> Option<String> {
+            (name == "mode").then(|| "linear".into())
+        }
+        fn tensor(&self, _: &str) -> Option<AnyTensor> {
+            None
+        }
+    }
+
+    /// A model's tiny antialiased scale is an error, not a kernel of
+    /// millions of taps built for minutes.
+    #[test]
+    fn antialiased_kernels_are_bounded() {
+        let x = Input { dtype: DType::F32, shape: &[1, 1, 4, 4], value: None };
+        let scales = AnyTensor::from(Tensor::from_vec([4], vec![1.0f32, 1.0, 1e-6, 1e-6]).unwrap());
+        let s = Input { dtype: DType::F32, shape: &[4], value: Some(&scales) };
+        let e = implement("Resize", 19, &Antialias, &[Some(x), None, Some(s)], 1).unwrap_err();
+        assert!(e.contains("taps"), "{e}");
+        let scales = AnyTensor::from(Tensor::from_vec([4], vec![1.0f32, 1.0, 0.5, 0.5]).unwrap());
+        let s = Input { dtype: DType::F32, shape: &[4], value: Some(&scales) };
+        assert!(implement("Resize", 19, &Antialias, &[Some(x), None, Some(s)], 1).is_ok());
+    }
 }
